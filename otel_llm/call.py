@@ -1,0 +1,321 @@
+"""The lifecycle of one request: start -> chunk* -> finish | fail, ending exactly once.
+
+A `Call` owns one span. `finish()` receives whatever the SDK returned and hands back that very
+object, or a stream proxy that feeds chunks back here. The single `_end()` computes cost and
+records the span attributes and every metric, so plain calls, streams, raw responses and failures
+all share one path.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any, Final
+
+from opentelemetry import trace
+from opentelemetry.trace import Span, Status, StatusCode
+
+from . import semconv as sc
+from .attribution import Attribution
+from .extract import Endpoint, ResponseInfo, content_json, response_info, usage_of
+from .pricing import Usage
+
+if TYPE_CHECKING:
+    from .telemetry import Telemetry
+
+__all__ = ["Call", "error_type", "report_fault"]
+
+_log = logging.getLogger("otel_llm")
+_reported: set[str] = set()
+_EMPTY_INFO: Final = ResponseInfo(None, None, (), None, None, None)
+_SMALL_PROMPT: Final = 1_000
+_MEDIUM_PROMPT: Final = 10_000
+
+
+def report_fault(where: str, exc: BaseException) -> None:
+    """A bug of ours: logged once per place at debug level, never raised into the app."""
+    if where not in _reported:
+        _reported.add(where)
+        _log.debug("otel_llm: internal error in %s (telemetry for this call is incomplete)", where, exc_info=exc)
+
+
+def error_type(exc: BaseException) -> str:
+    """A low-cardinality error.type: the exception's class name (the SDK's names tell 401 from 429)."""
+    return type(exc).__name__
+
+
+def prompt_size(input_tokens: int) -> str:
+    if input_tokens < _SMALL_PROMPT:
+        return "small"
+    return "medium" if input_tokens < _MEDIUM_PROMPT else "large"
+
+
+class Call:
+    __slots__ = (
+        "_t", "span", "operation", "model", "where", "who", "key_id", "streaming", "strip_usage",
+        "_start", "_ended", "_first_chunk", "_chunks", "_response_id", "_response_model", "_reasons",
+        "_usage", "_tier", "_fingerprint", "_text", "response_cache_hit", "context",
+    )
+
+    def __init__(
+        self, telemetry: Telemetry, span: Span, operation: str, model: str, where: Endpoint,
+        who: Attribution, key_id: str, streaming: bool,
+    ) -> None:
+        self._t = telemetry
+        self.span = span
+        self.operation = operation
+        self.model = model
+        self.where = where
+        self.who = who
+        self.key_id = key_id
+        self.streaming = streaming
+        self.strip_usage = False
+        self._start = time.perf_counter()
+        self._ended = False
+        self._first_chunk: float | None = None
+        self._chunks = 0
+        self._response_id: str | None = None
+        self._response_model: str | None = None
+        self._reasons: list[str] = []
+        self._usage: object = None
+        self._tier: str | None = None
+        self._fingerprint: str | None = None
+        self._text: list[str] | None = [] if telemetry.settings.capture_content else None
+        self.response_cache_hit = False
+        # The span's context: made current while the SDK runs (HTTP spans nest under ours) and
+        # passed to every metric record, so exemplars link metrics to this trace.
+        self.context = trace.set_span_in_context(span)
+
+    # --- outcomes ------------------------------------------------------------------------------
+    def fail(self, exc: BaseException) -> None:
+        """The SDK raised: record the error. Never raises."""
+        try:
+            self._end(_EMPTY_INFO, exc)
+        except BaseException as inner:  # noqa: BLE001 - the app's exception must win
+            report_fault("Call.fail", inner)
+
+    def complete(self, result: object) -> None:
+        """A whole response object arrived (plain call, or a parsed raw response)."""
+        info = response_info(result)
+        if self._text is not None:
+            self._text.append(content_json(getattr(result, "choices", None) or getattr(result, "output", None)))
+        self._end(info, None)
+
+    def end_quietly(self) -> None:
+        """End with whatever we have (a fault of ours, or a response nobody parsed)."""
+        try:
+            self._end(self._stream_info(), None)
+        except BaseException as inner:  # noqa: BLE001
+            report_fault("Call.end_quietly", inner)
+
+    # --- streams -------------------------------------------------------------------------------
+    def on_chunk(self, chunk: Any) -> None:
+        """One chat / legacy completion chunk."""
+        if self._first_chunk is None:
+            self._first_chunk = time.perf_counter()
+            self._response_id = getattr(chunk, "id", None)
+            self._response_model = getattr(chunk, "model", None)
+            self._tier = getattr(chunk, "service_tier", None)
+            self._fingerprint = getattr(chunk, "system_fingerprint", None)
+        self._chunks += 1
+        choices = chunk.choices
+        if choices:
+            for choice in choices:
+                reason = choice.finish_reason
+                if reason:
+                    self._reasons.append(reason)
+            if self._text is not None:
+                delta = getattr(choices[0], "delta", None)
+                piece = getattr(delta, "content", None) if delta is not None else getattr(choices[0], "text", None)
+                if isinstance(piece, str):
+                    self._text.append(piece)
+        usage = chunk.usage
+        if usage is not None:
+            self._usage = usage
+
+    def on_event(self, event: Any) -> None:
+        """One Responses API stream event."""
+        if self._first_chunk is None:
+            self._first_chunk = time.perf_counter()
+        self._chunks += 1
+        response = getattr(event, "response", None)
+        if response is not None:
+            self._response_id = getattr(response, "id", None) or self._response_id
+            self._response_model = getattr(response, "model", None) or self._response_model
+            usage = getattr(response, "usage", None)
+            if usage is not None:
+                self._usage = usage
+                info = response_info(response)
+                self._reasons = list(info.finish_reasons)
+                self._tier = info.service_tier
+        elif self._text is not None and getattr(event, "type", None) == "response.output_text.delta":
+            delta = getattr(event, "delta", None)
+            if isinstance(delta, str):
+                self._text.append(delta)
+
+    def end_stream(self, exc: BaseException | None = None) -> None:
+        """The stream ended: exhausted, closed, failed or dropped. Never raises."""
+        if self._ended:
+            return
+        try:
+            self._end(self._stream_info(), exc)
+        except BaseException as inner:  # noqa: BLE001
+            report_fault("Call.end_stream", inner)
+
+    def _stream_info(self) -> ResponseInfo:
+        return ResponseInfo(
+            self._response_id if isinstance(self._response_id, str) else None,
+            self._response_model if isinstance(self._response_model, str) else None,
+            tuple(self._reasons),
+            usage_of(self._usage),
+            self._tier if isinstance(self._tier, str) else None,
+            self._fingerprint if isinstance(self._fingerprint, str) else None,
+        )
+
+    # --- the one place that records ------------------------------------------------------------
+    def _end(self, info: ResponseInfo, exc: BaseException | None) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        t = self._t
+        duration = time.perf_counter() - self._start
+        span = self.span
+        usage = info.usage
+        response_model = info.model or self.model
+        where = self.where
+        err = error_type(exc) if exc is not None else None
+
+        rates = None
+        cost = None
+        if usage is not None and not self.response_cache_hit:
+            rates = t.prices.rates(where.provider, where.base_url, response_model, info.service_tier)
+            if rates is None and response_model != self.model and self.model:
+                rates = t.prices.rates(where.provider, where.base_url, self.model, info.service_tier)
+            if rates is not None:
+                cost = rates.cost(usage)
+
+        recording = span.is_recording()
+        if recording:
+            attrs: dict[str, Any] = {}
+            if info.response_id:
+                attrs[sc.GEN_AI_RESPONSE_ID] = info.response_id
+            if info.model:
+                attrs[sc.GEN_AI_RESPONSE_MODEL] = info.model
+            if info.finish_reasons:
+                attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] = info.finish_reasons
+            if info.service_tier:
+                attrs[sc.OPENAI_RESPONSE_SERVICE_TIER] = info.service_tier
+            if info.system_fingerprint:
+                attrs[sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT] = info.system_fingerprint
+            if usage is not None:
+                attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] = usage.input
+                attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] = usage.output
+                if usage.cache_read:
+                    attrs[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = usage.cache_read
+                if usage.cache_write:
+                    attrs[sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = usage.cache_write
+                if usage.reasoning:
+                    attrs[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning
+                attrs[sc.CACHE_HIT] = usage.cache_read > 0
+            if self._first_chunk is not None:
+                attrs[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = self._first_chunk - self._start
+                attrs[sc.STREAM_CHUNKS] = self._chunks
+            if cost is not None and rates is not None:
+                attrs[sc.COST_USD] = cost.usd
+                attrs[sc.PRICE_SOURCE] = rates.source
+                if cost.cache_savings_usd:
+                    attrs[sc.CACHE_SAVINGS_USD] = cost.cache_savings_usd
+                if t.reference is not None and usage is not None:
+                    attrs[sc.COST_REFERENCE_USD] = t.reference.cost(usage).usd
+            elif usage is not None and not self.response_cache_hit:
+                attrs[sc.UNPRICED] = True
+            if self.response_cache_hit:
+                attrs[sc.RESPONSE_CACHE_HIT] = True
+                attrs[sc.COST_USD] = 0.0
+            if self._text is not None and self._text:
+                attrs[sc.GEN_AI_OUTPUT_MESSAGES] = "".join(self._text)
+            if exc is not None and err is not None:
+                attrs[sc.ERROR_TYPE] = err
+                status = getattr(exc, "status_code", None)
+                if isinstance(status, int):
+                    attrs[sc.HTTP_RESPONSE_STATUS_CODE] = status
+                span.set_status(Status(StatusCode.ERROR, str(exc)[:200] or err))
+            span.set_attributes(attrs)
+        span.end()
+        self._record_metrics(duration, usage, response_model, err, cost, rates is not None)
+
+    def _record_metrics(
+        self, duration: float, usage: Usage | None, response_model: str, err: str | None,
+        cost: Any, priced: bool,
+    ) -> None:
+        t = self._t
+        where = self.where
+        ctx = self.context
+        std: dict[str, Any] = {
+            sc.GEN_AI_OPERATION_NAME: self.operation,
+            sc.GEN_AI_PROVIDER_NAME: where.provider,
+            sc.GEN_AI_REQUEST_MODEL: self.model,
+            sc.SERVER_ADDRESS: where.address,
+            sc.SERVER_PORT: where.port,
+        }
+        if response_model:
+            std[sc.GEN_AI_RESPONSE_MODEL] = response_model
+        if err is not None:
+            t.duration.record(duration, {**std, sc.ERROR_TYPE: err}, context=ctx)
+        else:
+            t.duration.record(duration, std, context=ctx)
+        if self._first_chunk is not None:
+            t.time_to_first_chunk.record(self._first_chunk - self._start, std, context=ctx)
+        if usage is not None:
+            t.token_usage.record(usage.input, {**std, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_INPUT}, context=ctx)
+            if self.operation != sc.OP_EMBEDDINGS:
+                t.token_usage.record(usage.output, {**std, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_OUTPUT}, context=ctx)
+
+        # Our sums: one key per call, extended per metric.
+        who = self.who
+        key: tuple[tuple[str, Any], ...] = (
+            (sc.GEN_AI_OPERATION_NAME, self.operation),
+            (sc.GEN_AI_PROVIDER_NAME, where.provider),
+            (sc.GEN_AI_REQUEST_MODEL, self.model),
+            (sc.GEN_AI_RESPONSE_MODEL, response_model),
+            (sc.SERVER_ADDRESS, where.address),
+        )
+        if t.metric_user:
+            key += ((sc.USER_ID, t.metric_user_id(who.user_id) if who.user_id else ""),)
+        if t.metric_team:
+            key += ((sc.TEAM, who.team or ""),)
+        if t.metric_key:
+            key += ((sc.API_KEY_FINGERPRINT, self.key_id),)
+        if t.metric_feature:
+            key += ((sc.FEATURE, who.feature or ""),)
+        with t.ledger.lock:
+            t.calls.add(key + ((sc.ERROR_TYPE, err),) if err else key, 1)
+            if usage is None:
+                return
+            if cost is not None:
+                size = ((sc.PROMPT_SIZE, prompt_size(usage.input)),)
+                t.cost.add(key + size, cost.usd)
+                if cost.cache_savings_usd:
+                    t.cache_savings.add(key + ((sc.CACHE_KIND, "prompt"),), cost.cache_savings_usd)
+                if t.reference is not None:
+                    t.cost_reference.add(
+                        key + size + ((sc.REFERENCE_MODEL, t.settings.reference_model),),
+                        t.reference.cost(usage).usd,
+                    )
+            elif not priced and not self.response_cache_hit:
+                t.unpriced.add(key[:5], 1)
+            tokens = t.tokens
+            tokens.add(key + ((sc.GEN_AI_TOKEN_TYPE, sc.TOKEN_INPUT),), usage.input)
+            tokens.add(key + ((sc.GEN_AI_TOKEN_TYPE, sc.TOKEN_OUTPUT),), usage.output)
+            if usage.cache_read:
+                tokens.add(key + ((sc.GEN_AI_TOKEN_TYPE, sc.TOKEN_CACHE_READ),), usage.cache_read)
+            if usage.cache_write:
+                tokens.add(key + ((sc.GEN_AI_TOKEN_TYPE, sc.TOKEN_CACHE_CREATION),), usage.cache_write)
+            if usage.reasoning:
+                tokens.add(key + ((sc.GEN_AI_TOKEN_TYPE, sc.TOKEN_REASONING),), usage.reasoning)
+        if not priced and not self.response_cache_hit and t.prices.first_unpriced(response_model or self.model):
+            where_fix = t.prices.file_path or "a prices file named by OTEL_LLM_PRICES"
+            logging.getLogger("otel_llm").warning(
+                "otel_llm: no price known for model %r at %s; its calls are counted in %s but carry no cost. "
+                "Add it to %s.", response_model or self.model, where.address, sc.CALLS_UNPRICED, where_fix,
+            )

@@ -1,0 +1,211 @@
+"""Pure functions: request kwargs, responses and usage objects -> attributes and token counts.
+
+They read the SDK's objects with `getattr` and tolerate anything: a gateway may send a field as
+null, omit it, or use a type the SDK did not expect. Nothing here raises on odd input.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final, Mapping, NamedTuple
+from urllib.parse import urlsplit
+
+from . import semconv as sc
+from .pricing import Usage
+
+__all__ = [
+    "Endpoint",
+    "ResponseInfo",
+    "endpoint",
+    "request_attributes",
+    "response_info",
+    "usage_of",
+]
+
+# Exact hosts and host suffixes -> gen_ai.provider.name.
+_HOSTS: Final = {
+    "api.openai.com": "openai",
+    "api.deepseek.com": "deepseek",
+    "api.x.ai": "x_ai",
+    "api.groq.com": "groq",
+    "api.mistral.ai": "mistral_ai",
+    "generativelanguage.googleapis.com": "gcp.gemini",
+    "api.anthropic.com": "anthropic",
+    "openrouter.ai": "openrouter",
+    "api.together.xyz": "together",
+    "api.fireworks.ai": "fireworks",
+    "api.perplexity.ai": "perplexity",
+    "api.cerebras.ai": "cerebras",
+}
+_SUFFIXES: Final = (
+    (".openai.azure.com", "azure.ai.openai"),
+    (".cognitiveservices.azure.com", "azure.ai.openai"),
+    (".services.ai.azure.com", "azure.ai.openai"),
+)
+# Any other OpenAI-compatible server (a gateway, vLLM, Ollama): one bounded value; the host itself
+# is in server.address.
+OTHER_PROVIDER: Final = "openai_compatible"
+
+
+class Endpoint(NamedTuple):
+    provider: str
+    address: str
+    port: int
+    base_url: str
+
+
+_endpoints: dict[str, Endpoint] = {}
+
+
+def endpoint(base_url: object) -> Endpoint:
+    """Provider, server address and port of a client's base URL; remembered per URL."""
+    key = str(base_url)
+    found = _endpoints.get(key)
+    if found is not None:
+        return found
+    parts = urlsplit(key)
+    host = (parts.hostname or "").lower()
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        port = 443
+    provider = _HOSTS.get(host)
+    if provider is None:
+        provider = next((name for suffix, name in _SUFFIXES if host.endswith(suffix)), OTHER_PROVIDER)
+    found = Endpoint(provider, host, port, key.rstrip("/"))
+    if len(_endpoints) < 1024:  # a bound, in case an app builds clients for ever-new URLs
+        _endpoints[key] = found
+    return found
+
+
+def _given(value: object) -> bool:
+    # The SDK's NotGiven / Omit sentinels are falsy and have no useful value.
+    return value is not None and type(value).__name__ not in ("NotGiven", "Omit")
+
+
+# kwargs name -> attribute, for simple scalar request parameters.
+_REQUEST_SCALARS: Final = (
+    ("max_tokens", sc.GEN_AI_REQUEST_MAX_TOKENS),
+    ("max_completion_tokens", sc.GEN_AI_REQUEST_MAX_TOKENS),
+    ("max_output_tokens", sc.GEN_AI_REQUEST_MAX_TOKENS),
+    ("temperature", sc.GEN_AI_REQUEST_TEMPERATURE),
+    ("top_p", sc.GEN_AI_REQUEST_TOP_P),
+    ("frequency_penalty", sc.GEN_AI_REQUEST_FREQUENCY_PENALTY),
+    ("presence_penalty", sc.GEN_AI_REQUEST_PRESENCE_PENALTY),
+    ("seed", sc.GEN_AI_REQUEST_SEED),
+    ("service_tier", sc.OPENAI_REQUEST_SERVICE_TIER),
+)
+
+
+def request_attributes(operation: str, kwargs: Mapping[str, Any], attrs: dict[str, Any]) -> None:
+    """Add the request's own gen_ai.request.* attributes to `attrs`."""
+    for name, key in _REQUEST_SCALARS:
+        value = kwargs.get(name)
+        if _given(value) and isinstance(value, (int, float, str)) and not isinstance(value, bool):
+            attrs[key] = value
+    n = kwargs.get("n")
+    if isinstance(n, int) and not isinstance(n, bool) and n != 1:
+        attrs[sc.GEN_AI_REQUEST_CHOICE_COUNT] = n
+    stop = kwargs.get("stop")
+    if isinstance(stop, str):
+        attrs[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = (stop,)
+    elif isinstance(stop, (list, tuple)) and all(isinstance(s, str) for s in stop):
+        attrs[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = tuple(stop)
+    if operation == sc.OP_EMBEDDINGS:
+        fmt = kwargs.get("encoding_format")
+        if isinstance(fmt, str):
+            attrs[sc.GEN_AI_REQUEST_ENCODING_FORMATS] = (fmt,)
+        dims = kwargs.get("dimensions")
+        if isinstance(dims, int) and not isinstance(dims, bool):
+            attrs[sc.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] = dims
+    fmt = kwargs.get("response_format")
+    if isinstance(fmt, Mapping) and isinstance(fmt.get("type"), str):
+        attrs[sc.GEN_AI_OUTPUT_TYPE] = "json" if fmt["type"].startswith("json") else fmt["type"]
+    elif isinstance(fmt, type):  # a pydantic model given to .parse()
+        attrs[sc.GEN_AI_OUTPUT_TYPE] = "json"
+    conversation = kwargs.get("conversation")
+    if isinstance(conversation, str):
+        attrs[sc.GEN_AI_CONVERSATION_ID] = conversation
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def usage_of(usage: object) -> Usage | None:
+    """Normalise a chat/completions/embeddings or responses usage object (or dict) to `Usage`."""
+    if usage is None:
+        return None
+    get = usage.get if isinstance(usage, Mapping) else lambda k, d=None: getattr(usage, k, d)
+    if get("input_tokens") is not None or get("output_tokens") is not None:  # Responses API
+        input_tokens, output_tokens = _int(get("input_tokens")), _int(get("output_tokens"))
+        in_details, out_details = get("input_tokens_details"), get("output_tokens_details")
+    else:
+        input_tokens, output_tokens = _int(get("prompt_tokens")), _int(get("completion_tokens"))
+        in_details, out_details = get("prompt_tokens_details"), get("completion_tokens_details")
+    cache_read = cache_write = reasoning = audio_in = audio_out = 0
+    if in_details is not None:
+        d = in_details.get if isinstance(in_details, Mapping) else lambda k, d=None: getattr(in_details, k, d)
+        cache_read = _int(d("cached_tokens"))
+        cache_write = _int(d("cache_write_tokens")) or _int(d("cache_creation_tokens"))
+        audio_in = _int(d("audio_tokens"))
+    if out_details is not None:
+        d = out_details.get if isinstance(out_details, Mapping) else lambda k, d=None: getattr(out_details, k, d)
+        reasoning = _int(d("reasoning_tokens"))
+        audio_out = _int(d("audio_tokens"))
+    # Anthropic-style gateways report cache writes at the top level.
+    cache_write = cache_write or _int(get("cache_creation_input_tokens"))
+    return Usage(input_tokens, output_tokens, cache_read, cache_write, reasoning, audio_in, audio_out)
+
+
+class ResponseInfo(NamedTuple):
+    response_id: str | None
+    model: str | None
+    finish_reasons: tuple[str, ...]
+    usage: Usage | None
+    service_tier: str | None
+    system_fingerprint: str | None
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def response_info(result: object) -> ResponseInfo:
+    """What a complete (non-stream) response says about itself."""
+    choices = getattr(result, "choices", None)
+    reasons: tuple[str, ...] = ()
+    if isinstance(choices, list):
+        reasons = tuple(r for r in (getattr(c, "finish_reason", None) for c in choices) if isinstance(r, str))
+    else:
+        status = _str(getattr(result, "status", None))  # Responses API
+        if status is not None:
+            details = getattr(result, "incomplete_details", None)
+            reason = _str(getattr(details, "reason", None))
+            reasons = (reason or status,)
+    return ResponseInfo(
+        _str(getattr(result, "id", None)),
+        _str(getattr(result, "model", None)),
+        reasons,
+        usage_of(getattr(result, "usage", None)),
+        _str(getattr(result, "service_tier", None)),
+        _str(getattr(result, "system_fingerprint", None)),
+    )
+
+
+def content_json(value: object, limit: int = 16384) -> str:
+    """A bounded JSON rendering of message content, for the opt-in content capture."""
+    try:
+        text = json.dumps(value, default=_jsonable, ensure_ascii=False)
+    except Exception:
+        text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "...(truncated)"
+
+
+def _jsonable(value: object) -> object:
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dump(mode="json", exclude_none=True)
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    return repr(value)

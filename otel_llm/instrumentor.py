@@ -1,0 +1,320 @@
+"""The OpenTelemetry instrumentor: the only module that imports wrapt's patching, driven by one table.
+
+Each row of `_PATCHES` names a method of the openai SDK and how to treat it. Rows whose module or
+class does not exist in the installed SDK version are skipped, so one table serves openai 1.x to 3.x.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import importlib
+import logging
+import sys
+from collections.abc import Callable, Collection
+from typing import Any, Final, NamedTuple
+
+import wrapt
+from opentelemetry import context
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+
+from . import semconv as sc
+from .call import Call, report_fault
+from .settings import Settings, load_settings
+from .streams import wrap_stream
+from .telemetry import Telemetry
+
+__all__ = ["OpenAIInstrumentor"]
+
+_log = logging.getLogger("otel_llm")
+_INSTRUMENTS: Final = ("openai >= 1.26, < 4",)
+
+# The call whose SDK method is running now. A nested wrapped call (a helper that calls `create`
+# inside) is passed straight through, so one logical call gives one span; the HTTP-attempt hooks
+# find the call to attribute retries to here.
+current_call: contextvars.ContextVar[Call | None] = contextvars.ContextVar("otel_llm_call", default=None)
+
+
+class Patch(NamedTuple):
+    modules: tuple[str, ...]  # candidates, first importable wins (the SDK moved modules over time)
+    cls: str
+    method: str
+    operation: str
+    is_async: bool
+    events: bool = False  # streams of Responses API events rather than chat chunks
+
+
+def _rows(modules: tuple[str, ...], name: str, methods: tuple[str, ...], operation: str, events: bool = False) -> list[Patch]:
+    return [
+        Patch(modules, prefix + name, method, operation, prefix == "Async", events)
+        for prefix in ("", "Async")
+        for method in methods
+    ]
+
+
+_CHAT = ("openai.resources.chat.completions.completions", "openai.resources.chat.completions")
+_PATCHES: Final = (
+    _rows(_CHAT, "Completions", ("create", "parse"), sc.OP_CHAT)
+    + _rows(("openai.resources.beta.chat.completions",), "Completions", ("parse",), sc.OP_CHAT)
+    + _rows(("openai.resources.completions",), "Completions", ("create",), sc.OP_TEXT_COMPLETION)
+    + _rows(("openai.resources.embeddings",), "Embeddings", ("create",), sc.OP_EMBEDDINGS)
+    + _rows(("openai.resources.responses.responses",), "Responses", ("create", "parse"), sc.OP_CHAT, events=True)
+    + _rows(("openai.resources.images",), "Images", ("generate", "edit", "create_variation"), sc.OP_IMAGE)
+    + _rows(("openai.resources.audio.transcriptions",), "Transcriptions", ("create",), sc.OP_AUDIO_TRANSCRIPTION)
+    + _rows(("openai.resources.audio.translations",), "Translations", ("create",), sc.OP_AUDIO_TRANSLATION)
+    + _rows(("openai.resources.audio.speech",), "Speech", ("create",), sc.OP_AUDIO_SPEECH)
+    + _rows(("openai.resources.batches",), "Batches", ("create",), sc.OP_BATCH)
+)
+
+# The SDK's stream helpers close the HTTP response directly, bypassing our proxy: after their
+# close(), end the proxied stream they hold.
+_HELPER_STREAMS: Final = (
+    ("openai.lib.streaming.chat._completions", "ChatCompletionStream", False),
+    ("openai.lib.streaming.chat._completions", "AsyncChatCompletionStream", True),
+    ("openai.lib.streaming.responses._responses", "ResponseStream", False),
+    ("openai.lib.streaming.responses._responses", "AsyncResponseStream", True),
+)
+
+# Other instrumentations of the openai SDK: module -> how to turn it off.
+_PEERS: Final = {
+    "opentelemetry.instrumentation.openai_v2": "opentelemetry-instrumentation-openai-v2",
+    "opentelemetry.instrumentation.openai": "OpenLLMetry (opentelemetry-instrumentation-openai)",
+    "openinference.instrumentation.openai": "openinference-instrumentation-openai",
+    "logfire": "logfire (instrument_openai)",
+    "openlit": "openlit",
+}
+
+
+def _import(modules: tuple[str, ...]) -> Any:
+    for name in modules:
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    return None
+
+
+class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """`OpenAIInstrumentor().instrument(tracer_provider=..., meter_provider=..., **settings)`.
+
+    Settings keywords are the fields of `otel_llm.settings.Settings`; they override the environment.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._patched: list[tuple[type, str, Any]] = []
+        self.telemetry: Telemetry | None = None
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return _INSTRUMENTS
+
+    def _instrument(self, **kwargs: Any) -> None:
+        tracer_provider = kwargs.pop("tracer_provider", None)
+        meter_provider = kwargs.pop("meter_provider", None)
+        kwargs.pop("logger_provider", None)
+        settings = load_settings(**kwargs)
+        if not settings.enabled:
+            _log.info("otel_llm: disabled by OTEL_LLM_ENABLED")
+            return
+        telemetry = Telemetry(settings, tracer_provider, meter_provider)
+        self.telemetry = telemetry
+        for patch in _PATCHES:
+            module = _import(patch.modules)
+            owner = getattr(module, patch.cls, None) if module is not None else None
+            if owner is None or patch.method not in vars(owner):
+                continue
+            make = _async_wrapper if patch.is_async else _sync_wrapper
+            self._wrap(owner, patch.method, make(telemetry, patch))
+        for module_name, cls_name, is_async in _HELPER_STREAMS:
+            module = _import((module_name,))
+            owner = getattr(module, cls_name, None) if module is not None else None
+            if owner is not None and "close" in vars(owner):
+                self._wrap(owner, "close", _helper_close_async if is_async else _helper_close)
+        _warn_peers()
+
+    def _wrap(self, owner: type, name: str, wrapper: Callable[..., Any]) -> None:
+        original = vars(owner)[name]
+        wrapt.wrap_function_wrapper(owner, name, wrapper)
+        self._patched.append((owner, name, original))
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        while self._patched:
+            owner, name, original = self._patched.pop()
+            setattr(owner, name, original)
+        self.telemetry = None
+
+
+def _warn_peers() -> None:
+    """Duplicate spans are a top complaint: say so once, and how to turn the other one off."""
+    active = [label for module, label in _PEERS.items() if module in sys.modules]
+    if active:
+        _log.warning(
+            "otel_llm: another openai instrumentation is loaded too (%s): every call will be traced twice. "
+            "Turn it off with OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=openai,openai_v2 (or stop calling its "
+            "instrument()), or turn otel_llm off with OTEL_LLM_ENABLED=false.",
+            ", ".join(active),
+        )
+
+
+def _start(telemetry: Telemetry, patch: Patch, instance: Any, kwargs: dict[str, Any]) -> tuple[Call, dict[str, Any]] | None:
+    """Open the call; None when our own code failed (the SDK then runs untouched)."""
+    try:
+        client = instance._client
+        streaming = kwargs.get("stream") is True
+        call = telemetry.start(patch.operation, client, kwargs, streaming)
+        if streaming and not patch.events and _wants_usage(telemetry.settings, call, kwargs):
+            kwargs = {**kwargs, "stream_options": {**(kwargs.get("stream_options") or {}), "include_usage": True}}
+            call.strip_usage = True
+        return call, kwargs
+    except Exception as exc:
+        report_fault("start", exc)
+        return None
+
+
+def _wants_usage(settings: Settings, call: Call, kwargs: dict[str, Any]) -> bool:
+    """Ask for the usage chunk the app did not ask for, where the setting allows it."""
+    options = kwargs.get("stream_options")
+    if isinstance(options, dict) and "include_usage" in options:
+        return False  # the app decided, either way
+    if options is not None and not isinstance(options, dict) and type(options).__name__ not in ("NotGiven", "Omit"):
+        return False
+    return call.operation in (sc.OP_CHAT, sc.OP_TEXT_COMPLETION) and settings.stream_usage_for(call.where.address)
+
+
+def _finish(call: Call, result: Any, is_async: bool, events: bool) -> Any:
+    """Hand back the SDK's own object (or a stream proxy); record what it says. Never raises."""
+    try:
+        kind = type(result).__name__
+        if kind in ("Stream", "AsyncStream"):
+            return wrap_stream(result, call, is_async, events)
+        if kind == "LegacyAPIResponse":
+            _finish_legacy_raw(call, result, is_async, events)
+            return result
+        if kind in ("APIResponse", "AsyncAPIResponse"):
+            _finish_streamed_raw(call, result, kind == "AsyncAPIResponse", events)
+            return result
+        call.complete(result)
+    except Exception as exc:
+        report_fault("finish", exc)
+        call.end_quietly()
+    return result
+
+
+def _finish_legacy_raw(call: Call, raw: Any, is_async: bool, events: bool) -> None:
+    """`with_raw_response`: parse now (the SDK caches it, so the app's own parse() returns this very
+    object); for a stream, put our proxy in that cache so the app iterates through it."""
+    parsed = raw.parse()
+    if type(parsed).__name__ in ("Stream", "AsyncStream"):
+        raw._parsed_by_type[raw._cast_to] = wrap_stream(parsed, call, is_async, events)
+    else:
+        call.complete(parsed)
+
+
+def _finish_streamed_raw(call: Call, raw: Any, is_async: bool, events: bool) -> None:
+    """`with_streaming_response`: the body is read lazily, so record when the app parses it, and end
+    the span when the response is closed unparsed."""
+    parse, close = raw.parse, raw.close
+
+    if is_async:
+
+        async def async_parse(*args: Any, **kwargs: Any) -> Any:
+            return _parsed(call, await parse(*args, **kwargs), True, events)
+
+        async def async_close() -> None:
+            try:
+                await close()
+            finally:
+                call.end_quietly()
+
+        raw.parse, raw.close = async_parse, async_close
+    else:
+
+        def sync_parse(*args: Any, **kwargs: Any) -> Any:
+            return _parsed(call, parse(*args, **kwargs), False, events)
+
+        def sync_close() -> None:
+            try:
+                close()
+            finally:
+                call.end_quietly()
+
+        raw.parse, raw.close = sync_parse, sync_close
+
+
+def _parsed(call: Call, parsed: Any, is_async: bool, events: bool) -> Any:
+    try:
+        if type(parsed).__name__ in ("Stream", "AsyncStream"):
+            return wrap_stream(parsed, call, is_async, events)
+        call.complete(parsed)
+    except Exception as exc:
+        report_fault("parse", exc)
+    return parsed
+
+
+def _sync_wrapper(telemetry: Telemetry, patch: Patch) -> Callable[..., Any]:
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if current_call.get() is not None:
+            return wrapped(*args, **kwargs)
+        started = _start(telemetry, patch, instance, kwargs)
+        if started is None:
+            return wrapped(*args, **kwargs)
+        call, kwargs = started
+        token = current_call.set(call)
+        scope = context.attach(call.context)
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            call.fail(exc)
+            raise
+        finally:
+            context.detach(scope)
+            current_call.reset(token)
+        return _finish(call, result, False, patch.events)
+
+    return wrapper
+
+
+def _async_wrapper(telemetry: Telemetry, patch: Patch) -> Callable[..., Any]:
+    async def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if current_call.get() is not None:
+            return await wrapped(*args, **kwargs)
+        started = _start(telemetry, patch, instance, kwargs)
+        if started is None:
+            return await wrapped(*args, **kwargs)
+        call, kwargs = started
+        token = current_call.set(call)
+        scope = context.attach(call.context)
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            call.fail(exc)
+            raise
+        finally:
+            context.detach(scope)
+            current_call.reset(token)
+        return _finish(call, result, True, patch.events)
+
+    return wrapper
+
+
+def _end_helper_stream(instance: Any) -> None:
+    try:
+        raw = getattr(instance, "_raw_stream", None)
+        call = getattr(raw, "_self_call", None)
+        if isinstance(call, Call):
+            call.end_stream()
+    except Exception as exc:
+        report_fault("helper close", exc)
+
+
+def _helper_close(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        _end_helper_stream(instance)
+
+
+async def _helper_close_async(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        _end_helper_stream(instance)

@@ -1,0 +1,295 @@
+"""Usage + model -> USD, or None when the model has no known price.
+
+Prices come from an override file first (per base URL, then per model), then from the bundled data of
+the `genai-prices` package (offline; never fetched at run time). A (base URL, model, service tier)
+triple is resolved once and kept, so pricing a call after the first is a dict lookup and a few float
+multiplications.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Final, Mapping, NamedTuple
+
+__all__ = [
+    "Cost",
+    "PriceBook",
+    "PricesFileError",
+    "Rate",
+    "Rates",
+    "Usage",
+    "load_prices_file",
+]
+
+_log = logging.getLogger("otel_llm")
+_PER_MTOK: Final = 1_000_000.0
+
+
+class Usage(NamedTuple):
+    """Token counts as the provider billed them. `input` includes cache reads and writes; `output`
+    includes reasoning."""
+
+    input: int = 0
+    output: int = 0
+    cache_read: int = 0
+    cache_write: int = 0
+    reasoning: int = 0
+    input_audio: int = 0
+    output_audio: int = 0
+
+
+class Cost(NamedTuple):
+    usd: float
+    cache_savings_usd: float
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """USD per token, optionally with cliff tiers on the call's total input tokens."""
+
+    base: float
+    tiers: tuple[tuple[int, float], ...] = ()
+
+    def at(self, input_tokens: int) -> float:
+        price = self.base
+        for start, tier_price in self.tiers:
+            if input_tokens >= start:
+                price = tier_price
+        return price
+
+
+@dataclass(frozen=True, slots=True)
+class Rates:
+    input: Rate
+    output: Rate
+    cache_read: Rate | None = None
+    cache_write: Rate | None = None
+    input_audio: Rate | None = None
+    output_audio: Rate | None = None
+    source: str = "genai-prices"
+
+    def cost(self, usage: Usage) -> Cost:
+        """What the provider bills for `usage`: each token class at its own price."""
+        total_in = usage.input
+        in_price = self.input.at(total_in)
+        read_price = self.cache_read.at(total_in) if self.cache_read else in_price
+        write_price = self.cache_write.at(total_in) if self.cache_write else in_price
+        audio_in = usage.input_audio if self.input_audio else 0
+        plain_in = max(total_in - usage.cache_read - usage.cache_write - audio_in, 0)
+        usd = plain_in * in_price + usage.cache_read * read_price + usage.cache_write * write_price
+        if audio_in and self.input_audio:
+            usd += audio_in * self.input_audio.at(total_in)
+        out_price = self.output.at(total_in)
+        audio_out = usage.output_audio if self.output_audio else 0
+        usd += max(usage.output - audio_out, 0) * out_price
+        if audio_out and self.output_audio:
+            usd += audio_out * self.output_audio.at(total_in)
+        savings = usage.cache_read * (in_price - read_price) if usage.cache_read else 0.0
+        return Cost(usd, savings)
+
+
+class PricesFileError(ValueError):
+    """A malformed prices file: names the file and the key."""
+
+    def __init__(self, path: str, key: str, problem: str) -> None:
+        super().__init__(f"{path}: {key}: {problem}")
+        self.path, self.key, self.problem = path, key, problem
+
+
+# Keys of one model's entry in a prices file, in USD per million tokens -> Rates field.
+_FILE_KEYS: Final = {
+    "input": "input",
+    "output": "output",
+    "cached_input": "cache_read",
+    "cache_write": "cache_write",
+    "input_audio": "input_audio",
+    "output_audio": "output_audio",
+}
+
+
+def _file_rates(path: str, key: str, entry: object) -> Rates:
+    if not isinstance(entry, Mapping):
+        raise PricesFileError(path, key, "expected a table of prices in USD per million tokens")
+    fields: dict[str, Rate] = {}
+    for name, value in entry.items():
+        if name not in _FILE_KEYS:
+            raise PricesFileError(path, f"{key}.{name}", f"unknown price; expected one of {sorted(_FILE_KEYS)}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise PricesFileError(path, f"{key}.{name}", f"expected a non-negative number, got {value!r}")
+        fields[_FILE_KEYS[name]] = Rate(float(value) / _PER_MTOK)
+    for required in ("input", "output"):
+        if required not in fields:
+            raise PricesFileError(path, f"{key}.{required}", "missing (USD per million tokens)")
+    return Rates(source=f"file:{path}", **fields)
+
+
+def _models(path: str, prefix: str, table: object) -> dict[str, Rates]:
+    if not isinstance(table, Mapping):
+        raise PricesFileError(path, prefix, "expected a table of models")
+    return {str(model): _file_rates(path, f"{prefix}.{model}", entry) for model, entry in table.items()}
+
+
+@dataclass(frozen=True)
+class PricesFile:
+    path: str
+    models: dict[str, Rates]
+    base_urls: dict[str, dict[str, Rates]]
+
+
+def load_prices_file(path: str | Path) -> PricesFile:
+    """Parse and validate a YAML or TOML prices file; raise PricesFileError naming file and key."""
+    name = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PricesFileError(name, "(file)", f"cannot read: {exc.strerror or exc}") from None
+    try:
+        if name.endswith(".toml"):
+            import tomllib
+
+            data: Any = tomllib.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except Exception as exc:  # the parser's own message says where
+        raise PricesFileError(name, "(syntax)", str(exc).replace("\n", " ")) from None
+    if not isinstance(data, Mapping):
+        raise PricesFileError(name, "(top level)", "expected a table with 'models' and/or 'base_urls'")
+    unknown = set(data) - {"models", "base_urls"}
+    if unknown:
+        raise PricesFileError(name, sorted(unknown)[0], "unknown key; expected 'models' or 'base_urls'")
+    models = _models(name, "models", data.get("models") or {})
+    urls_table = data.get("base_urls") or {}
+    if not isinstance(urls_table, Mapping):
+        raise PricesFileError(name, "base_urls", "expected a table of base URLs")
+    base_urls: dict[str, dict[str, Rates]] = {}
+    for url, entry in urls_table.items():
+        if not isinstance(entry, Mapping) or set(entry) - {"models"}:
+            raise PricesFileError(name, f"base_urls.{url}", "expected a table with one key, 'models'")
+        base_urls[_norm_url(str(url))] = _models(name, f"base_urls.{url}.models", entry.get("models") or {})
+    return PricesFile(name, models, base_urls)
+
+
+def _norm_url(url: str) -> str:
+    return url.rstrip("/").lower()
+
+
+# Our provider names (gen_ai.provider.name) -> genai-prices provider ids.
+_PROVIDER_IDS: Final = {
+    "openai": "openai",
+    "azure.ai.openai": "azure",
+    "deepseek": "deepseek",
+    "x_ai": "x-ai",
+    "groq": "groq",
+    "mistral_ai": "mistral",
+    "gcp.gemini": "google",
+    "anthropic": "anthropic",
+    "openrouter": "openrouter",
+    "together": "together",
+    "fireworks": "fireworks",
+    "perplexity": "perplexity",
+    "cerebras": "cerebras",
+}
+
+
+def _to_rate(value: object) -> Rate | None:
+    if value is None:
+        return None
+    if isinstance(value, Decimal):
+        return Rate(float(value) / _PER_MTOK)
+    base = getattr(value, "base", None)
+    tiers = getattr(value, "tiers", None)
+    if isinstance(base, Decimal) and tiers is not None:
+        return Rate(
+            float(base) / _PER_MTOK,
+            tuple((int(t.start), float(t.price) / _PER_MTOK) for t in tiers),
+        )
+    return None
+
+
+def _genai_prices_rates(provider: str, model: str, tier: str | None) -> Rates | None:
+    """Look a model up in genai-prices' bundled snapshot; None when it has no token price."""
+    from genai_prices import Usage as GPUsage
+    from genai_prices import calc_price
+
+    provider_id = _PROVIDER_IDS.get(provider)
+    context = {"service_tier": tier} if tier else None
+    candidates = [(provider_id, model), (None, model)]
+    if "/" in model:  # gateway style "vendor/model"
+        candidates.append((None, model.rsplit("/", 1)[1]))
+    for pid, ref in candidates:
+        try:
+            found = calc_price(GPUsage(input_tokens=1), model_ref=ref, provider_id=pid, price_context=context)
+        except Exception:  # LookupError for unknown models; anything else is also "not found"
+            continue
+        price = found.model_price
+        rate_in, rate_out = _to_rate(getattr(price, "input_mtok", None)), _to_rate(getattr(price, "output_mtok", None))
+        if rate_in is None:
+            continue
+        return Rates(
+            input=rate_in,
+            output=rate_out or Rate(0.0),
+            cache_read=_to_rate(getattr(price, "cache_read_mtok", None)),
+            cache_write=_to_rate(getattr(price, "cache_write_mtok", None)),
+            input_audio=_to_rate(getattr(price, "input_audio_mtok", None)),
+            output_audio=_to_rate(getattr(price, "output_audio_mtok", None)),
+            source=f"genai-prices:{found.provider.id}/{found.model.id}",
+        )
+    return None
+
+
+class PriceBook:
+    """Resolves and remembers the rates of (base URL, model, service tier) triples."""
+
+    def __init__(self, prices_file: PricesFile | None = None, use_genai_prices: bool = True) -> None:
+        self._file = prices_file
+        self._use_genai_prices = use_genai_prices
+        self._cache: dict[tuple[str, str, str, str | None], Rates | None] = {}
+        self._lock = threading.Lock()
+        self._warned: set[str] = set()
+
+    @property
+    def file_path(self) -> str | None:
+        return self._file.path if self._file else None
+
+    def rates(self, provider: str, base_url: str, model: str, tier: str | None = None) -> Rates | None:
+        key = (provider, base_url, model, tier)
+        try:
+            return self._cache[key]
+        except KeyError:
+            pass
+        found = self._resolve(provider, base_url, model, tier)
+        with self._lock:
+            self._cache[key] = found
+        return found
+
+    def _resolve(self, provider: str, base_url: str, model: str, tier: str | None) -> Rates | None:
+        if self._file is not None:
+            per_url = self._file.base_urls.get(_norm_url(base_url))
+            if per_url and model in per_url:
+                return per_url[model]
+            if model in self._file.models:
+                return self._file.models[model]
+        if not self._use_genai_prices or not model:
+            return None
+        return _genai_prices_rates(provider, model, tier)
+
+    def first_unpriced(self, model: str) -> bool:
+        """True the first time `model` is found unpriced (so the caller warns once per model)."""
+        if model in self._warned:
+            return False
+        with self._lock:
+            if model in self._warned:
+                return False
+            self._warned.add(model)
+        return True
+
+    @property
+    def unpriced_models(self) -> frozenset[str]:
+        return frozenset(self._warned)

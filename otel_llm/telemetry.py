@@ -1,0 +1,150 @@
+"""The tracer, instruments, price book and settings, created once per `instrument()`.
+
+`Telemetry.start()` opens a `Call` for one SDK request; everything the hot path needs is an
+attribute lookup away.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Final, Mapping
+
+from opentelemetry.metrics import MeterProvider, get_meter
+from opentelemetry.trace import SpanKind, TracerProvider, get_tracer
+
+from . import semconv as sc
+from .attribution import current, fingerprint
+from .extract import endpoint, request_attributes
+from .ledger import Ledger
+from .pricing import PriceBook, Rates, load_prices_file, PricesFileError
+from .settings import Settings
+from .version import __version__
+
+__all__ = ["Telemetry"]
+
+_log = logging.getLogger("otel_llm")
+_CLIENT: Final = SpanKind.CLIENT
+OVERFLOW_USER: Final = "_other"
+
+
+class Telemetry:
+    """Everything a call records into. Built by the instrumentor, read-only afterwards."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+    ) -> None:
+        self.settings = settings
+        self.tracer = get_tracer(sc.SCOPE_NAME, __version__, tracer_provider, schema_url=sc.SCHEMA_URL)
+        meter = get_meter(sc.SCOPE_NAME, __version__, meter_provider, schema_url=sc.SCHEMA_URL)
+        self.duration = meter.create_histogram(
+            sc.GEN_AI_CLIENT_OPERATION_DURATION, unit="s", description="GenAI operation duration",
+            explicit_bucket_boundaries_advisory=list(sc.DURATION_BUCKETS),
+        )
+        self.token_usage = meter.create_histogram(
+            sc.GEN_AI_CLIENT_TOKEN_USAGE, unit="{token}", description="Number of input and output tokens used",
+            explicit_bucket_boundaries_advisory=list(sc.TOKEN_BUCKETS),
+        )
+        self.time_to_first_chunk = meter.create_histogram(
+            sc.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK, unit="s",
+            description="Time to receive the first chunk of a streamed response",
+            explicit_bucket_boundaries_advisory=list(sc.DURATION_BUCKETS),
+        )
+        self.ledger = Ledger()
+        L = self.ledger
+        self.calls = L.sum(meter, sc.CALLS, "{call}", "LLM calls, by who made them and how they ended")
+        self.cost = L.sum(meter, sc.COST, "USD", "Cost of LLM calls in US dollars")
+        self.cost_reference = L.sum(
+            meter, sc.COST_REFERENCE, "USD", "What the same calls would have cost on the reference model"
+        )
+        self.tokens = L.sum(meter, sc.TOKENS, "{token}", "Tokens by type and by who used them")
+        self.unpriced = L.sum(meter, sc.CALLS_UNPRICED, "{call}", "Calls whose model has no known price")
+        self.cache_savings = L.sum(meter, sc.CACHE_SAVINGS, "USD", "Dollars saved by prompt and response caches")
+        self.prices = _price_book(settings)
+        self.reference: Rates | None = None
+        if settings.reference_model:
+            self.reference = self.prices.rates("", "", settings.reference_model)
+            if self.reference is None:
+                _log.warning(
+                    "otel_llm: the reference model %r has no known price; routing savings are off",
+                    settings.reference_model,
+                )
+        attrs = settings.metric_attributes
+        self.metric_user = "user" in attrs
+        self.metric_team = "team" in attrs
+        self.metric_key = "api_key" in attrs
+        self.metric_feature = "feature" in attrs
+        self._users: set[str] = set()
+
+    def metric_user_id(self, user_id: str) -> str:
+        """The user id for metric labels, capped at `metric_user_limit` distinct ids per process."""
+        users = self._users
+        if user_id in users:
+            return user_id
+        if len(users) >= self.settings.metric_user_limit:
+            return OVERFLOW_USER
+        users.add(user_id)
+        return user_id
+
+    def start(self, operation: str, client: Any, kwargs: Mapping[str, Any], streaming: bool) -> "Call":
+        """Open the span of one request. May raise: the wrapper guards it."""
+        from .call import Call
+
+        where = endpoint(getattr(client, "base_url", ""))
+        model = kwargs.get("model")
+        model = model if isinstance(model, str) else ""
+        who = current(kwargs.get("user") or kwargs.get("safety_identifier"))
+        api_key = getattr(client, "api_key", None)
+        key_id = fingerprint(api_key if isinstance(api_key, str) else None)
+        attrs: dict[str, Any] = {
+            sc.GEN_AI_OPERATION_NAME: operation,
+            sc.GEN_AI_PROVIDER_NAME: where.provider,
+            sc.GEN_AI_REQUEST_MODEL: model,
+            sc.SERVER_ADDRESS: where.address,
+            sc.SERVER_PORT: where.port,
+            sc.API_KEY_FINGERPRINT: key_id,
+        }
+        if streaming:
+            attrs[sc.GEN_AI_REQUEST_STREAM] = True
+        if who.user_id is not None:
+            attrs[sc.USER_ID] = who.user_id
+        if who.session_id is not None:
+            attrs[sc.SESSION_ID] = who.session_id
+        if who.team is not None:
+            attrs[sc.TEAM] = who.team
+        if who.feature is not None:
+            attrs[sc.FEATURE] = who.feature
+        span = self.tracer.start_span(f"{operation} {model}" if model else operation, kind=_CLIENT, attributes=attrs)
+        if span.is_recording():
+            extra: dict[str, Any] = {}
+            request_attributes(operation, kwargs, extra)
+            if self.settings.capture_content:
+                _capture_input(kwargs, extra)
+            if extra:
+                span.set_attributes(extra)
+        return Call(self, span, operation, model, where, who, key_id, streaming)
+
+
+def _capture_input(kwargs: Mapping[str, Any], attrs: dict[str, Any]) -> None:
+    from .extract import content_json
+
+    for name in ("messages", "input", "prompt"):
+        value = kwargs.get(name)
+        if value is not None and type(value).__name__ not in ("NotGiven", "Omit"):
+            attrs[sc.GEN_AI_INPUT_MESSAGES] = content_json(value)
+            break
+    instructions = kwargs.get("instructions")
+    if isinstance(instructions, str):
+        attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = content_json(instructions)
+
+
+def _price_book(settings: Settings) -> PriceBook:
+    if not settings.prices:
+        return PriceBook()
+    try:
+        return PriceBook(load_prices_file(settings.prices))
+    except PricesFileError as exc:
+        _log.error("otel_llm: %s; using the default prices (genai-prices) until it is fixed", exc)
+        return PriceBook()
