@@ -1,0 +1,442 @@
+"""One span and the GenAI metrics for every call, sync and async, plain and streamed."""
+
+from __future__ import annotations
+
+import gc
+from typing import Any
+
+import openai
+import pydantic
+import pytest
+from opentelemetry.trace import SpanKind, StatusCode
+
+from otel_llm import semconv as sc
+from otel_llm.attribution import fingerprint
+from tests.conftest import API_KEY, Api, FakeAPI, Reply, collect, finished, only_span, points, total
+
+MESSAGES = [{"role": "user", "content": "Say this is a test"}]
+KEY_ID = fingerprint(API_KEY)
+
+
+def test_chat_create_span_has_the_conventions_attributes(instrumented: Any, api: Api, spans: Any) -> None:
+    result = api.call("chat.completions.create", model="gpt-4.1", messages=MESSAGES, temperature=0.2, max_tokens=500, seed=7)
+
+    assert type(result) is openai.types.chat.ChatCompletion
+    span = only_span(spans)
+    assert span.name == "chat gpt-4.1"
+    assert span.kind is SpanKind.CLIENT
+    cost = (176 * 2.0 + 1024 * 0.5 + 300 * 8.0) / 1e6
+    assert dict(span.attributes) == {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "gpt-4.1",
+        "gen_ai.request.temperature": 0.2,
+        "gen_ai.request.max_tokens": 500,
+        "gen_ai.request.seed": 7,
+        "server.address": "api.openai.com",
+        "server.port": 443,
+        "otel_llm.api_key.fingerprint": KEY_ID,
+        "gen_ai.response.id": "chatcmpl-abc123",
+        "gen_ai.response.model": "gpt-4.1-2025-04-14",
+        "gen_ai.response.finish_reasons": ("stop",),
+        "openai.response.service_tier": "default",
+        "openai.response.system_fingerprint": "fp_44709d6fcb",
+        "gen_ai.usage.input_tokens": 1200,
+        "gen_ai.usage.output_tokens": 300,
+        "gen_ai.usage.cache_read.input_tokens": 1024,
+        "gen_ai.usage.reasoning.output_tokens": 100,
+        "otel_llm.cache.hit": True,
+        "otel_llm.cost.usd": pytest.approx(cost),
+        "otel_llm.cache.savings_usd": pytest.approx(1024 * 1.5 / 1e6),
+        "otel_llm.price.source": "genai-prices:openai/gpt-4.1",
+    }
+
+
+def test_chat_create_records_genai_metrics_with_exemplar_context(instrumented: Any, api: Api, spans: Any, reader: Any) -> None:
+    api.call("chat.completions.create", model="gpt-4.1", messages=MESSAGES)
+
+    span = only_span(spans)
+    data = collect(reader)
+    tokens = {dict(p.attributes)["gen_ai.token.type"]: p for p in data[sc.GEN_AI_CLIENT_TOKEN_USAGE]}
+    assert tokens["input"].sum == 1200 and tokens["output"].sum == 300
+    assert dict(tokens["input"].attributes) == {
+        "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4.1",
+        "gen_ai.response.model": "gpt-4.1-2025-04-14", "server.address": "api.openai.com", "server.port": 443,
+        "gen_ai.token.type": "input",
+    }
+    (duration,) = data[sc.GEN_AI_CLIENT_OPERATION_DURATION]
+    assert duration.count == 1
+    assert list(duration.explicit_bounds) == list(sc.DURATION_BUCKETS)
+    assert list(tokens["input"].explicit_bounds) == list(sc.TOKEN_BUCKETS)
+    # measured in the span's context: the exemplar points at this trace
+    assert [e.trace_id for e in duration.exemplars] == [span.context.trace_id]
+    assert {e.span_id for p in tokens.values() for e in p.exemplars} == {span.context.span_id}
+    assert total(reader, sc.CALLS) == 1
+
+
+def test_sdk_exceptions_reach_the_app_unchanged_and_401_differs_from_429(instrumented: Any, api: Api, fake: FakeAPI, spans: Any, reader: Any) -> None:
+    fake.reply(Reply(401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error", "code": "invalid_api_key"}}))
+    fake.reply(Reply(429, {"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}))
+
+    with pytest.raises(openai.AuthenticationError) as auth:
+        api.call("chat.completions.create", model="gpt-4.1", messages=MESSAGES)
+    with pytest.raises(openai.RateLimitError):
+        api.call("chat.completions.create", model="gpt-4.1", messages=MESSAGES)
+
+    assert auth.value.status_code == 401
+    first, second = finished(spans)
+    assert first.status.status_code is StatusCode.ERROR
+    assert (first.attributes["error.type"], first.attributes["http.response.status_code"]) == ("AuthenticationError", 401)
+    assert (second.attributes["error.type"], second.attributes["http.response.status_code"]) == ("RateLimitError", 429)
+    assert total(reader, sc.CALLS, error__type="AuthenticationError") == 1
+    assert total(reader, sc.CALLS, error__type="RateLimitError") == 1
+    assert {dict(p.attributes).get("error.type") for p in points(reader, sc.GEN_AI_CLIENT_OPERATION_DURATION)} == {
+        "AuthenticationError", "RateLimitError"}
+
+
+def _uninstrumented_chunks(api: Api, **kwargs: Any) -> list[Any]:
+    return api.consume(api.call("chat.completions.create", **kwargs))
+
+
+@pytest.mark.parametrize("include_usage", [True, False])
+def test_stream_yields_exactly_the_sdk_chunks_and_records_usage(instrument: Any, api: Api, fake: FakeAPI, spans: Any, reader: Any, include_usage: bool) -> None:
+    kwargs: dict[str, Any] = {"model": "gpt-4.1", "messages": MESSAGES, "stream": True}
+    if include_usage:
+        kwargs["stream_options"] = {"include_usage": True}
+    expected = _uninstrumented_chunks(api, **kwargs)
+    instrument()
+
+    stream = api.call("chat.completions.create", **kwargs)
+    chunks = api.consume(stream)
+
+    assert isinstance(stream, openai.AsyncStream if api.is_async else openai.Stream)
+    assert [c.model_dump() for c in chunks] == [c.model_dump() for c in expected]
+    # we asked for usage on the app's behalf only when it had not asked itself
+    assert fake.bodies[-1]["stream_options"] == {"include_usage": True}
+    span = only_span(spans)
+    assert span.attributes["gen_ai.usage.input_tokens"] == 40
+    assert span.attributes["gen_ai.usage.output_tokens"] == 51
+    assert span.attributes["gen_ai.request.stream"] is True
+    assert span.attributes["gen_ai.response.finish_reasons"] == ("stop",)
+    assert span.attributes["gen_ai.response.id"] == "chatcmpl-stream1"
+    assert 0 < span.attributes["gen_ai.response.time_to_first_chunk"] <= (span.end_time - span.start_time) / 1e9
+    assert [p.count for p in points(reader, sc.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK)] == [1]
+
+
+def test_stream_usage_is_never_made_up_where_not_asked_for(instrumented: Any, gateway_api: Api, fake: FakeAPI, spans: Any, reader: Any) -> None:
+    chunks = gateway_api.consume(gateway_api.call("chat.completions.create", model="gpt-4.1", messages=MESSAGES, stream=True))
+
+    assert "stream_options" not in fake.bodies[-1]  # auto: only OpenAI's own API gets the option added
+    assert len(chunks) == 52
+    span = only_span(spans)
+    assert "gen_ai.usage.input_tokens" not in span.attributes
+    assert "otel_llm.cost.usd" not in span.attributes
+    assert points(reader, sc.GEN_AI_CLIENT_TOKEN_USAGE) == []
+
+
+def test_stream_usage_can_be_asked_of_any_gateway(instrument: Any, gateway_api: Api, fake: FakeAPI, spans: Any) -> None:
+    instrument(include_stream_usage="gateway.example.com")
+    chunks = gateway_api.consume(gateway_api.call("chat.completions.create", model="gpt-4.1", messages=MESSAGES, stream=True))
+
+    assert fake.bodies[-1]["stream_options"] == {"include_usage": True}
+    assert len(chunks) == 52 and all(c.choices for c in chunks)
+    assert only_span(spans).attributes["gen_ai.usage.output_tokens"] == 51
+
+
+def _stream(api: Api) -> Any:
+    return api.call("chat.completions.create", model="gpt-4.1", messages=MESSAGES, stream=True,
+                    stream_options={"include_usage": True})
+
+
+def test_stream_span_ends_once_on_break_then_close(instrumented: Any, api: Api, spans: Any) -> None:
+    stream = _stream(api)
+    assert len(api.consume(stream, limit=3)) == 3
+    assert finished(spans) == []
+    api.run(stream.close())
+    api.run(stream.close())
+
+    span = only_span(spans)
+    assert span.status.status_code is StatusCode.UNSET
+    assert "gen_ai.usage.input_tokens" not in span.attributes  # the usage chunk never arrived
+    assert span.attributes["otel_llm.stream.chunks"] == 3
+
+
+def test_stream_span_ends_on_context_manager_exit(instrumented: Any, api: Api, spans: Any) -> None:
+    async def use_async(stream: Any) -> None:
+        async with stream as s:
+            assert s is stream
+            await s.__anext__()
+
+    stream = _stream(api)
+    if api.is_async:
+        api.run(use_async(stream))
+    else:
+        with stream as s:
+            assert s is stream
+            next(s)
+    assert len(finished(spans)) == 1
+
+
+def test_stream_span_ends_with_error_when_transport_fails_mid_stream(instrumented: Any, api: Api, fake: FakeAPI, spans: Any) -> None:
+    class Boom(Exception):
+        pass
+
+    head = "".join(fake_line + "\n\n" for fake_line in _sse_lines()[:3])
+
+    def broken_body() -> Any:
+        yield head.encode()
+        raise Boom("connection reset")
+
+    async def broken_async_body() -> Any:
+        yield head.encode()
+        raise Boom("connection reset")
+
+    import tests.conftest as conf
+
+    def answer(request: Any) -> Any:
+        fake.requests.append(request)
+        return conf.httpx.Response(200, headers={"content-type": "text/event-stream"},
+                                   content=broken_async_body() if api.is_async else broken_body())
+
+    fake._answer = answer  # type: ignore[method-assign]
+    stream = _stream(api)
+    with pytest.raises(Boom):
+        api.consume(stream)
+
+    span = only_span(spans)
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == "Boom"
+    assert span.attributes["otel_llm.stream.chunks"] == 3
+
+
+def _sse_lines() -> list[str]:
+    from tests.conftest import fixture_text
+
+    return [line for line in fixture_text("chat_stream_usage.sse").split("\n\n") if line]
+
+
+def test_stream_never_iterated_and_dropped_still_ends(instrumented: Any, api: Api, spans: Any) -> None:
+    stream = _stream(api)
+    assert finished(spans) == []
+    del stream
+    gc.collect()
+    assert len(finished(spans)) == 1
+
+
+def test_stream_exception_raised_by_the_app_inside_the_loop_ends_the_span(instrumented: Any, api: Api, spans: Any) -> None:
+    if api.is_async:
+        pytest.skip("the sync case covers the app's own exception; async is the same proxy path")
+    stream = _stream(api)
+    with pytest.raises(KeyError):
+        with stream:
+            for _ in stream:
+                raise KeyError("app bug")
+    span = only_span(spans)
+    assert span.attributes["error.type"] == "KeyError"
+
+
+class City(pydantic.BaseModel):
+    city: str
+    population: int
+
+
+def test_chat_parse(instrumented: Any, api: Api, spans: Any) -> None:
+    result = api.call("chat.completions.parse", model="gpt-4.1", messages=MESSAGES, response_format=City)
+
+    assert result.choices[0].message.parsed == City(city="Paris", population=2100000)
+    span = only_span(spans)
+    assert span.name == "chat gpt-4.1"
+    assert span.attributes["gen_ai.output.type"] == "json"
+    assert span.attributes["gen_ai.usage.input_tokens"] == 50
+
+
+def test_chat_stream_helper_and_its_context_manager(instrumented: Any, api: Api, spans: Any) -> None:
+    manager = api.client.chat.completions.stream(model="gpt-4.1", messages=MESSAGES)
+
+    async def run_async() -> str:
+        async with manager as stream:
+            async for _ in stream:
+                pass
+            final = await stream.get_final_completion()
+        return final.choices[0].message.content
+
+    if api.is_async:
+        text = api.run(run_async())
+    else:
+        with manager as stream:
+            for _ in stream:
+                pass
+            text = stream.get_final_completion().choices[0].message.content
+    assert text.startswith("w0 w1")
+    span = only_span(spans)
+    assert span.attributes["gen_ai.usage.output_tokens"] == 51
+
+
+def test_chat_stream_helper_left_early_ends_the_span_at_exit(instrumented: Any, api: Api, spans: Any) -> None:
+    manager = api.client.chat.completions.stream(model="gpt-4.1", messages=MESSAGES)
+
+    async def run_async() -> None:
+        async with manager as stream:
+            async for _ in stream:
+                break
+
+    if api.is_async:
+        api.run(run_async())
+    else:
+        with manager as stream:
+            for _ in stream:
+                break
+    assert len(finished(spans)) == 1
+
+
+def test_legacy_completions_plain_and_stream(instrumented: Any, api: Api, spans: Any) -> None:
+    api.call("completions.create", model="gpt-3.5-turbo-instruct", prompt="This is", max_tokens=7)
+    chunks = api.consume(api.call("completions.create", model="gpt-3.5-turbo-instruct", prompt="This is", stream=True))
+
+    plain, streamed = finished(spans)
+    assert plain.name == "text_completion gpt-3.5-turbo-instruct"
+    assert plain.attributes["gen_ai.response.finish_reasons"] == ("length",)
+    assert (plain.attributes["gen_ai.usage.input_tokens"], plain.attributes["gen_ai.usage.output_tokens"]) == (5, 7)
+    assert len(chunks) == 2  # the usage chunk we asked for is not shown to the app
+    assert (streamed.attributes["gen_ai.usage.input_tokens"], streamed.attributes["gen_ai.usage.output_tokens"]) == (5, 2)
+
+
+def test_embeddings(instrumented: Any, api: Api, spans: Any, reader: Any) -> None:
+    result = api.call("embeddings.create", model="text-embedding-3-small", input=["a", "b"], encoding_format="float", dimensions=3)
+
+    assert len(result.data) == 2
+    span = only_span(spans)
+    assert span.name == "embeddings text-embedding-3-small"
+    assert span.attributes["gen_ai.request.encoding_formats"] == ("float",)
+    assert span.attributes["gen_ai.embeddings.dimension.count"] == 3
+    assert span.attributes["gen_ai.usage.input_tokens"] == 8
+    assert [dict(p.attributes)["gen_ai.token.type"] for p in points(reader, sc.GEN_AI_CLIENT_TOKEN_USAGE)] == ["input"]
+
+
+def test_responses_create_plain_and_stream(instrumented: Any, api: Api, spans: Any) -> None:
+    result = api.call("responses.create", model="gpt-4.1", input="Where?")
+    events = api.consume(api.call("responses.create", model="gpt-4.1", input="Where?", stream=True))
+
+    assert result.output_text.startswith('{"city"')
+    assert events[-1].type == "response.completed"
+    for span in finished(spans):
+        assert span.name == "chat gpt-4.1"
+        assert span.attributes["gen_ai.response.id"] == "resp_123"
+        assert span.attributes["gen_ai.usage.input_tokens"] == 2000
+        assert span.attributes["gen_ai.usage.cache_read.input_tokens"] == 1500
+        assert span.attributes["gen_ai.usage.reasoning.output_tokens"] == 150
+        assert span.attributes["gen_ai.response.finish_reasons"] == ("completed",)
+    assert len(finished(spans)) == 2
+
+
+def test_responses_parse_and_stream_helper(instrumented: Any, api: Api, spans: Any) -> None:
+    parsed = api.call("responses.parse", model="gpt-4.1", input="Where?", text_format=City)
+    assert parsed.output_parsed == City(city="Paris", population=2100000)
+
+    manager = api.client.responses.stream(model="gpt-4.1", input="Where?")
+
+    async def run_async() -> Any:
+        async with manager as stream:
+            async for _ in stream:
+                pass
+            return await stream.get_final_response()
+
+    if api.is_async:
+        final = api.run(run_async())
+    else:
+        with manager as stream:
+            for _ in stream:
+                pass
+            final = stream.get_final_response()
+    assert final.id == "resp_123"
+    assert [s.attributes["gen_ai.usage.output_tokens"] for s in finished(spans)] == [400, 400]
+
+
+def test_with_raw_response_keeps_headers_and_is_traced_with_tokens(instrumented: Any, api: Api, spans: Any) -> None:
+    raw = api.call("chat.completions.with_raw_response.create", model="gpt-4.1", messages=MESSAGES)
+
+    assert raw.headers["x-request-id"] == "req_1"
+    parsed = raw.parse()
+    assert type(parsed) is openai.types.chat.ChatCompletion
+    assert raw.parse() is parsed
+    assert only_span(spans).attributes["gen_ai.usage.input_tokens"] == 1200
+
+
+def test_with_raw_response_stream(instrumented: Any, api: Api, spans: Any) -> None:
+    raw = api.call("chat.completions.with_raw_response.create", model="gpt-4.1", messages=MESSAGES, stream=True,
+                   stream_options={"include_usage": True})
+    chunks = api.consume(raw.parse())
+    assert len(chunks) == 53
+    assert only_span(spans).attributes["gen_ai.usage.output_tokens"] == 51
+
+
+def test_with_streaming_response(instrumented: Any, api: Api, spans: Any) -> None:
+    manager = api.client.chat.completions.with_streaming_response.create(model="gpt-4.1", messages=MESSAGES)
+
+    async def run_async() -> Any:
+        async with manager as response:
+            assert response.headers["x-request-id"] == "req_1"
+            return await response.parse()
+
+    if api.is_async:
+        parsed = api.run(run_async())
+    else:
+        with manager as response:
+            assert response.headers["x-request-id"] == "req_1"
+            parsed = response.parse()
+    assert type(parsed) is openai.types.chat.ChatCompletion
+    assert only_span(spans).attributes["gen_ai.usage.input_tokens"] == 1200
+
+
+def test_with_streaming_response_read_without_parse_still_ends(instrumented: Any, api: Api, spans: Any) -> None:
+    if api.is_async:
+        pytest.skip("same path as sync")
+    with api.client.chat.completions.with_streaming_response.create(model="gpt-4.1", messages=MESSAGES) as response:
+        assert b"chatcmpl-abc123" in b"".join(response.iter_bytes())
+    assert len(finished(spans)) == 1
+
+
+def test_images_audio_and_batches_get_a_span(instrumented: Any, api: Api, spans: Any) -> None:
+    api.call("images.generate", model="gpt-image-1", prompt="a cat")
+    api.call("audio.speech.create", model="tts-1", voice="alloy", input="hi")
+    api.call("batches.create", completion_window="24h", endpoint="/v1/chat/completions", input_file_id="f")
+
+    names = [s.name for s in finished(spans)]
+    assert names == ["image_generation gpt-image-1", "audio_speech tts-1", "batch"]
+    assert all(s.end_time > s.start_time for s in finished(spans))
+
+
+def test_uninstrument_restores_every_patched_method(instrument: Any) -> None:
+    import openai.resources.chat.completions.completions as chat
+
+    before = chat.Completions.__dict__["create"]
+    instrumentor = instrument()
+    assert chat.Completions.__dict__["create"] is not before
+    patched = list(instrumentor._patched)
+    assert len(patched) >= 20
+    instrumentor.uninstrument()
+    assert chat.Completions.__dict__["create"] is before
+    assert all(owner.__dict__[name] is original for owner, name, original in patched)
+
+
+def test_content_is_not_captured_by_default(instrumented: Any, api: Api, spans: Any) -> None:
+    api.call("chat.completions.create", model="gpt-4.1", messages=MESSAGES)
+    attrs = only_span(spans).attributes
+    assert "gen_ai.input.messages" not in attrs and "gen_ai.output.messages" not in attrs
+    assert "Say this is a test" not in repr(dict(attrs))
+
+
+def test_content_is_captured_when_opted_in(instrument: Any, api: Api, spans: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
+    instrument()
+    api.call("chat.completions.create", model="gpt-4.1", messages=MESSAGES)
+    attrs = only_span(spans).attributes
+    assert "Say this is a test" in attrs["gen_ai.input.messages"]
+    assert "This is a test." in attrs["gen_ai.output.messages"]
+
+
+def test_api_key_is_only_a_fingerprint(instrumented: Any, api: Api, spans: Any, reader: Any) -> None:
+    api.call("chat.completions.create", model="gpt-4.1", messages=MESSAGES)
+    everything = repr([dict(s.attributes) for s in finished(spans)]) + repr(reader.get_metrics_data().to_json())
+    assert "SENTINEL" not in everything and API_KEY not in everything
+    assert KEY_ID in everything and len(KEY_ID) == 12
