@@ -34,18 +34,23 @@ class _Base(wrapt.ObjectProxy):  # type: ignore[misc]
 
     def _self_feed(self, chunk: Any) -> bool:
         """Record a chunk; False when the app must not see it (the usage chunk we asked for)."""
-        if self._self_broken:
-            return True
-        try:
-            if self._self_events:
-                self._self_call.on_event(chunk)
+        if not self._self_broken:
+            try:
+                if self._self_events:
+                    self._self_call.on_event(chunk)
+                else:
+                    self._self_call.on_chunk(chunk)
+            except Exception as exc:  # our fault: keep streaming untouched, stop looking at chunks
+                report_fault("stream chunk", exc)
+                self._self_broken = True
+        if self._self_strip:
+            # Decided apart from the recording above: even when that failed, the app must not see
+            # a chunk it never asked for.
+            try:
+                return not _usage_only(chunk)
+            except Exception:
                 return True
-            self._self_call.on_chunk(chunk)
-            return not (self._self_strip and _usage_only(chunk))
-        except Exception as exc:  # our fault: keep streaming untouched, stop looking at chunks
-            report_fault("stream chunk", exc)
-            self._self_broken = True
-            return True
+        return True
 
     def __del__(self) -> None:
         # Dropped without being exhausted or closed: end the span with what arrived.

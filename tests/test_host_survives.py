@@ -1,0 +1,105 @@
+"""A fault inside otel_llm never reaches the app: every wrapper, with a fault injected into our code."""
+
+from __future__ import annotations
+
+import gc
+import logging
+from typing import Any
+
+import openai
+import pytest
+
+from otel_llm import call as call_module
+from otel_llm import instrumentor as instrumentor_module
+from otel_llm.telemetry import Telemetry
+from tests.conftest import Api, finished
+
+MESSAGES = [{"role": "user", "content": "hi"}]
+
+# (method path, kwargs, how to use the result) for every patched entry point.
+CASES = [
+    ("chat.completions.create", {"model": "gpt-4.1", "messages": MESSAGES}, "value"),
+    ("chat.completions.create", {"model": "gpt-4.1", "messages": MESSAGES, "stream": True}, "stream"),
+    ("chat.completions.parse", {"model": "gpt-4.1", "messages": MESSAGES}, "value"),
+    ("completions.create", {"model": "gpt-3.5-turbo-instruct", "prompt": "x"}, "value"),
+    ("embeddings.create", {"model": "text-embedding-3-small", "input": "x"}, "value"),
+    ("responses.create", {"model": "gpt-4.1", "input": "x"}, "value"),
+    ("responses.create", {"model": "gpt-4.1", "input": "x", "stream": True}, "stream"),
+    ("images.generate", {"model": "gpt-image-1", "prompt": "x"}, "value"),
+    ("batches.create", {"completion_window": "24h", "endpoint": "/v1/chat/completions", "input_file_id": "f"}, "value"),
+]
+
+
+def _use(api: Api, result: Any, how: str) -> Any:
+    if how == "stream":
+        return [c.model_dump() for c in api.consume(result)]
+    return result.model_dump()
+
+
+@pytest.mark.parametrize(("path", "kwargs", "how"), CASES, ids=[f"{c[0]}-{c[2]}" for c in CASES])
+@pytest.mark.parametrize("fault", ["start", "finish", "chunk", "end"])
+def test_app_is_unharmed_by_a_fault_in_our_code(
+    instrument: Any, api: Api, spans: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    path: str, kwargs: dict[str, Any], how: str, fault: str,
+) -> None:
+    expected = _use(api, api.call(path, **kwargs), how)  # what the app gets without us
+    instrument()
+
+    def boom(*args: Any, **kw: Any) -> Any:
+        raise RuntimeError("injected fault in otel_llm")
+
+    target = {
+        "start": (Telemetry, "start"),
+        "finish": (call_module.Call, "complete"),
+        "chunk": (call_module.Call, "on_chunk" if "responses" not in path else "on_event"),
+        "end": (call_module.Call, "_record_metrics"),
+    }[fault]
+    monkeypatch.setattr(*target, boom)
+    call_module._reported.clear()
+
+    result = api.call(path, **kwargs)
+    got = _use(api, result, how)
+    del result
+    gc.collect()
+
+    assert got == expected
+    if fault == "start":
+        assert finished(spans) == []  # no span, and the SDK ran untouched
+    else:
+        assert len(finished(spans)) == 1  # the span still ended, once
+    on_path = fault in ("start", "end") or (fault == "finish") == (how == "value")
+    faults = [r for r in caplog.records if r.name == "otel_llm" and "internal error" in r.getMessage()]
+    if on_path:
+        assert faults and all(r.levelno == logging.DEBUG for r in faults)
+
+
+def test_a_fault_is_logged_once_not_per_call(instrument: Any, api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    instrument()
+    monkeypatch.setattr(call_module.Call, "complete", lambda *a: 1 / 0)
+    call_module._reported.clear()
+    for _ in range(5):
+        api.call("chat.completions.create", model="gpt-4.1", messages=MESSAGES)
+    assert len([r for r in caplog.records if "internal error" in r.getMessage()]) == 1
+
+
+def test_sdk_exception_object_passes_through_untouched(instrument: Any, api: Api, fake: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.conftest import Reply
+
+    instrument()
+    monkeypatch.setattr(call_module.Call, "_end", lambda *a: 1 / 0)  # our failure path is broken too
+    fake.reply(Reply(429, {"error": {"message": "slow down", "type": "requests"}}, headers={"retry-after": "0"}))
+    with pytest.raises(openai.RateLimitError) as caught:
+        api.call("chat.completions.create", model="gpt-4.1", messages=MESSAGES)
+    assert caught.value.status_code == 429 and "slow down" in str(caught.value)
+    assert caught.value.__cause__ is None or not isinstance(caught.value.__cause__, ZeroDivisionError)
+
+
+def test_wrapper_passes_through_when_reentered(instrument: Any, api: Api, spans: Any) -> None:
+    """A helper that calls a wrapped method inside another gives one span, not two."""
+    instrument()
+    token = instrumentor_module.current_call.set(object())  # type: ignore[arg-type]
+    try:
+        api.call("chat.completions.create", model="gpt-4.1", messages=MESSAGES)
+    finally:
+        instrumentor_module.current_call.reset(token)
+    assert finished(spans) == []
