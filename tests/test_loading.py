@@ -1,0 +1,107 @@
+"""Loading: the entry point, declared dependencies, the peer warning, names and settings."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import types
+from importlib.metadata import entry_points
+from typing import Any
+
+import pytest
+from opentelemetry.semconv._incubating.attributes import (
+    error_attributes,
+    gen_ai_attributes,
+    openai_attributes,
+    server_attributes,
+    session_attributes,
+    user_attributes,
+)
+from opentelemetry.semconv._incubating.metrics import gen_ai_metrics
+
+import otel_llm
+from otel_llm import semconv as sc
+from otel_llm.instrumentor import OpenAIInstrumentor
+from otel_llm.settings import ENV_VARIABLES, Settings, load_settings
+
+
+def test_public_api_is_pinned() -> None:
+    assert otel_llm.__all__ == sorted(otel_llm.__all__) == ["OpenAIInstrumentor", "__version__", "attributes"]
+
+
+def test_entry_point_is_named_otel_llm_not_openai() -> None:
+    found = [ep for ep in entry_points(group="opentelemetry_instrumentor") if ep.value.startswith("otel_llm")]
+    assert [(ep.name, ep.value) for ep in found] == [("otel_llm", "otel_llm.instrumentor:OpenAIInstrumentor")]
+    assert found[0].load() is OpenAIInstrumentor
+
+
+def test_declares_the_openai_range() -> None:
+    assert list(OpenAIInstrumentor().instrumentation_dependencies()) == ["openai >= 1.26, < 4"]
+
+
+def test_warns_once_naming_another_openai_instrumentation(instrument: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setitem(sys.modules, "opentelemetry.instrumentation.openai_v2", types.ModuleType("peer"))
+    instrument()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "another openai" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "opentelemetry-instrumentation-openai-v2" in warnings[0]
+    assert "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS" in warnings[0] and "OTEL_LLM_ENABLED" in warnings[0]
+
+
+def test_standard_names_match_the_semantic_conventions_package() -> None:
+    packages = (gen_ai_attributes, openai_attributes, server_attributes, error_attributes, session_attributes,
+                user_attributes, gen_ai_metrics)
+    official = {name: getattr(p, name) for p in packages for name in dir(p) if name.isupper()}
+    ours = {name: getattr(sc, name) for name in sc.__all__ if name in official}
+    assert len(ours) >= 35
+    assert ours == {name: official[name] for name in ours}
+    # our own names never invent gen_ai.* keys
+    own = [v for k, v in vars(sc).items() if k.isupper() and isinstance(v, str) and v.startswith("otel_llm")]
+    assert own and not any(v.startswith("gen_ai.") for v in own)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("OTEL_LLM_ENABLED", "maybe"),
+        ("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "sometimes"),
+        ("OTEL_LLM_INCLUDE_STREAM_USAGE", "  "),
+        ("OTEL_LLM_METRIC_ATTRIBUTES", "user,planet"),
+        ("OTEL_LLM_METRIC_USER_LIMIT", "-5"),
+        ("OTEL_LLM_RESPONSE_CACHE", "postgres://x"),
+        ("OTEL_LLM_RESPONSE_CACHE_TTL", "soon"),
+        ("OTEL_LLM_RESPONSE_CACHE_MAX_ENTRIES", "0"),
+        ("OTEL_LLM_RESPONSE_CACHE_MAX_BYTES", "lots"),
+        ("OTEL_LLM_RESPONSE_CACHE_STREAMS", "2"),
+        ("OTEL_LLM_RESPONSE_CACHE_NONDETERMINISTIC", "perhaps"),
+    ],
+)
+def test_a_wrong_value_warns_once_naming_it_and_falls_back(variable: str, value: str, caplog: pytest.LogCaptureFixture) -> None:
+    settings = load_settings({variable: value})
+    assert settings == Settings()
+    (record,) = [r for r in caplog.records if r.name == "otel_llm"]
+    assert record.levelno == logging.WARNING and variable in record.getMessage() and repr(value) in record.getMessage()
+
+
+def test_every_variable_is_tested_above() -> None:
+    tested = {case[0] for case in test_a_wrong_value_warns_once_naming_it_and_falls_back.pytestmark[0].args[1]}  # type: ignore[attr-defined]
+    untested = set(ENV_VARIABLES) - tested - {"OTEL_LLM_PRICES", "OTEL_LLM_REFERENCE_MODEL"}  # free text
+    assert untested == set()
+
+
+def test_settings_are_read_once_and_frozen() -> None:
+    settings = load_settings({"OTEL_LLM_METRIC_ATTRIBUTES": "user,feature", "OTEL_LLM_INCLUDE_STREAM_USAGE": "never"})
+    assert settings.metric_attributes == frozenset({"user", "feature"})
+    assert not settings.stream_usage_for("api.openai.com")
+    with pytest.raises(AttributeError):
+        settings.enabled = False  # type: ignore[misc]
+    with pytest.raises(TypeError, match="unknown setting"):
+        load_settings({}, colour="blue")
+
+
+def test_disabled_instruments_nothing(instrument: Any) -> None:
+    import openai.resources.chat.completions.completions as chat
+
+    before = chat.Completions.__dict__["create"]
+    instrument(enabled=False)
+    assert chat.Completions.__dict__["create"] is before
