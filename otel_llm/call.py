@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from opentelemetry import trace
@@ -19,6 +20,7 @@ from . import semconv as sc
 from .attribution import Attribution
 from .extract import Endpoint, ResponseInfo, content_json, response_info, usage_of
 from .pricing import Usage
+from .retries import ATTEMPT_FAILED, Failure, event_attributes, final_failure, status_class
 
 if TYPE_CHECKING:
     from .telemetry import Telemetry
@@ -55,6 +57,8 @@ class Call:
         "_t", "span", "operation", "model", "where", "who", "key_id", "streaming", "strip_usage",
         "_start", "_ended", "_first_chunk", "_chunks", "_response_id", "_response_model", "_reasons",
         "_usage", "_tier", "_fingerprint", "_text", "response_cache_hit", "context",
+        "cache_chunks", "cache_store",
+        "retries", "backoff", "http_status",
     )
 
     def __init__(
@@ -82,6 +86,14 @@ class Call:
         self._fingerprint: str | None = None
         self._text: list[str] | None = [] if telemetry.settings.capture_content else None
         self.response_cache_hit = False
+        # HTTP attempts (hooks in retries.py): retries the SDK made, seconds it waited between them,
+        # and the status of the attempt that succeeded.
+        self.retries = 0
+        self.backoff = 0.0
+        self.http_status: int | None = None
+        # Set by the response cache on a streamed miss: the chunks to store, and how, at the end.
+        self.cache_chunks: list[Any] | None = None
+        self.cache_store: Callable[[Call], None] | None = None
         # The span's context: made current while the SDK runs (HTTP spans nest under ours) and
         # passed to every metric record, so exemplars link metrics to this trace.
         self.context = trace.set_span_in_context(span)
@@ -118,6 +130,8 @@ class Call:
             self._tier = getattr(chunk, "service_tier", None)
             self._fingerprint = getattr(chunk, "system_fingerprint", None)
         self._chunks += 1
+        if self.cache_chunks is not None:
+            self.cache_chunks.append(chunk)
         choices = chunk.choices
         if choices:
             for choice in choices:
@@ -135,9 +149,10 @@ class Call:
 
     def on_event(self, event: Any) -> None:
         """One Responses API stream event."""
-        if self._first_chunk is None:
-            self._first_chunk = time.perf_counter()
         self._chunks += 1
+        # The first content, not `response.created` (sent before the model produced anything).
+        if self._first_chunk is None and getattr(event, "type", "").endswith(".delta"):
+            self._first_chunk = time.perf_counter()
         response = getattr(event, "response", None)
         if response is not None:
             self._response_id = getattr(response, "id", None) or self._response_id
@@ -161,6 +176,8 @@ class Call:
             self._end(self._stream_info(), exc)
         except BaseException as inner:  # noqa: BLE001
             report_fault("Call.end_stream", inner)
+        if exc is None and self.cache_store is not None:
+            self.cache_store(self)  # never raises
 
     def _stream_info(self) -> ResponseInfo:
         return ResponseInfo(
@@ -171,6 +188,57 @@ class Call:
             self._tier if isinstance(self._tier, str) else None,
             self._fingerprint if isinstance(self._fingerprint, str) else None,
         )
+
+    # --- HTTP attempts (the hooks that call these are in retries.py) ----------------------------
+    def record_retry(self, failure: Failure, failed_at: int, waited: float) -> None:
+        """One failed attempt that the SDK retried after waiting `waited` seconds (the hook guards it)."""
+        if self._ended:
+            return
+        resend = self.retries
+        self.retries = resend + 1
+        self.backoff += waited
+        span = self.span
+        if span.is_recording():
+            span.add_event(ATTEMPT_FAILED, event_attributes(failure, resend, waited), timestamp=failed_at)
+        t = self._t
+        where = self.where
+        t.http_backoff.record(
+            waited,
+            {sc.GEN_AI_PROVIDER_NAME: where.provider, sc.GEN_AI_REQUEST_MODEL: self.model, sc.SERVER_ADDRESS: where.address},
+            context=self.context,
+        )
+        key = self._attempt_key(failure.status)
+        with t.ledger.lock:
+            t.http_attempts.add(key, 1)
+
+    def _last_attempt(self, exc: BaseException | None, recording: bool) -> tuple[tuple[str, Any], ...] | None:
+        """The last attempt's key for otel_llm.http.attempts, and its event when it failed. None when no
+        request was sent (a response cache hit, an argument error) or none failed (a cancellation)."""
+        try:
+            status = self.http_status
+            if status is None:
+                failure = final_failure(exc) if exc is not None else None
+                if failure is None:
+                    return None
+                if recording:
+                    self.span.add_event(ATTEMPT_FAILED, event_attributes(failure, self.retries, None))
+                status = failure.status
+            return self._attempt_key(status)
+        except Exception as inner:
+            report_fault("Call.last_attempt", inner)
+            return None
+
+    def _attempt_key(self, status: int | None) -> tuple[tuple[str, Any], ...]:
+        where = self.where
+        key: tuple[tuple[str, Any], ...] = (
+            (sc.GEN_AI_PROVIDER_NAME, where.provider),
+            (sc.GEN_AI_REQUEST_MODEL, self.model),
+            (sc.SERVER_ADDRESS, where.address),
+        )
+        if self._t.metric_key:
+            key += ((sc.API_KEY_FINGERPRINT, self.key_id),)
+        key += ((sc.STATUS_CLASS, status_class(status)),)
+        return key if status is None else key + ((sc.HTTP_RESPONSE_STATUS_CODE, status),)
 
     # --- the one place that records ------------------------------------------------------------
     def _end(self, info: ResponseInfo, exc: BaseException | None) -> None:
@@ -187,12 +255,15 @@ class Call:
 
         rates = None
         cost = None
-        if usage is not None and not self.response_cache_hit:
+        saved = None  # a response cache hit: what the call would have cost, and cost 0 instead
+        if usage is not None:
             rates = t.prices.rates(where.provider, where.base_url, response_model, info.service_tier)
             if rates is None and response_model != self.model and self.model:
                 rates = t.prices.rates(where.provider, where.base_url, self.model, info.service_tier)
             if rates is not None:
                 cost = rates.cost(usage)
+                if self.response_cache_hit:
+                    saved, cost = cost, None
 
         recording = span.is_recording()
         if recording:
@@ -232,6 +303,9 @@ class Call:
             if self.response_cache_hit:
                 attrs[sc.RESPONSE_CACHE_HIT] = True
                 attrs[sc.COST_USD] = 0.0
+                if saved is not None and rates is not None:
+                    attrs[sc.CACHE_SAVINGS_USD] = saved.usd
+                    attrs[sc.PRICE_SOURCE] = rates.source
             if self._text is not None and self._text:
                 attrs[sc.GEN_AI_OUTPUT_MESSAGES] = "".join(self._text)
             if exc is not None and err is not None:
@@ -240,13 +314,17 @@ class Call:
                 if isinstance(status, int):
                     attrs[sc.HTTP_RESPONSE_STATUS_CODE] = status
                 span.set_status(Status(StatusCode.ERROR, str(exc)[:200] or err))
+            if self.retries:
+                attrs[sc.HTTP_REQUEST_RESEND_COUNT] = self.retries
+                attrs[sc.BACKOFF_SECONDS] = self.backoff
             span.set_attributes(attrs)
+        attempt = self._last_attempt(exc, recording)
         span.end()
-        self._record_metrics(duration, usage, response_model, err, cost, rates is not None)
+        self._record_metrics(duration, usage, response_model, err, cost, rates is not None, saved, attempt)
 
     def _record_metrics(
         self, duration: float, usage: Usage | None, response_model: str, err: str | None,
-        cost: Any, priced: bool,
+        cost: Any, priced: bool, saved: Any = None, attempt: tuple[tuple[str, Any], ...] | None = None,
     ) -> None:
         t = self._t
         where = self.where
@@ -266,7 +344,7 @@ class Call:
             t.duration.record(duration, std, context=ctx)
         if self._first_chunk is not None:
             t.time_to_first_chunk.record(self._first_chunk - self._start, std, context=ctx)
-        if usage is not None:
+        if usage is not None and not self.response_cache_hit:
             t.token_usage.record(usage.input, {**std, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_INPUT}, context=ctx)
             if self.operation != sc.OP_EMBEDDINGS:
                 t.token_usage.record(usage.output, {**std, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_OUTPUT}, context=ctx)
@@ -290,8 +368,12 @@ class Call:
             key += ((sc.FEATURE, who.feature or ""),)
         with t.ledger.lock:
             t.calls.add(key + ((sc.ERROR_TYPE, err),) if err else key, 1)
-            if usage is None:
-                return
+            if attempt is not None:
+                t.http_attempts.add(attempt, 1)
+            if saved is not None:
+                t.cache_savings.add(key + ((sc.CACHE_KIND, "response"),), saved.usd)
+            if usage is None or self.response_cache_hit:
+                return  # on a hit the provider processed no tokens: the span keeps them, the sums do not
             if cost is not None:
                 size = ((sc.PROMPT_SIZE, prompt_size(usage.input)),)
                 t.cost.add(key + size, cost.usd)

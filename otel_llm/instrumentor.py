@@ -18,7 +18,9 @@ from opentelemetry import context
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 from . import semconv as sc
+from .cache import CACHED_OPERATIONS, ResponseCache
 from .call import Call, report_fault
+from .retries import hooks as retry_hooks
 from .settings import Settings, load_settings
 from .streams import wrap_stream
 from .telemetry import Telemetry
@@ -129,6 +131,8 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             owner = getattr(module, cls_name, None) if module is not None else None
             if owner is not None and "close" in vars(owner):
                 self._wrap(owner, "close", _helper_close_async if is_async else _helper_close)
+        for owner, name, hook in retry_hooks(current_call):  # the SDK's own retries, see retries.py
+            self._wrap(owner, name, hook)
         _warn_peers()
 
     def _wrap(self, owner: type, name: str, wrapper: Callable[..., Any]) -> None:
@@ -250,7 +254,15 @@ def _parsed(call: Call, parsed: Any, is_async: bool, events: bool) -> Any:
     return parsed
 
 
+def _cache_for(telemetry: Telemetry, patch: Patch) -> ResponseCache | None:
+    """The response cache, for methods it may serve (None: the wrapper pays one `if` for it)."""
+    cache = telemetry.response_cache
+    return cache if cache is not None and patch.method == "create" and patch.operation in CACHED_OPERATIONS else None
+
+
 def _sync_wrapper(telemetry: Telemetry, patch: Patch) -> Callable[..., Any]:
+    cache = _cache_for(telemetry, patch)
+
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if current_call.get() is not None:
             return wrapped(*args, **kwargs)
@@ -261,7 +273,10 @@ def _sync_wrapper(telemetry: Telemetry, patch: Patch) -> Callable[..., Any]:
         token = current_call.set(call)
         scope = context.attach(call.context)
         try:
-            result = wrapped(*args, **kwargs)
+            if cache is None:
+                result = wrapped(*args, **kwargs)
+            else:  # a hit returns the stored response without calling the SDK
+                result = cache.call(wrapped, args, kwargs, call, instance._client, patch.method, patch.events)
         except BaseException as exc:
             call.fail(exc)
             raise
@@ -274,6 +289,8 @@ def _sync_wrapper(telemetry: Telemetry, patch: Patch) -> Callable[..., Any]:
 
 
 def _async_wrapper(telemetry: Telemetry, patch: Patch) -> Callable[..., Any]:
+    cache = _cache_for(telemetry, patch)
+
     async def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if current_call.get() is not None:
             return await wrapped(*args, **kwargs)
@@ -284,7 +301,10 @@ def _async_wrapper(telemetry: Telemetry, patch: Patch) -> Callable[..., Any]:
         token = current_call.set(call)
         scope = context.attach(call.context)
         try:
-            result = await wrapped(*args, **kwargs)
+            if cache is None:
+                result = await wrapped(*args, **kwargs)
+            else:
+                result = await cache.acall(wrapped, args, kwargs, call, instance._client, patch.method, patch.events)
         except BaseException as exc:
             call.fail(exc)
             raise

@@ -14,6 +14,7 @@ from opentelemetry.trace import SpanKind, TracerProvider, get_tracer
 
 from . import semconv as sc
 from .attribution import current, fingerprint
+from .cache import open_cache
 from .extract import endpoint, request_attributes
 from .ledger import Ledger
 from .pricing import PriceBook, Rates, load_prices_file, PricesFileError
@@ -62,6 +63,16 @@ class Telemetry:
         self.tokens = L.sum(meter, sc.TOKENS, "{token}", "Tokens by type and by who used them")
         self.unpriced = L.sum(meter, sc.CALLS_UNPRICED, "{call}", "Calls whose model has no known price")
         self.cache_savings = L.sum(meter, sc.CACHE_SAVINGS, "USD", "Dollars saved by prompt and response caches")
+        # HTTP attempts, the SDK's retries included (retries.py): counted in the ledger, waits histogrammed.
+        self.http_attempts = L.sum(meter, sc.HTTP_ATTEMPTS, "{attempt}", "HTTP requests sent to the API, by outcome")
+        self.http_backoff = meter.create_histogram(
+            sc.HTTP_BACKOFF, unit="s", description="Time the SDK waited before retrying a request",
+            explicit_bucket_boundaries_advisory=list(sc.DURATION_BUCKETS),
+        )
+        self.response_cache_requests = L.sum(
+            meter, sc.RESPONSE_CACHE_REQUESTS, "{request}", "Response cache lookups by result: hit, miss or error"
+        )
+        self.response_cache = open_cache(settings, self.response_cache_requests, L.lock)
         self.prices = _price_book(settings)
         self.reference: Rates | None = None
         if settings.reference_model:

@@ -1,19 +1,24 @@
 """Failures on purpose: bad keys, rate limits, server errors and dropped connections.
 
-Decided in this order, first match wins, after the request body and model are validated and the
-key's `rpm_limit` / `tpm_limit` (a real 429 when spent) is checked:
+A /v1 request is checked in this order; the first failure wins:
 
-1. No `Authorization: Bearer` key -> 401; a key starting with `sk-invalid` -> 401 `invalid_api_key`.
-2. `x-simulator-fail: <fault>` -> that fault on this request.
-3. `x-simulator-fail-sequence: <fault>,<fault>,...` -> attempt *i* of a logical call gets item *i*;
+1. No `Authorization: Bearer` key -> 401; a key starting with `sk-invalid` -> 401 `invalid_api_key`
+   (always, whatever else is asked).
+2. The JSON body (400) and the model (404), by the app.
+3. The key's `rpm_limit` / `tpm_limit` over a 60 s window -> a real 429 (`RateLimiter`).
+4. `x-simulator-fail: <fault>` -> that fault on this request.
+5. `x-simulator-fail-sequence: <fault>,<fault>,...` -> attempt *i* of a logical call gets item *i*;
    past the end it succeeds. The attempt number is counted per `x-simulator-request-id` when that
    header is sent (any client), else taken from the openai SDK's own `x-stainless-retry-count`
    (so SDK retries walk the sequence with no extra header), else 0.
-4. A seeded random draw against `rate_401`, `rate_429`, `rate_500`, `rate_503`.
+6. A seeded random draw against `rate_401`, `rate_429`, `rate_500`, `rate_503`.
 
-A fault is an HTTP status (`401`, `429`, `500`, `503`, any 4xx/5xx), `drop` (close the connection;
-for a stream, mid-way), or `ok`/`200` (succeed; useful inside a sequence). Every error carries
-OpenAI's JSON body; 429s carry `retry-after`, `retry-after-ms` and `x-ratelimit-*` headers.
+Steps 2-6 apply to the generation endpoints; GET /v1/models checks only the key.
+
+A fault is an HTTP status (`401`, `429`, `500`, `503`, any 4xx/5xx), `drop` (close the connection:
+before any response, or for a stream after its first few events), or `ok`/`200` (succeed; useful
+inside a sequence). Every error carries OpenAI's JSON body; every authenticated reply carries
+`x-ratelimit-*` headers, and a 429 also `retry-after` and `retry-after-ms`.
 """
 
 from __future__ import annotations
@@ -49,14 +54,20 @@ _WINDOW: Final = 60.0
 _NOMINAL_LIMIT: Final = 1_000_000  # what x-ratelimit-limit-* report when no limit is configured
 
 _MESSAGES: Final = {
-    401: ("Incorrect API key provided. You can find your API key at "
-          "https://platform.openai.com/account/api-keys.", "invalid_request_error", "invalid_api_key"),
+    401: (
+        "Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.",
+        "invalid_request_error",
+        "invalid_api_key",
+    ),
     403: ("You are not allowed to access this resource.", "invalid_request_error", None),
-    429: ("Rate limit reached for {model} in organization org-simulator on requests per min (RPM). "
-          "Please try again shortly.", "requests", "rate_limit_exceeded"),
+    429: (
+        "Rate limit reached for {model} in organization org-simulator on requests per min (RPM).",
+        "requests",
+        "rate_limit_exceeded",
+    ),
     500: ("The server had an error while processing your request. Sorry about that!", "server_error", None),
     503: ("The engine is currently overloaded, please try again later.", "server_error", None),
-}  # fmt: skip
+}
 
 
 def api_key(headers: Mapping[str, str]) -> str | None:
@@ -111,7 +122,12 @@ class FaultInjector:
     def error(self, status: int, model: str) -> ApiError:
         """The error reply for an injected fault, with the headers a client backs off by."""
         message, type_, code = _MESSAGES.get(
-            status, (f"Simulated error {status}.", "server_error" if status >= 500 else "invalid_request_error", None)
+            status,
+            (
+                f"Simulated error {status}.",
+                "server_error" if status >= 500 else "invalid_request_error",
+                None,
+            ),
         )
         if status == 429:
             return ApiError(429, message.format(model=model), type_, code, headers=self.retry_headers())
@@ -139,8 +155,12 @@ class FaultInjector:
         config = self._config
         with self._lock:
             draw = self._rng.random()
-        for status, rate in ((401, config.rate_401), (429, config.rate_429), (500, config.rate_500),
-                             (503, config.rate_503)):  # fmt: skip
+        for status, rate in (
+            (401, config.rate_401),
+            (429, config.rate_429),
+            (500, config.rate_500),
+            (503, config.rate_503),
+        ):
             if draw < rate:
                 return status
             draw -= rate
@@ -248,8 +268,10 @@ def _duration(seconds: float) -> str:
 
 def _limit_message(kind: str, model: str, reset: float) -> str:
     unit = "requests per min (RPM)" if kind == "requests" else "tokens per min (TPM)"
-    return (f"Rate limit reached for {model} in organization org-simulator on {unit}. "
-            f"Please try again in {_duration(reset)}.")  # fmt: skip
+    return (
+        f"Rate limit reached for {model} in organization org-simulator on {unit}. "
+        f"Please try again in {_duration(reset)}."
+    )
 
 
 def _redact(key: str) -> str:

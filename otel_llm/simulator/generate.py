@@ -87,7 +87,7 @@ def _deltas(rng: random.Random, count: int) -> list[str]:
     capitalize = True
     for index in range(count):
         last = index == count - 1
-        if words_since_mark >= 3 and (last or rng.random() < 0.2):
+        if (last and words_since_mark > 0) or (words_since_mark >= 3 and rng.random() < 0.2):
             mark = "." if last or rng.random() < 0.6 else ","
             deltas.append(mark)
             capitalize = mark == "."

@@ -89,9 +89,11 @@ def _chat_chunks(
         choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
         return sse_data({**header, "choices": [choice], **extra})
 
+    # The role chunk is the first to arrive, so it is the one that waits for the first token.
     for index in range(len(choices)):
-        yield 0.0, chunk(index, {"role": "assistant", "content": "", "refusal": None})
-    for step, delay in _steps(choices, timing):
+        delay = timing.first_chunk if index == 0 else 0.0
+        yield delay, chunk(index, {"role": "assistant", "content": "", "refusal": None})
+    for step, delay in _steps(choices, timing, first=timing.per_chunk):
         for index, choice in enumerate(choices):
             if step < len(choice.deltas):
                 yield delay, chunk(index, {"content": choice.deltas[step]})
@@ -114,7 +116,9 @@ def completions(ctx: Context) -> Served:
     timing = _timing(ctx, pieces, choices)
     header = _header(ctx, "cmpl-", "text_completion")
     if ctx.body.get("stream") is True:
-        return Served(StreamReply(_completion_chunks(header, choices, usage, timing, _include_usage(ctx.body))), usage)
+        return Served(
+            StreamReply(_completion_chunks(header, choices, usage, timing, _include_usage(ctx.body))), usage
+        )
     body = {
         **header,
         "choices": [
@@ -151,9 +155,15 @@ def embeddings(ctx: Context) -> Served:
     dimensions = _dimensions(ctx)
     encoding = ctx.body.get("encoding_format", "float")
     if encoding not in ("float", "base64"):
-        raise ApiError(400, f"Invalid encoding_format {encoding!r}: use 'float' or 'base64'.", param="encoding_format")
+        raise ApiError(
+            400, f"Invalid encoding_format {encoding!r}: use 'float' or 'base64'.", param="encoding_format"
+        )
     data = [
-        {"object": "embedding", "index": index, "embedding": _encode(_vector(ctx.model.id, pieces, dimensions), encoding)}
+        {
+            "object": "embedding",
+            "index": index,
+            "embedding": _encode(_vector(ctx.model.id, pieces, dimensions), encoding),
+        }
         for index, pieces in enumerate(inputs)
     ]
     usage = Usage(prompt_tokens=sum(len(pieces) for pieces in inputs))
@@ -223,7 +233,8 @@ def _response_object(
     """The Response resource; with no choice, the in-progress snapshot that opens a stream."""
     incomplete = choice is not None and choice.finish_reason == "length"
     status = "in_progress" if choice is None else "incomplete" if incomplete else "completed"
-    reasoning = ctx.body.get("reasoning") if isinstance(ctx.body.get("reasoning"), dict) else {}
+    reasoning = ctx.body.get("reasoning")
+    effort = reasoning.get("effort") if isinstance(reasoning, dict) else None
     return {
         "id": ids.response,
         "object": "response",
@@ -237,7 +248,7 @@ def _response_object(
         "output": [] if choice is None else _output_items(ids, choice, done=True),
         "parallel_tool_calls": True,
         "previous_response_id": ctx.body.get("previous_response_id"),
-        "reasoning": {"effort": reasoning.get("effort"), "summary": None},
+        "reasoning": {"effort": effort, "summary": None},
         "service_tier": "default",
         "store": ctx.body.get("store", True),
         "temperature": ctx.body.get("temperature", 1.0),
@@ -303,7 +314,10 @@ def _response_events(
         yield delay, event("response.output_text.delta", **where, delta=choice.deltas[step], logprobs=[])
     yield 0.0, event("response.output_text.done", **where, text=choice.text, logprobs=[])
     yield 0.0, event("response.content_part.done", **where, part=_text_part(choice.text))
-    yield 0.0, event("response.output_item.done", output_index=index, item=_message_item(ids.message, choice.text))
+    yield (
+        0.0,
+        event("response.output_item.done", output_index=index, item=_message_item(ids.message, choice.text)),
+    )
     closing = "response.incomplete" if final["status"] == "incomplete" else "response.completed"
     yield 0.0, event(closing, response=final)
 
@@ -341,7 +355,9 @@ def _timing(ctx: Context, pieces: Sequence[str], choices: Sequence[Generation]) 
     return plan_timing(seed_of([ctx.model.id, *pieces]), ctx.config, ctx.model, reasoning)
 
 
-def _steps(choices: Sequence[Generation], timing: Timing, first: float | None = None) -> Iterator[tuple[int, float]]:
+def _steps(
+    choices: Sequence[Generation], timing: Timing, first: float | None = None
+) -> Iterator[tuple[int, float]]:
     """(token step, delay before it): the first visible token waits TTFT, later ones the chunk delay."""
     for step in range(_longest(choices)):
         if step == 0:

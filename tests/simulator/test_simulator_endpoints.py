@@ -10,13 +10,12 @@ from typing import Any
 
 import openai
 import pytest
+from sim_helpers import Api, chat_prompt_tokens, post, tokens
 
 from otel_llm.simulator import Simulator
-from sim_helpers import chat_prompt_tokens, post, tokens
-from conftest import Api
 
 CASE_MODELS = ("gpt-4.1", "claude-sonnet-4.5", "gemini-2.5-flash", "deepseek-v3.2")
-USER = [{"role": "user", "content": "Where is my refund, please?"}]
+USER: list[Any] = [{"role": "user", "content": "Where is my refund, please?"}]
 
 
 # --- chat completions ---------------------------------------------------------------------------
@@ -81,7 +80,10 @@ def test_chat_stream_with_n_choices(api: Api) -> None:
 
 
 def test_chat_ignores_tools_and_content_parts(api: Api) -> None:
-    tool = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}
+    tool = {
+        "type": "function",
+        "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}},
+    }
     parts = [{"type": "text", "text": "Hello"}, {"type": "image_url", "image_url": {"url": "data:,"}},
              {"type": "text", "text": "there!"}]  # fmt: skip
     reply = api.call("chat.completions.create", model="gpt-4.1", messages=[{"role": "user", "content": parts}],
@@ -146,8 +148,12 @@ def test_completions_plain_and_streamed(api: Api) -> None:
 # --- embeddings ---------------------------------------------------------------------------------
 def test_embeddings_float_and_base64_agree(api: Api) -> None:
     inputs = ["refund status", "reset my password, please", "hi"]
-    floats = api.call("embeddings.create", model="text-embedding-3-small", input=inputs, encoding_format="float")
-    encoded = api.call("embeddings.create", model="text-embedding-3-small", input=inputs, encoding_format="base64")
+    floats = api.call(
+        "embeddings.create", model="text-embedding-3-small", input=inputs, encoding_format="float"
+    )
+    encoded = api.call(
+        "embeddings.create", model="text-embedding-3-small", input=inputs, encoding_format="base64"
+    )
     by_default = api.call("embeddings.create", model="text-embedding-3-small", input=inputs)
     assert floats.usage.prompt_tokens == floats.usage.total_tokens == sum(tokens(text) for text in inputs)
     assert [item.index for item in floats.data] == [0, 1, 2]
@@ -167,7 +173,9 @@ def test_embeddings_dimensions_and_token_inputs(api: Api) -> None:
 
 # --- responses ----------------------------------------------------------------------------------
 def test_responses_plain(api: Api) -> None:
-    reply = api.call("responses.create", model="gpt-4.1", input="Where is my refund?", instructions="Be brief.")
+    reply = api.call(
+        "responses.create", model="gpt-4.1", input="Where is my refund?", instructions="Be brief."
+    )
     assert reply.status == "completed" and reply.object == "response"
     assert reply.usage.input_tokens == chat_prompt_tokens("Be brief.", "Where is my refund?")
     assert reply.usage.output_tokens == tokens(reply.output_text)
@@ -192,7 +200,9 @@ def test_responses_incomplete_at_max_output_tokens(api: Api) -> None:
 
 def test_responses_cached_tokens_on_repeated_instructions(api: Api) -> None:
     instructions = " ".join(f"policy {i}." for i in range(50))
-    replies = [api.call("responses.create", model="gpt-4.1", input=q, instructions=instructions) for q in ("a", "b")]
+    replies = [
+        api.call("responses.create", model="gpt-4.1", input=q, instructions=instructions) for q in ("a", "b")
+    ]
     assert replies[0].usage.input_tokens_details.cached_tokens == 0
     assert replies[1].usage.input_tokens_details.cached_tokens > 0
 
@@ -245,7 +255,9 @@ def test_bad_request_is_a_400(api: Api) -> None:
 
 def test_extra_models_are_served(make_sim: Any, make_api: Any) -> None:
     api = make_api(make_sim(extra_models=("openrouter/auto",)))
-    assert api.call("chat.completions.create", model="openrouter/auto", messages=USER).model == "openrouter/auto"
+    assert (
+        api.call("chat.completions.create", model="openrouter/auto", messages=USER).model == "openrouter/auto"
+    )
 
 
 # --- wire level (no SDK) ------------------------------------------------------------------------

@@ -8,16 +8,17 @@ from typing import Any
 
 import openai
 import pytest
+from sim_helpers import Api, post
 
 from otel_llm.simulator import Simulator
-from sim_helpers import post
-from conftest import Api
 
-USER = [{"role": "user", "content": "Where is my refund?"}]
+USER: list[Any] = [{"role": "user", "content": "Where is my refund?"}]
 
 
 def _chat(api: Api, headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
-    return api.call("chat.completions.create", model="gpt-4.1", messages=USER, extra_headers=headers, **kwargs)
+    return api.call(
+        "chat.completions.create", model="gpt-4.1", messages=USER, extra_headers=headers, **kwargs
+    )
 
 
 def test_invalid_key_is_always_a_401(make_api: Any) -> None:
@@ -58,9 +59,11 @@ def test_429_carries_openais_backoff_headers(api: Api) -> None:
     headers = caught.value.response.headers
     assert caught.value.code == "rate_limit_exceeded"
     assert headers["retry-after-ms"] == "1" and headers["retry-after"] == "1"
-    assert {"x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests"} <= set(
-        headers
-    )
+    assert {
+        "x-ratelimit-limit-requests",
+        "x-ratelimit-remaining-requests",
+        "x-ratelimit-reset-requests",
+    } <= set(headers)
 
 
 def test_persistent_429_exhausts_sdk_retries(make_api: Any, sim: Simulator) -> None:
@@ -70,7 +73,9 @@ def test_persistent_429_exhausts_sdk_retries(make_api: Any, sim: Simulator) -> N
     assert sim.stats()["models"]["gpt-4.1"]["status_codes"] == {"429": 3}
 
 
-def test_sdk_retries_walk_a_fail_sequence_and_succeed_on_the_third_attempt(make_api: Any, sim: Simulator) -> None:
+def test_sdk_retries_walk_a_fail_sequence_and_succeed_on_the_third_attempt(
+    make_api: Any, sim: Simulator
+) -> None:
     api = make_api(max_retries=2)
     reply = _chat(api, {"x-simulator-fail-sequence": "429,500"})
     assert reply.choices[0].message.content
@@ -98,7 +103,12 @@ def test_dropped_connection_is_an_api_connection_error(api: Api) -> None:
 
 def test_stream_dropped_mid_way_raises_while_iterating(api: Api) -> None:
     with pytest.raises(openai.APIConnectionError):
-        api.stream("chat.completions.create", model="gpt-4.1", messages=USER, extra_headers={"x-simulator-fail": "drop"})
+        api.stream(
+            "chat.completions.create",
+            model="gpt-4.1",
+            messages=USER,
+            extra_headers={"x-simulator-fail": "drop"},
+        )
 
 
 def test_random_fault_rate_hits_every_request_at_rate_one(make_sim: Any, make_api: Any) -> None:

@@ -6,13 +6,13 @@ import json
 from typing import Any
 
 import pytest
+from sim_helpers import FAST, chat_prompt_tokens, tokens
 
 from otel_llm.simulator import SimulatorConfig, count_tokens, is_reasoning_model, message_pieces, tokenize
 from otel_llm.simulator.app import Request, SimulatorApp
 from otel_llm.simulator.cache import PromptCache
 from otel_llm.simulator.generate import generate
 from otel_llm.simulator.replies import JsonReply
-from sim_helpers import FAST, chat_prompt_tokens, tokens
 
 
 @pytest.mark.parametrize(
@@ -75,7 +75,12 @@ def test_cache_matches_prefixes_in_blocks_and_expires() -> None:
 
 @pytest.mark.parametrize(
     "fields",
-    [{"rate_429": 0.7, "rate_500": 0.5}, {"rate_401": -0.1}, {"ttft_min": 0.5, "ttft_max": 0.1}, {"cache_min_tokens": 0}],
+    [
+        {"rate_429": 0.7, "rate_500": 0.5},
+        {"rate_401": -0.1},
+        {"ttft_min": 0.5, "ttft_max": 0.1},
+        {"cache_min_tokens": 0},
+    ],
 )
 def test_config_rejects_invalid_values(fields: dict[str, Any]) -> None:
     with pytest.raises(ValueError):

@@ -1,0 +1,337 @@
+"""Targets (PASS/FAIL) and the generated BENCHMARKS.md, from the results dict of `bench.run`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+__all__ = ["PACKAGES", "markdown", "summary", "targets"]
+
+PACKAGES = (
+    "openai", "httpx2", "opentelemetry-api", "opentelemetry-sdk", "opentelemetry-instrumentation", "otel-llm",
+    "opentelemetry-instrumentation-genai-openai", "opentelemetry-util-genai",
+"opentelemetry-instrumentation-openai",
+    "openinference-instrumentation-openai", "wrapt", "pydantic",
+)
+PEERS = ("genai_openai", "openllmetry", "openinference")
+LABELS = {
+    "baseline": "baseline",
+    "floor": "floor (SDK only)",
+    "otel_llm": "**otel_llm**",
+    "genai_openai": "official genai-openai",
+    "openllmetry": "OpenLLMetry",
+    "openinference": "OpenInference",
+}
+WORKLOAD_LABELS = {
+    "chat": "chat, sync",
+    "chat_async": "chat, async",
+    "stream": "stream (50 chunks), sync",
+    "stream_async": "stream (50 chunks), async",
+    "stream_200": "stream (200 chunks), sync",
+    "embeddings": "embeddings, sync",
+    "embeddings_async": "embeddings, async",
+}
+
+
+def _status(results: dict[str, Any], name: str, workload: str) -> str:
+    return str(results.get("emission", {}).get(name, {}).get(workload, {}).get("status", "not run"))
+
+
+def _ok(results: dict[str, Any], name: str, workload: str) -> bool:
+    return _status(results, name, workload) == "ok"
+
+
+def _best_peer(results: dict[str, Any], workload: str) -> tuple[str, dict[str, float]] | None:
+    ovh = results.get("overhead_us", {}).get(workload, {})
+    peers = [(n, ovh[n]) for n in PEERS if n in ovh and _ok(results, n, workload)]
+    return min(peers, key=lambda p: p[1]["median"]) if peers else None
+
+
+def _target(name: str, measured: str, limit: str, ok: bool | None, why: str = "", spread: str = "") -> dict[str, Any]:
+    status = "SKIP" if ok is None else ("PASS" if ok else "FAIL")
+    return {"target": name, "measured": measured, "limit": limit, "status": status, "note": why, "spread": spread}
+
+
+def _spread_note(iqr: float, diff: float) -> str:
+    return (f"IQR {iqr:.1f} < margin {abs(diff):.1f}: resolved" if iqr < abs(diff)
+            else f"IQR {iqr:.1f} >= margin {abs(diff):.1f}: NOT resolved (more rounds / --sample-ms)")
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    ovh = results.get("overhead_us", {})
+    ours_skip = results.get("skipped", {}).get("otel_llm")
+    for workload in ("chat", "chat_async"):
+        label = WORKLOAD_LABELS[workload]
+        ours = ovh.get(workload, {}).get("otel_llm")
+        if ours is None or not _ok(results, "otel_llm", workload):
+            why = ours_skip or f"otel_llm {_status(results, 'otel_llm', workload)}"
+            out.append(_target(f"{label}: otel_llm <= 1/2 best peer", "-", "-", None, why))
+            out.append(_target(f"{label}: otel_llm <= 1.5x floor", "-", "-", None, why))
+            continue
+        best = _best_peer(results, workload)
+        if best is None:
+            out.append(_target(f"{label}: otel_llm <= 1/2 best peer", f"{ours['median']:.1f} µs", "-", None,
+                               "no peer emitted spans and metrics"))
+        else:
+            limit = 0.5 * best[1]["median"]
+            out.append(_target(
+                f"{label}: otel_llm <= 1/2 best peer", f"{ours['median']:.1f} µs",
+                f"{limit:.1f} µs (1/2 of {LABELS[best[0]]} {best[1]['median']:.1f})", ours["median"] <= limit,
+                spread=_spread_note(max(ours["iqr"], best[1]["iqr"]), limit - ours["median"])))
+        floor = ovh.get(workload, {}).get("floor")
+        if floor is None:
+            out.append(_target(f"{label}: otel_llm <= 1.5x floor", f"{ours['median']:.1f} µs", "-", None,
+                               "floor not run"))
+        else:
+            limit = 1.5 * floor["median"]
+            out.append(_target(
+                f"{label}: otel_llm <= 1.5x floor", f"{ours['median']:.1f} µs = "
+                f"{ours['median'] / floor['median']:.2f}x floor" if floor["median"] > 0 else "-",
+                f"{limit:.1f} µs (floor {floor['median']:.1f})", ours["median"] <= limit,
+                spread=_spread_note(max(ours["iqr"], floor["iqr"]), limit - ours["median"])))
+    chunk = results.get("per_chunk_us", {}).get("otel_llm")
+    if chunk is None:
+        out.append(_target("per streamed chunk (marginal) <= 2 µs", "-", "2 µs", None,
+                           ours_skip or "stream and stream_200 not both run"))
+    else:
+        out.append(_target("per streamed chunk (marginal) <= 2 µs", f"{chunk['median']:.2f} µs", "2 µs",
+                           chunk["median"] <= 2.0, spread=_spread_note(chunk["iqr"], 2.0 - chunk["median"])))
+    pricing = results.get("pricing")
+    if not pricing or "skip" in pricing:
+        out.append(_target("price lookup per call <= 2 µs", "-", "2 µs", None,
+                           (pricing or {}).get("skip", "not run")))
+    else:
+        out.append(_target("price lookup per call <= 2 µs", f"{pricing['rates_and_cost_us']:.2f} µs", "2 µs",
+                           pricing["rates_and_cost_us"] <= 2.0))
+    mem = results.get("memory", {})
+    if "skip" in mem or not mem:
+        out.append(_target("no memory growth", "-", "-", None, mem.get("skip", "not run")))
+    else:
+        first, last = mem["checkpoints"][-2]["calls"], mem["checkpoints"][-1]["calls"]
+        calls = last - first
+        out.append(_target(
+            f"no memory growth ({first:,} -> {last:,} calls)",
+            f"{mem['blocks_growth']:+,} blocks ({mem['blocks_per_call']:+.4f}/call), "
+            f"malloc {mem['malloc_growth_bytes'] / 1024:+,.0f} KiB, RSS {mem['rss_growth_bytes'] / 1024:+,.0f} KiB",
+            f"<= {0.01 * calls:,.0f} blocks (0.01/call)", mem["blocks_per_call"] <= 0.01))
+    return out
+
+
+def _cell(s: dict[str, float] | None, digits: int = 1) -> str:
+    if not s:
+        return "-"
+    return f"{s['median']:.{digits}f} [{s['iqr']:.{digits}f}]"
+
+
+def _overhead_table(results: dict[str, Any]) -> list[str]:
+    ovh = results.get("overhead_us", {})
+    base = results.get("baseline_us", {})
+    names = [n for n in ("floor", "otel_llm", *PEERS) if any(n in by for by in ovh.values())]
+    lines = ["| workload | baseline µs/call | " + " | ".join(LABELS[n] for n in names) + " |",
+             "|---|---:|" + "---:|" * len(names)]
+    excluded: list[str] = []
+    for workload, label in WORKLOAD_LABELS.items():
+        if workload not in ovh:
+            continue
+        cells = []
+        for n in names:
+            s = ovh[workload].get(n)
+            if s is None:
+                cells.append("-")
+            elif _ok(results, n, workload):
+                cells.append(_cell(s))
+            else:
+                cells.append(f"excluded: {_status(results, n, workload)}")
+                excluded.append(f"{LABELS[n]} / {label}: {_cell(s)} µs measured, "
+                                f"but {_status(results, n, workload)}")
+        lines.append(f"| {label} | {_cell(base.get(workload), 0)} | " + " | ".join(cells) + " |")
+    chunk = results.get("per_chunk_us", {})
+    if chunk:
+        cells = []
+        for n in names:
+            s = chunk.get(n)
+            ok = _ok(results, n, "stream") and _ok(results, n, "stream_200")
+            cells.append(_cell(s, 2) if (s and ok) else ("excluded" if s else "-"))
+        lines.append("| per streamed chunk, marginal ((200-chunk - 50-chunk) / 150) | - | " + " | ".join(cells) + " |")
+        cells = []
+        for n in names:
+            s = ovh.get("stream", {}).get(n)
+            ok = _ok(results, n, "stream")
+            cells.append(f"{s['median'] / 50:.2f}" if (s and ok) else "-")
+        lines.append("| per streamed chunk, amortized (50-chunk call / 50) | - | " + " | ".join(cells) + " |")
+    floor_ops = ovh.get("floor_ops", {}).get("floor")
+    floor_min = ovh.get("floor_ops_min", {}).get("floor")
+    if floor_ops:
+        lines.append("")
+        lines.append(f"Floor ops timed alone (no openai call, same loop): {_cell(floor_ops)} µs per call"
+                     + (f"; without the 6 SDK counter adds (span + 3 histogram records only, which is all "
+                        f"otel_llm asks of the SDK per call since its sums go through a ledger read by "
+                        f"observable counters): {_cell(floor_min)} µs." if floor_min else "."))
+    if excluded:
+        lines.append("")
+        lines.append("Excluded (measured, not comparable: did not emit both spans and metrics):")
+        lines.extend(f"- {e}" for e in excluded)
+    return lines
+
+
+def _relative_table(results: dict[str, Any]) -> list[str]:
+    ovh = results.get("overhead_us", {})
+    lines = ["| workload | otel_llm µs | floor µs | otel_llm / floor | best peer | best peer µs | otel_llm / best peer |",
+             "|---|---:|---:|---:|---|---:|---:|"]
+    for workload, label in WORKLOAD_LABELS.items():
+        ours = ovh.get(workload, {}).get("otel_llm")
+        if ours is None or not _ok(results, "otel_llm", workload):
+            continue
+        floor = ovh[workload].get("floor")
+        best = _best_peer(results, workload)
+        ratio_floor = f"{ours['median'] / floor['median']:.2f}x" if floor and floor["median"] > 0 else "-"
+        ratio_peer = f"{ours['median'] / best[1]['median']:.2f}x" if best and best[1]["median"] > 0 else "-"
+        lines.append(f"| {label} | {ours['median']:.1f} | {floor['median'] if floor else float('nan'):.1f} | "
+                     f"{ratio_floor} | {LABELS[best[0]] if best else '-'} | "
+                     f"{best[1]['median'] if best else float('nan'):.1f} | {ratio_peer} |")
+    return lines if len(lines) > 2 else []
+
+
+def _emission_table(results: dict[str, Any]) -> list[str]:
+    lines = ["| contender | workload | spans/call | histogram records/call | counter series | span attributes "
+             "| metrics | status |", "|---|---|---:|---:|---:|---:|---|---|"]
+    for name, by in results.get("emission", {}).items():
+        for workload, e in by.items():
+            calls = max(e["calls"], 1)
+            lines.append(f"| {LABELS.get(name, name)} | {workload} | {e['spans'] / calls:.1f} | "
+                         f"{e['histogram_records'] / calls:.1f} | {e['counter_points']} | {e['span_attributes']} | "
+                         f"{', '.join(e['metric_names']) or '-'} | {e['status']} |")
+    return lines
+
+
+def markdown(results: dict[str, Any]) -> str:
+    env = results["environment"]
+    pk = env["packages"]
+    timing = results.get("timing", {})
+    when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    md = [
+        "# Benchmarks",
+        "",
+        f"Generated by `{results['config']['command']}` (bench/run.py) on {when}; do not edit by hand, "
+        "re-run `make bench`. Raw numbers: `bench/results.json`.",
+    ]
+    if results["config"]["quick"]:
+        md += ["", "**Quick smoke run: too few rounds for the numbers to mean anything.**"]
+    md += [
+        "",
+        "## Machine and versions",
+        "",
+        f"- command: `{results['config']['command']}`, git `{env.get('git', '')}`, "
+        f"{timing.get('rounds', 0)} rounds in {timing.get('seconds', 0):.0f} s, whole run {results.get('elapsed_s', 0):.0f} s",
+        f"- machine: `nproc` = {env['nproc']}, {env['cpu_model']}, {env['platform']}",
+        f"- Python {env['python']}; " + ", ".join(f"{k} {v}" for k, v in pk.items() if v),
+        "- not installed: " + (", ".join(k for k, v in pk.items() if not v) or "none"),
+        "",
+        "## Targets",
+        "",
+        "| target | measured | limit | status | spread | note |",
+        "|---|---|---|---|---|---|",
+    ]
+    md += [f"| {t['target']} | {t['measured']} | {t['limit']} | **{t['status']}** | {t['spread']} | {t['note']} |"
+           for t in results.get("targets", [])]
+    md += [
+        "",
+        "## CPU overhead per call",
+        "",
+        "µs of process CPU per call above the baseline of the same round: median [IQR] over "
+        f"{timing.get('rounds', 0)} rounds. Baseline column: the un-instrumented call itself.",
+        "",
+        *_overhead_table(results),
+        "",
+    ]
+    rel = _relative_table(results)
+    if rel:
+        md += ["### otel_llm relative to the floor and the best peer", "", *rel, ""]
+    if results.get("skipped"):
+        md += ["### Not run", ""]
+        md += [f"- {LABELS.get(n, n)}: {why}" for n, why in results["skipped"].items()]
+        md += [""]
+    md += ["## What each contender emitted", "",
+           "Counted before timing: spans from the exporter, histogram records and counter series from a delta "
+           "metric reader. A contender must emit spans and metrics to be compared.", "",
+           *_emission_table(results), ""]
+    mem = results.get("memory", {})
+    md += ["## Memory", ""]
+    if "skip" in mem or not mem:
+        md += [f"Skipped: {mem.get('skip', 'not run')}", ""]
+    else:
+        md += ["otel_llm worker, chat-heavy mix (1 in 50 calls a 50-chunk stream, 1 in 50 embeddings), each call "
+               "with a distinct user id through `otel_llm.attributes`. A warm-up past the user-label limit "
+               "(OTEL_LLM_METRIC_USER_LIMIT, 1,000) comes first: until then each new user is new metric series "
+               "(bounded by design); afterwards memory must stay flat. Spans flushed, delta metrics collected and "
+               "`gc.collect()` before each reading. Blocks: `sys.getallocatedblocks()`; malloc: glibc "
+               "`mallinfo2()` in-use bytes (sees objects > 512 B and C extensions).", "",
+               "| reading | allocated blocks | malloc in use MiB | RSS MiB | gc objects |", "|---|---:|---:|---:|---:|"]
+        md += [f"| {p['label']} | {p['blocks']:,} | {p['malloc_bytes'] / 2**20:.2f} | {p['rss_bytes'] / 2**20:.1f} | "
+               f"{p['gc_objects']:,} |" for p in mem["checkpoints"]]
+        md += ["", f"The warm-up (one-off, bounded by the user limit) cost {mem['warmup_blocks']:+,} blocks and "
+               f"{mem['warmup_rss_bytes'] / 2**20:+.1f} MiB RSS.", ""]
+    pr = results.get("pricing")
+    md += ["## Price lookup", ""]
+    if not pr or "skip" in pr:
+        md += [f"Skipped: {(pr or {}).get('skip', 'not run')}", ""]
+    else:
+        md += [f"`PriceBook.rates(...)` + `Rates.cost(Usage)` for `{pr['model']}` ({pr['source']}, "
+               f"${pr['usd_per_call']:.6f}/call) after warm-up: **{pr['rates_and_cost_us']:.2f} µs** per call "
+               f"(rates {pr['rates_us']:.2f} µs, cost {pr['cost_us']:.2f} µs; loop overhead subtracted).", ""]
+    st = results.get("startup")
+    md += ["## Start-up", ""]
+    if not st:
+        md += ["Skipped.", ""]
+    else:
+        md += [f"CPU (user+sys) of `python -c ...`, median of {st['reps']} interleaved runs; "
+               "*added* is against `import openai` + creating the OTel SDK providers.", "",
+               "| variant | CPU ms | IQR | wall ms | added ms | added vs bare `import openai` |",
+               "|---|---:|---:|---:|---:|---:|"]
+        for name, v in st["variants"].items():
+            md.append(f"| {LABELS.get(name, name)} | {v['cpu_ms']['median']:.0f} | {v['cpu_ms']['iqr']:.0f} | "
+                      f"{v['wall_ms']['median']:.0f} | {v['added_vs_sdk_ms']:+.0f} | "
+                      f"{v['added_vs_import_openai_ms']:+.0f} |")
+        if st.get("failed"):
+            md += ["", "Could not start: " + ", ".join(f"{k} ({v})" for k, v in st["failed"].items())]
+        md += [""]
+    md += [
+        "## Method",
+        "",
+        "- The real `openai` SDK (sync and async clients) against `httpx2.MockTransport` answering canned "
+        "responses: chat completion with `prompt_tokens_details.cached_tokens` and "
+        "`completion_tokens_details.reasoning_tokens`; SSE stream of 50 (or 200) content chunks, a finish "
+        "chunk and a usage chunk; embeddings (1,536 dims, base64 as the SDK requests). No sockets.",
+        "- Real OTel SDK in every worker: `TracerProvider` + `BatchSpanProcessor` into an exporter that counts "
+        "and drops; `MeterProvider` + `InMemoryMetricReader` (delta temporality, collected only outside timing).",
+        "- Each contender in its own long-lived process (peers patch `openai` globally). A round runs each "
+        "workload in baseline and every contender back to back, order alternating between rounds; overhead = "
+        "contender - baseline of the same round; median and IQR over rounds. CPU = `time.process_time()` "
+        "(whole process, so the span export thread counts), n calls per sample.",
+        "- Message-content capture off for every contender (OpenLLMetry and OpenInference default to on).",
+        "- Floor: what otel_llm asks of the SDK per call with none of its code: one CLIENT span with 23 "
+        "attributes started and ended, 3 histogram records (duration, token usage input/output; streams add "
+        "time-to-first-chunk) and 6 counter adds (calls, cost, tokens input/output/cache_read/reasoning), "
+        "attribute dicts built per call.",
+        "- Per streamed chunk: marginal = (overhead of a 200-chunk stream - of a 50-chunk stream) / 150, per "
+        "round, so per-call costs cancel.",
+        "",
+    ]
+    return "\n".join(md)
+
+
+def summary(results: dict[str, Any]) -> str:
+    lines = ["", "== bench targets =="]
+    for t in results.get("targets", []):
+        extra = f" ({t['note']})" if t["note"] else ""
+        lines.append(f"{t['status']:4}  {t['target']}: {t['measured']} vs {t['limit']}{extra}")
+    ovh = results.get("overhead_us", {})
+    if ovh:
+        lines.append("== overhead µs/call, median [IQR] ==")
+        for workload, by in ovh.items():
+            lines.append(f"{workload:17} " + "  ".join(
+                f"{n}={_cell(s)}" + ("" if workload.startswith("floor_ops") or _ok(results, n, workload)
+                                     else "(excl)")
+                for n, s in by.items()))
+    return "\n".join(lines)

@@ -1,0 +1,199 @@
+"""`otel-llm demo`: the whole story on one machine in about two minutes.
+
+Starts two simulators (the gateway, with a few random 429s, and a "canary" base URL), Prometheus with
+the project's rules (run every 5s) and a demo budget low enough to be spent, Alertmanager routing to a
+webhook receiver in this process, then the workload under `opentelemetry-instrument`. It waits for
+Prometheus to scrape the final values and for the daily budget alert to reach the webhook, prints the
+report and the alerts, and stops everything it started unless --keep. `run_demo()` returns a
+DemoResult for tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from otel_llm.simulator import Simulator, SimulatorConfig
+
+from . import report as report_mod
+from ._term import colour, error
+from .procs import Child, free_port, wait_until
+from .stack import MissingBinary, Webhook, start_alertmanager, start_prometheus, write_demo_rules
+
+__all__ = ["DemoResult", "main", "run_demo"]
+
+PROG = "otel-llm demo"
+ROOT = Path(__file__).resolve().parents[2]
+PRICES = ROOT / "examples" / "prices.yaml"
+ALERT = "LLMDailyBudgetSpent"
+
+
+@dataclass
+class DemoResult:
+    workload: dict[str, Any]
+    simulator_stats: list[dict[str, Any]]  # gateway, canary
+    report: dict[str, Any]
+    alerts: list[dict[str, Any]]
+    alert_fired: bool
+    seconds: float
+    urls: dict[str, str] = field(default_factory=dict)
+    workdir: str = ""
+
+
+def _workload_env(metrics_port: int) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "OTEL_SERVICE_NAME": "otel-llm-demo",
+        "OTEL_METRICS_EXPORTER": "prometheus",
+        "OTEL_EXPORTER_PROMETHEUS_HOST": "127.0.0.1",
+        "OTEL_EXPORTER_PROMETHEUS_PORT": str(metrics_port),
+        "OTEL_TRACES_EXPORTER": "none",
+        "OTEL_LOGS_EXPORTER": "none",
+        "OTEL_LLM_PRICES": str(PRICES),
+        "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
+def _instrument_command() -> list[str]:
+    exe = Path(sys.executable).with_name("opentelemetry-instrument")
+    launcher = str(exe) if exe.exists() else (shutil.which("opentelemetry-instrument") or "opentelemetry-instrument")
+    return [launcher, sys.executable, "-m", "otel_llm.cli.workload"]
+
+
+def _scraped_calls(prometheus: str) -> float:
+    try:
+        samples = report_mod.query(prometheus, "sum(otel_llm_calls_total)", timeout=2)
+    except report_mod.PrometheusError:
+        return -1
+    return samples[0][1] if samples else 0
+
+
+def _critical_delivered(webhook: Webhook) -> bool:
+    return any(a["labels"].get("alertname") == ALERT and a["labels"].get("severity") == "critical"
+               for a in webhook.alerts())
+
+
+def run_demo(calls: int = 300, budget_daily: float = 0.05, budget_monthly: float = 1.0, keep: bool = False,
+             alert_timeout: float = 60.0, out: Any = None) -> DemoResult:
+    """Run the demo; raises MissingBinary when Prometheus/Alertmanager are not installed."""
+    out = out or sys.stdout
+    started = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="otel-llm-demo-"))
+    stoppers: list[Any] = []
+    try:
+        fast = SimulatorConfig(latency_scale=0.3, rate_429=0.03, retry_after=0.05, seed=1)
+        gateway = Simulator(config=fast).start()
+        stoppers.append(gateway.stop)
+        canary = Simulator(config=SimulatorConfig(latency_scale=0.3, seed=2)).start()
+        stoppers.append(canary.stop)
+        webhook = Webhook()
+        stoppers.append(webhook.stop)
+        alertmanager, am_url = start_alertmanager(workdir, webhook.url)
+        stoppers.append(alertmanager.stop)
+        metrics_port = free_port()
+        rules = write_demo_rules(workdir / "rules", budget_daily, budget_monthly)
+        prometheus, prom_url = start_prometheus(workdir, f"127.0.0.1:{metrics_port}",
+                                                am_url.removeprefix("http://"), rules)
+        stoppers.append(prometheus.stop)
+        print(f"demo: simulator {gateway.base_url} (canary {canary.base_url}), Prometheus {prom_url}, "
+              f"Alertmanager {am_url}, webhook {webhook.url}", file=sys.stderr)
+
+        workload = Child("workload", _instrument_command() + [
+            "--base-url", gateway.base_url, "--canary-url", canary.base_url, "--calls", str(calls),
+            "--linger", "120",
+        ], workdir / "workload.log", env=_workload_env(metrics_port), stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, inherit_stderr=sys.stderr.isatty())
+        # On a terminal the workload's progress bar shows live; otherwise its stderr goes to the log.
+        stoppers.append(workload.stop)
+        assert workload.proc.stdout is not None
+        line = workload.proc.stdout.readline().decode()
+        if not line:
+            raise RuntimeError(f"the workload failed:\n{workload.log_tail()}")
+        summary = json.loads(line)
+        finished = sum(summary["outcomes"].values())
+        if not wait_until(lambda: _scraped_calls(prom_url) >= finished, 30):
+            raise RuntimeError("Prometheus did not scrape the workload's final values within 30s")
+        time.sleep(2.5)  # two more scrapes: every counter of the last call is in
+        assert workload.proc.stdin is not None
+        workload.proc.stdin.close()
+        workload.proc.wait(timeout=15)
+
+        fired = wait_until(lambda: _critical_delivered(webhook), alert_timeout, interval=0.5)
+        now = datetime.now(timezone.utc)
+        report = report_mod.build_report(report_mod.fetch(prom_url, now), now, budget_daily, budget_monthly)
+        urls = {"prometheus": prom_url, "alertmanager": am_url, "webhook": webhook.url,
+                "simulator": gateway.base_url, "canary": canary.base_url}
+        return DemoResult(summary, [gateway.stats(), canary.stats()], report, webhook.alerts(), fired,
+                          time.monotonic() - started, urls, str(workdir))
+    finally:
+        if not keep:
+            for stop in reversed(stoppers):
+                try:
+                    stop()
+                except Exception as exc:  # noqa: BLE001 - keep stopping the rest
+                    print(f"demo: while stopping: {exc}", file=sys.stderr)
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def format_alerts(alerts: Sequence[dict[str, Any]]) -> str:
+    seen = set()
+    lines = []
+    for alert in alerts:
+        labels = alert.get("labels", {})
+        key = (labels.get("alertname"), labels.get("severity"), labels.get("budget"), labels.get("scope"))
+        if key in seen:
+            continue
+        seen.add(key)
+        lines.append(f"  [{labels.get('severity')}] {labels.get('alertname')} {labels.get('scope', '')}: "
+                     f"{alert.get('annotations', {}).get('summary', '')}")
+    return "\n".join(lines) or "  (none)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[1].replace("\n", " "))
+    parser.add_argument("--calls", type=int, default=300, help="LLM calls in the workload (default: %(default)s)")
+    parser.add_argument("--budget-daily", type=float, default=0.05, metavar="USD",
+                        help="demo daily budget, low so the alert fires (default: %(default)s)")
+    parser.add_argument("--keep", action="store_true", help="leave everything running and print the URLs")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.calls < 1 or args.budget_daily <= 0:
+        parser.error("--calls and --budget-daily must be positive")
+    try:
+        result = run_demo(args.calls, args.budget_daily, keep=args.keep)
+    except MissingBinary as exc:
+        error(PROG, f"{exc} is not installed: run scripts/install-tools")
+        return 2
+    except KeyboardInterrupt:
+        error(PROG, "interrupted; everything started was stopped")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - a demo reports, it does not trace back
+        error(PROG, str(exc))
+        return 1
+    print(report_mod.format_text(result.report, tty=colour("x", "red") != "x"))
+    print()
+    print(f"Alerts delivered to the webhook ({'the daily budget alert fired' if result.alert_fired else 'NO critical alert'}):")
+    print(format_alerts(result.alerts))
+    print(f"\ndemo took {result.seconds:.0f}s")
+    if args.keep:
+        print("\nStill running (stop them by PID when done):")
+        for name, url in result.urls.items():
+            print(f"  {name}: {url}")
+        print("  note: the simulators lived in this process and stopped with it")
+    return 0 if result.alert_fired else 1

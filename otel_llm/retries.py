@@ -1,0 +1,272 @@
+"""The HTTP attempts under one logical call: the SDK's own retries, made visible on the call's span.
+
+The openai SDK retries by itself (`max_retries`, honouring `retry-after`), so one `create()` may send
+several requests and sleep between them. We hook the SDK's retry loop rather than the HTTP client:
+
+- `_sleep_for_retry` runs once per failed attempt that the SDK will retry (openai 1.6x to 3.x; before
+  that `_retry_request`, which sleeps and then calls `_request` for the next attempt). It runs inside
+  the SDK's `except` block, so the response it is given, or the transport error in `sys.exc_info()`,
+  says what failed; timing the wrapped call gives the real wait, whatever the SDK decided.
+- `_process_response` runs once when the last attempt succeeded: it carries the status code.
+- The last attempt, when it failed, is the exception the call ends with (`Call._end`).
+
+Why not wrap the HTTP client's `send`? The app may pass its own `http_client` (httpx or httpx2, any
+subclass), so we would have to patch httpx's classes for the whole process and run a wrapper on every
+request anyone makes. These methods exist under these names in every SDK version we support, take
+keywords, and cost nothing until a retry happens; on success we pay one cheap wrapper.
+
+Events, not child spans: an attempt that failed in a few milliseconds has no duration worth a span;
+what matters is what the server said and how long we then waited, which fit in attributes. An event
+costs a fraction of a span, is only built when a retry happens, and one span per call keeps traces,
+span metrics and sampling counting calls, not attempts. (An HTTP instrumentation, if the app runs
+one, still shows each request as its own span under ours.) Each failed attempt leaves one
+`otel_llm.http.attempt_failed` event, timestamped when it failed, with `http.request.resend_count`
+(0 for the first attempt), `http.response.status_code`, `error.type` (the SDK exception it would have
+raised), `otel_llm.http.status_class`, `otel_llm.http.retry_after_seconds` (what the server asked for)
+and, when the SDK retried, `otel_llm.http.backoff_seconds` (the measured wait).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import sys
+import time
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
+
+from . import semconv as sc
+
+if TYPE_CHECKING:
+    from .call import Call
+
+__all__ = ["ATTEMPT_FAILED", "Failure", "event_attributes", "final_failure", "hooks", "retry_after", "status_class"]
+
+# Our names. TODO(semconv owner): move these three into semconv.py.
+ATTEMPT_FAILED: Final = "otel_llm.http.attempt_failed"  # span event name
+RETRY_AFTER_SECONDS: Final = "otel_llm.http.retry_after_seconds"
+EXCEPTION_TYPE: Final = "exception.type"  # standard: the transport's exception on a connection error
+
+_SDK: Final = "openai._base_client"
+# The SDK's exception for a status (`OpenAI._make_status_error`): an attempt's error.type is what the
+# app would have caught had that attempt been the last.
+_STATUS_ERRORS: Final = {
+    400: "BadRequestError", 401: "AuthenticationError", 403: "PermissionDeniedError", 404: "NotFoundError",
+    409: "ConflictError", 422: "UnprocessableEntityError", 429: "RateLimitError",
+}
+_OWN_CLASS: Final = frozenset((401, 403, 429))
+
+
+class Failure(NamedTuple):
+    """What one failed attempt looked like to the SDK."""
+
+    status: int | None  # None: no response (connection error or timeout)
+    error: str  # the SDK's exception class name
+    exception: str | None  # the transport's exception class, when there was no response
+    retry_after: float | None  # seconds the server asked for
+
+
+def status_class(status: int | None) -> str:
+    """2xx, 401, 403, 429, 4xx, 5xx, or none (no response). Auth failures stay apart from rate limits."""
+    if status is None:
+        return "none"
+    if status in _OWN_CLASS:
+        return str(status)
+    return f"{status // 100}xx"
+
+
+def retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """The wait the server asked for, read as the SDK reads it: retry-after-ms, retry-after in
+    seconds, or retry-after as an HTTP date. None when absent or unreadable."""
+    if headers is None:
+        return None
+    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            return float(value) / divisor
+        except ValueError:
+            continue
+    value = headers.get("retry-after")
+    try:
+        parsed = email.utils.parsedate_tz(value) if value else None
+        return max(0.0, email.utils.mktime_tz(parsed) - time.time()) if parsed else None
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _named(exc: BaseException, name: str) -> bool:
+    return any(cls.__name__ == name for cls in type(exc).__mro__)
+
+
+def _failure(status: int | None, headers: Mapping[str, str] | None, transport: BaseException | None) -> Failure:
+    if status is not None:
+        error = _STATUS_ERRORS.get(status) or ("InternalServerError" if status >= 500 else "APIStatusError")
+        return Failure(status, error, None, retry_after(headers))
+    timeout = transport is not None and _named(transport, "TimeoutException")
+    exception = type(transport).__name__ if transport is not None else None
+    return Failure(None, "APITimeoutError" if timeout else "APIConnectionError", exception, None)
+
+
+def retried_failure(response: Any) -> Failure:
+    """The attempt the SDK is about to retry. Called inside its `except` block: a connection error, or
+    (before openai 1.6x, which passed no response) the HTTPStatusError, is in `sys.exc_info()`."""
+    handled = sys.exc_info()[1]
+    if response is None:
+        response = getattr(handled, "response", None)
+    if response is not None:
+        return _failure(response.status_code, response.headers, None)
+    return _failure(None, None, handled)
+
+
+def final_failure(exc: BaseException) -> Failure | None:
+    """The last attempt, from the exception the SDK raised; None when no HTTP attempt failed (an
+    argument error before any request, a cancellation, a fault while parsing)."""
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int):
+        response = getattr(exc, "response", None)
+        return Failure(status, type(exc).__name__, None, retry_after(getattr(response, "headers", None)))
+    if _named(exc, "APIConnectionError"):
+        cause = exc.__cause__
+        return Failure(None, type(exc).__name__, type(cause).__name__ if cause is not None else None, None)
+    return None
+
+
+def event_attributes(failure: Failure, resend_count: int, waited: float | None) -> dict[str, Any]:
+    attrs: dict[str, Any] = {
+        sc.HTTP_REQUEST_RESEND_COUNT: resend_count,
+        sc.ERROR_TYPE: failure.error,
+        sc.STATUS_CLASS: status_class(failure.status),
+    }
+    if failure.status is not None:
+        attrs[sc.HTTP_RESPONSE_STATUS_CODE] = failure.status
+    if failure.exception is not None:
+        attrs[EXCEPTION_TYPE] = failure.exception
+    if failure.retry_after is not None:
+        attrs[RETRY_AFTER_SECONDS] = failure.retry_after
+    if waited is not None:
+        attrs[sc.BACKOFF_SECONDS] = waited
+    return attrs
+
+
+# --- the hooks ---------------------------------------------------------------------------------
+Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
+
+
+def _fault(where: str, exc: BaseException) -> None:
+    from .call import report_fault  # here, not at the top: call.py imports this module
+
+    report_fault(where, exc)
+
+
+def _record(call: Call, failure: Failure | None, failed_at: int, started: float) -> None:
+    try:
+        if failure is not None:
+            call.record_retry(failure, failed_at, time.perf_counter() - started)
+    except Exception as exc:
+        _fault("retry record", exc)
+
+
+def _failure_now(response: Any) -> Failure | None:
+    try:
+        return retried_failure(response)
+    except Exception as exc:
+        _fault("retry hook", exc)
+        return None
+
+
+def _sleep_hook(current: ContextVar[Call | None]) -> Wrapper:
+    def sleep_for_retry(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        call = current.get()
+        if call is None:
+            return wrapped(*args, **kwargs)
+        failure = _failure_now(kwargs.get("response"))
+        failed_at, started = time.time_ns(), time.perf_counter()
+        try:
+            return wrapped(*args, **kwargs)
+        finally:  # interrupted or not, the attempt failed and we waited this long
+            _record(call, failure, failed_at, started)
+
+    return sleep_for_retry
+
+
+def _async_sleep_hook(current: ContextVar[Call | None]) -> Wrapper:
+    async def sleep_for_retry(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        call = current.get()
+        if call is None:
+            return await wrapped(*args, **kwargs)
+        failure = _failure_now(kwargs.get("response"))
+        failed_at, started = time.time_ns(), time.perf_counter()
+        try:
+            return await wrapped(*args, **kwargs)
+        finally:
+            _record(call, failure, failed_at, started)
+
+    return sleep_for_retry
+
+
+def _response_hook(current: ContextVar[Call | None]) -> Wrapper:
+    """The last attempt succeeded: keep its status. Sync and async alike (the coroutine is returned)."""
+
+    def process_response(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        call = current.get()
+        if call is not None:
+            try:
+                call.http_status = kwargs["response"].status_code
+            except Exception as exc:
+                _fault("response hook", exc)
+        return wrapped(*args, **kwargs)
+
+    return process_response
+
+
+# Before openai 1.6x, `_retry_request` slept and then called `_request` for the next attempt, so the
+# wait ends when `_request` starts again; the failure waits in `_pending` until then.
+_pending: ContextVar[tuple[Call, Failure | None, int, float] | None] = ContextVar("otel_llm_retry", default=None)
+
+
+def _legacy_retry_hook(current: ContextVar[Call | None]) -> Wrapper:
+    def retry_request(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        call = current.get()
+        if call is not None:
+            _pending.set((call, _failure_now(None), time.time_ns(), time.perf_counter()))
+        return wrapped(*args, **kwargs)
+
+    return retry_request
+
+
+def _legacy_request_hook(current: ContextVar[Call | None]) -> Wrapper:
+    def request(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        pending = _pending.get()
+        if pending is not None:
+            _pending.set(None)
+            if pending[0] is current.get():  # not one left over by a call that was interrupted
+                _record(*pending)
+        return wrapped(*args, **kwargs)
+
+    return request
+
+
+def hooks(current: ContextVar[Call | None]) -> list[tuple[type, str, Wrapper]]:
+    """(class, method, wrapper) for the installed SDK; empty when it has none of these methods."""
+    import importlib
+
+    try:
+        module = importlib.import_module(_SDK)
+    except ImportError:
+        return []
+    found: list[tuple[type, str, Wrapper]] = []
+    for name, is_async in (("SyncAPIClient", False), ("AsyncAPIClient", True)):
+        owner = getattr(module, name, None)
+        if owner is None:
+            continue
+        methods = vars(owner)
+        if "_sleep_for_retry" in methods:
+            found.append((owner, "_sleep_for_retry", (_async_sleep_hook if is_async else _sleep_hook)(current)))
+        elif "_retry_request" in methods and "_request" in methods:
+            found.append((owner, "_retry_request", _legacy_retry_hook(current)))
+            found.append((owner, "_request", _legacy_request_hook(current)))
+        if "_process_response" in methods:
+            found.append((owner, "_process_response", _response_hook(current)))
+    return found
