@@ -141,7 +141,7 @@ def render_rules(budgets: Sequence[Budget], source: str) -> str:
     """The Prometheus rules file (YAML text) for `budgets`; deterministic for a fresh-render test."""
     # Same 1m interval as the cost rules, so budget and spend series share the lookback behaviour.
     doc = {"groups": [{"name": GROUP_NAME, "interval": "1m", "rules": [_rule(b) for b in budgets]}]}
-    body = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=110)
+    body = str(yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=110))
     return HEADER.format(source=source) + body
 
 

@@ -1,0 +1,306 @@
+"""Build the Grafana dashboards as code with grafana-foundation-sdk; write them to grafana/dashboards/.
+
+    python grafana/build.py          # rewrite the JSON files
+    python grafana/build.py --check  # exit 1 if a committed file differs from a fresh render
+
+Panels come from a few small factories so every panel of a kind looks and behaves the same; spend
+figures use the exact recorded series of prometheus/rules/cost.rules.yml, rates use rate().
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Final
+from urllib.parse import quote
+
+from grafana_foundation_sdk.builders import common as cb
+from grafana_foundation_sdk.builders import dashboard as db
+from grafana_foundation_sdk.builders import prometheus as prom
+from grafana_foundation_sdk.builders import stat, table, tempo, timeseries
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common
+from grafana_foundation_sdk.models.dashboard import (
+    DashboardCursorSync,
+    DashboardLinkType,
+    DataSourceRef,
+    DataTransformerConfig,
+    Threshold,
+    ThresholdsMode,
+    VariableRefresh,
+    VariableSort,
+)
+from grafana_foundation_sdk.models.prometheus import PromQueryFormat
+
+OUT_DIR: Final = Path(__file__).parent / "dashboards"
+PROMETHEUS: Final = DataSourceRef(type_val="prometheus", uid="prometheus")
+TEMPO: Final = DataSourceRef(type_val="tempo", uid="tempo")
+USD: Final = "currencyUSD"
+GLOBAL: Final = 'scope="global"'
+
+
+# --- queries ----------------------------------------------------------------------------------
+def q(expr: str, legend: str = "", *, instant: bool = False, exemplar: bool = False,
+      ref: str = "A", table_format: bool = False) -> prom.Dataquery:
+    query = prom.Dataquery().expr(expr).ref_id(ref).legend_format(legend or "__auto")
+    query = query.instant() if instant else query.range()
+    if table_format:
+        query = query.format(PromQueryFormat.TABLE)
+    return query.exemplar(exemplar)
+
+
+def traceql(query: str) -> tempo.TempoQuery:
+    return tempo.TempoQuery().ref_id("A").query_type("traceql").query(query).limit(50)
+
+
+def explore_traces(traceql_query: str) -> str:
+    """A Grafana Explore URL that runs `traceql_query` against Tempo (variables stay literal)."""
+    pane = {"a": {"datasource": "tempo", "queries": [
+        {"refId": "A", "datasource": {"type": "tempo", "uid": "tempo"}, "queryType": "traceql",
+         "query": traceql_query}], "range": {"from": "now-24h", "to": "now"}}}
+    return "/explore?schemaVersion=1&panes=" + quote(json.dumps(pane, separators=(",", ":")), safe="${}")
+
+
+# --- panel factories --------------------------------------------------------------------------
+def money_stat(title: str, expr: str, *, description: str = "", time_from: str = "") -> stat.Panel:
+    panel = (stat.Panel().title(title).description(description).datasource(PROMETHEUS)
+             .with_target(q(expr, instant=True)).unit(USD).decimals(2).height(5).span(4)
+             .graph_mode(common.BigValueGraphMode.NONE))
+    return panel.time_from(time_from) if time_from else panel
+
+
+def ratio_stat(title: str, expr: str, *, description: str = "") -> stat.Panel:
+    # Budget colours: the alert thresholds (50% info, 80% warning, 100% critical).
+    steps = [(None, "green"), (0.5, "yellow"), (0.8, "orange"), (1.0, "red")]
+    thresholds = db.ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(
+        [Threshold(value=value, color=color) for value, color in steps])
+    return (stat.Panel().title(title).description(description).datasource(PROMETHEUS)
+            .with_target(q(expr, instant=True)).unit("percentunit").decimals(1).height(5).span(4)
+            .thresholds(thresholds).color_mode(common.BigValueColorMode.BACKGROUND)
+            .graph_mode(common.BigValueGraphMode.NONE))
+
+
+def graph(title: str, queries: Sequence[prom.Dataquery], unit: str, *, description: str = "",
+          span: int = 12, stacked: bool = False, min_interval: str = "") -> timeseries.Panel:
+    panel = (timeseries.Panel().title(title).description(description).datasource(PROMETHEUS)
+             .targets(list(queries)).unit(unit).height(8).span(span).fill_opacity(10)
+             .legend(cb.VizLegendOptions().display_mode(common.LegendDisplayMode.TABLE)
+                     .placement(common.LegendPlacement.BOTTOM).show_legend(True)))
+    if stacked:
+        panel = panel.stacking(cb.StackingConfig().mode(common.StackingMode.NORMAL))
+    return panel.interval(min_interval) if min_interval else panel
+
+
+def top_table(title: str, expr: str, unit: str, *, links: Sequence[db.DashboardLink] = (),
+              description: str = "", span: int = 8) -> table.Panel:
+    panel = (table.Panel().title(title).description(description).datasource(PROMETHEUS)
+             .with_target(q(expr, instant=True, table_format=True)).unit(unit).height(8).span(span)
+             # Hide Prometheus' Time column: these tables rank holders over the whole range.
+             .with_transformation(DataTransformerConfig(id_val="organize",
+                                                        options={"excludeByName": {"Time": True}})))
+    return panel.data_links(list(links)) if links else panel
+
+
+def link(title: str, url: str) -> db.DashboardLink:
+    return db.DashboardLink(title).type(DashboardLinkType.LINK).url(url).target_blank(False)
+
+
+def label_var(name: str, label: str, metric: str, label_name: str, *, multi: bool = True) -> db.QueryVariable:
+    return (db.QueryVariable(name).label(label).datasource(PROMETHEUS)
+            .query(f"label_values({metric}, {label_name})").refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+            .sort(VariableSort.ALPHABETICAL_ASC).multi(multi).include_all(multi).all_value(".*"))
+
+
+def base(uid: str, title: str, description: str) -> db.Dashboard:
+    return (db.Dashboard(title).uid(uid).description(description).tags(["otel-llm", "llm"])
+            .time("now-24h", "now").refresh("1m").timezone("utc").tooltip(DashboardCursorSync.CROSSHAIR)
+            .editable())
+
+
+# --- dashboards ---------------------------------------------------------------------------------
+def cost_overview() -> db.Dashboard:
+    by = "sum by ({label}) (sum_over_time(series:otel_llm_cost_usd:delta1m[$__interval]))"
+    holders = 'topk(20, sum by ({label}) (sum_over_time(scope:otel_llm_cost_usd:delta1m{{scope="{scope}"}}[$__range])))'
+    drill = link("Drill down into this user", "/d/otel-llm-drilldown?var-user=${__data.fields.user_id}")
+    traces = link("Traces of this user in Tempo",
+                  explore_traces('{ span.user.id = "${__data.fields.user_id}" }'))
+    return (
+        base("otel-llm-cost", "LLM cost overview",
+             "Spend, budgets, month-end projection, attribution, tokens, caching and routing savings.")
+        .with_row(db.Row("Budgets"))
+        .with_panel(money_stat("Spend today (UTC)",
+                               f"sum(sum_over_time(scope:otel_llm_cost_usd:delta1m{{{GLOBAL}}}[$__range]))",
+                               time_from="now/d", description="Exact, since 00:00 UTC."))
+        .with_panel(money_stat("Spend, last 24 hours", f"scope:otel_llm_cost_usd:sum24h{{{GLOBAL}}}",
+                               description="Rolling 24 hours: the figure the daily budget is checked against."))
+        .with_panel(ratio_stat("Daily budget used", f"scope:otel_llm_cost_usd:sum24h_budget_ratio{{{GLOBAL}}}"))
+        .with_panel(money_stat("Month to date (UTC)", f"scope:otel_llm_cost_usd:mtd{{{GLOBAL}}}"))
+        .with_panel(money_stat("Projected month end", f"scope:otel_llm_cost_usd:mtd_projected{{{GLOBAL}}}",
+                               description="Month to date divided by the elapsed fraction of the month."))
+        .with_panel(ratio_stat("Projection vs monthly budget",
+                               f"scope:otel_llm_cost_usd:mtd_projected_budget_ratio{{{GLOBAL}}}"))
+        .with_panel(graph("Budget use by scope", [
+            q("scope:otel_llm_cost_usd:sum24h_budget_ratio", "daily {{scope}} {{holder}}", ref="A"),
+            q("scope:otel_llm_cost_usd:mtd_budget_ratio", "monthly {{scope}} {{holder}}", ref="B"),
+        ], "percentunit", description="Every budget in prometheus/budgets.yaml; alerts at 50/80/100%."))
+        .with_row(db.Row("Where the money goes"))
+        .with_panel(graph("Spend by model", [q(by.format(label="gen_ai_request_model"))], USD,
+                          span=8, stacked=True, min_interval="1m"))
+        .with_panel(graph("Spend by provider", [q(by.format(label="gen_ai_provider_name"))], USD,
+                          span=8, stacked=True, min_interval="1m"))
+        .with_panel(graph("Spend by endpoint (server_address)", [q(by.format(label="server_address"))], USD,
+                          span=8, stacked=True, min_interval="1m"))
+        .with_panel(top_table("Top users", holders.format(label="user_id", scope="user"), USD,
+                              links=[drill, traces]))
+        .with_panel(top_table("Top teams", holders.format(label="otel_llm_team", scope="team"), USD))
+        .with_panel(top_table("Top API keys (fingerprint)",
+                              holders.format(label="otel_llm_api_key_fingerprint", scope="api_key"), USD))
+        .with_row(db.Row("Tokens and caching"))
+        .with_panel(graph("Tokens per minute by type",
+                          [q("sum by (gen_ai_token_type) (rate(otel_llm_tokens_total[$__rate_interval])) * 60")],
+                          "short", span=8))
+        .with_panel(graph("Cache hit ratios", [
+            q('sum(rate(otel_llm_tokens_total{gen_ai_token_type="cache_read"}[$__rate_interval]))'
+              ' / sum(rate(otel_llm_tokens_total{gen_ai_token_type="input"}[$__rate_interval]))',
+              "prompt cache (input tokens served from cache)", ref="A"),
+            q('sum(rate(otel_llm_response_cache_requests_total{otel_llm_response_cache_result="hit"}[$__rate_interval]))'
+              " / sum(rate(otel_llm_response_cache_requests_total[$__rate_interval]))",
+              "response cache (requests)", ref="B"),
+        ], "percentunit", span=8))
+        .with_panel(graph("Cache savings per hour", [
+            q("sum by (otel_llm_cache_kind) (rate(otel_llm_cache_savings_USD_total[$__rate_interval])) * 3600")],
+            USD, span=8))
+        .with_row(db.Row("Routing and pricing"))
+        .with_panel(graph("Routing: actual vs reference-model cost by prompt size", [
+            q("sum by (otel_llm_prompt_size) (rate(otel_llm_cost_USD_total[$__rate_interval])) * 3600",
+              "actual {{otel_llm_prompt_size}}", ref="A"),
+            q("sum by (otel_llm_prompt_size) (rate(otel_llm_cost_reference_USD_total[$__rate_interval])) * 3600",
+              "if all on reference model {{otel_llm_prompt_size}}", ref="B"),
+        ], USD, span=12, description="Per hour. Reference cost needs OTEL_LLM_REFERENCE_MODEL."))
+        .with_panel(money_stat("Routing savings in range",
+                               "sum(increase(otel_llm_cost_reference_USD_total[$__range]))"
+                               " - sum(increase(otel_llm_cost_USD_total[$__range]))"))
+        .with_panel(top_table("Unpriced calls in range (spend under-reported)",
+                              "sum by (gen_ai_provider_name, gen_ai_response_model, server_address) "
+                              "(sum_over_time(series:otel_llm_calls_unpriced:delta1m[$__range])) > 0",
+                              "short"))
+    )
+
+
+def performance() -> db.Dashboard:
+    sel = 'gen_ai_request_model=~"$model"'
+
+    def quantiles(metric: str, by: str) -> list[prom.Dataquery]:
+        return [q(f"histogram_quantile({p}, sum by (le, {by}) (rate({metric}_bucket{{{sel}}}[$__rate_interval])))",
+                  f"p{int(p * 100)} {{{{{by}}}}}", ref=chr(65 + i), exemplar=True)
+                for i, p in enumerate((0.5, 0.95, 0.99))]
+
+    return (
+        base("otel-llm-performance", "LLM performance",
+             "Request rate, latency, time to first chunk, errors and rate limits, by model and endpoint.")
+        .with_variable(label_var("model", "Model", "otel_llm_calls_total", "gen_ai_request_model"))
+        .with_row(db.Row("By model"))
+        .with_panel(graph("Requests per second",
+                          [q(f"sum by (gen_ai_request_model) (rate(otel_llm_calls_total{{{sel}}}[$__rate_interval]))")],
+                          "reqps", span=12))
+        .with_panel(graph("Latency p50 / p95 / p99", quantiles("gen_ai_client_operation_duration_seconds",
+                                                              "gen_ai_request_model"), "s",
+                          description="Exemplars link to the traces behind the points.", span=12))
+        .with_panel(graph("Time to first chunk p50 / p95 / p99 (streams)",
+                          quantiles("gen_ai_client_operation_time_to_first_chunk_seconds", "gen_ai_request_model"),
+                          "s", span=12))
+        .with_panel(graph("Error ratio", [q(
+            f'sum by (gen_ai_request_model) (rate(otel_llm_calls_total{{{sel},error_type!=""}}[$__rate_interval]))'
+            f" / sum by (gen_ai_request_model) (rate(otel_llm_calls_total{{{sel}}}[$__rate_interval]))")],
+            "percentunit", span=8))
+        .with_panel(graph("Errors by type", [q(
+            f'sum by (error_type) (rate(otel_llm_calls_total{{{sel},error_type!=""}}[$__rate_interval]))')],
+            "reqps", span=8))
+        .with_panel(graph("HTTP 429 per second by model and key", [q(
+            f'sum by (gen_ai_request_model, otel_llm_api_key_fingerprint) (rate(otel_llm_http_attempts_total'
+            f'{{{sel},otel_llm_http_status_class="429"}}[$__rate_interval]))')], "reqps", span=8))
+        .with_panel(graph("HTTP attempts by status class", [q(
+            f"sum by (otel_llm_http_status_class) (rate(otel_llm_http_attempts_total{{{sel}}}[$__rate_interval]))")],
+            "reqps", span=12, stacked=True))
+        .with_panel(graph("Retry backoff p95", [q(
+            f"histogram_quantile(0.95, sum by (le, gen_ai_request_model) "
+            f"(rate(otel_llm_http_backoff_duration_seconds_bucket{{{sel}}}[$__rate_interval])))")], "s", span=12))
+        .with_row(db.Row("By endpoint (compare a canary base_url)"))
+        .with_panel(graph("Traffic share by server_address", [q(
+            f"sum by (server_address) (rate(otel_llm_calls_total{{{sel}}}[$__rate_interval]))"
+            f" / scalar(sum(rate(otel_llm_calls_total{{{sel}}}[$__rate_interval])))")], "percentunit", span=8))
+        .with_panel(graph("Latency p95 by server_address", [q(
+            f"histogram_quantile(0.95, sum by (le, server_address) "
+            f"(rate(gen_ai_client_operation_duration_seconds_bucket{{{sel}}}[$__rate_interval])))",
+            exemplar=True)], "s", span=8))
+        .with_panel(graph("Error ratio by server_address", [q(
+            f'sum by (server_address) (rate(otel_llm_calls_total{{{sel},error_type!=""}}[$__rate_interval]))'
+            f" / sum by (server_address) (rate(otel_llm_calls_total{{{sel}}}[$__rate_interval]))")],
+            "percentunit", span=8))
+    )
+
+
+def drilldown() -> db.Dashboard:
+    user = 'user_id="$user"'
+    return (
+        base("otel-llm-drilldown", "LLM drill-down by user and session",
+             "One user's spend, budget and traces; one session's traces (session.id is on spans only).")
+        .with_variable(label_var("user", "User", "otel_llm_cost_USD_total", "user_id", multi=False))
+        .with_variable(db.TextBoxVariable("session").label("Session id"))
+        .link(link("Traces of $user in Tempo", explore_traces('{ span.user.id = "${user}" }')))
+        .link(link("Traces of session $session in Tempo", explore_traces('{ span.session.id = "${session}" }')))
+        .with_row(db.Row("User"))
+        .with_panel(money_stat("Spend, last 24 hours", f'scope:otel_llm_cost_usd:sum24h{{scope="user",{user}}}'))
+        .with_panel(money_stat("Month to date", f'scope:otel_llm_cost_usd:mtd{{scope="user",{user}}}'))
+        .with_panel(ratio_stat("Daily budget used",
+                               f'scope:otel_llm_cost_usd:sum24h_budget_ratio{{scope="user",{user}}}',
+                               description="Empty when the user has no budget in prometheus/budgets.yaml."))
+        .with_panel(graph("Spend rate by model (exemplars open the traces)", [q(
+            f"sum by (gen_ai_request_model) (rate(otel_llm_cost_USD_total{{{user}}}[$__rate_interval])) * 3600",
+            exemplar=True)], USD, span=12, description="USD per hour."))
+        .with_panel(graph("Latency p95 by model (exemplars open the traces)", [q(
+            "histogram_quantile(0.95, sum by (le, gen_ai_request_model) "
+            "(rate(gen_ai_client_operation_duration_seconds_bucket[$__rate_interval])))", exemplar=True)],
+            "s", span=12, description="Latency has no user label (bounded cardinality): all users."))
+        .with_panel(table.Panel().title("Recent traces of $user").datasource(TEMPO)
+                    .with_target(traceql('{ span.user.id = "$user" }')).height(10).span(12))
+        .with_row(db.Row("Session"))
+        .with_panel(table.Panel().title("Traces of session $session").datasource(TEMPO)
+                    .with_target(traceql('{ span.session.id = "$session" }')).height(10).span(24))
+    )
+
+
+DASHBOARDS: Final[dict[str, Callable[[], db.Dashboard]]] = {
+    "cost-overview.json": cost_overview,
+    "performance.json": performance,
+    "drilldown.json": drilldown,
+}
+
+
+def render(build: Callable[[], db.Dashboard]) -> str:
+    return json.dumps(build().build(), cls=JSONEncoder, sort_keys=True, indent=2) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args(argv)
+    stale = []
+    for name, build in DASHBOARDS.items():
+        path, text = OUT_DIR / name, render(build)
+        if args.check:
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                stale.append(name)
+        else:
+            path.write_text(text, encoding="utf-8")
+    if stale:
+        print(f"stale dashboards (run python grafana/build.py): {', '.join(stale)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
