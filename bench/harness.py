@@ -135,6 +135,7 @@ class Telemetry:
 
     def __init__(self, process_wide: bool = True) -> None:
         self.exporter = CountingExporter()
+        self.instrumentor: Any = None  # the contender's instrumentor, once instrumented
         self.processor = BatchSpanProcessor(self.exporter)
         self.tracer_provider = TracerProvider()
         self.tracer_provider.add_span_processor(self.processor)
@@ -324,6 +325,7 @@ def _instrument_otel_llm(tel: Telemetry, stack: contextlib.ExitStack) -> str:
     instrumentor = otel_llm.OpenAIInstrumentor()
     instrumentor.instrument(tracer_provider=tel.tracer_provider, meter_provider=tel.meter_provider)
     stack.callback(instrumentor.uninstrument)
+    tel.instrumentor = instrumentor
     # The same attribution the floor carries: set once for the process, as a web app would per request.
     attributes = getattr(otel_llm, "attributes", None)
     if attributes is not None:
@@ -336,6 +338,7 @@ def _instrument_peer(module: str, dist: str, **extra: Any) -> Callable[[Telemetr
         instrumentor = _import(module).OpenAIInstrumentor()
         instrumentor.instrument(tracer_provider=tel.tracer_provider, meter_provider=tel.meter_provider, **extra)
         stack.callback(instrumentor.uninstrument)
+        tel.instrumentor = instrumentor
         return _version(dist)
 
     return instrument

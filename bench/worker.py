@@ -55,6 +55,10 @@ def _serve(out: TextIO, contender: str) -> None:
                 reply({"ok": True, "result": None})
             elif op == "memory":
                 reply({"ok": True, "result": w.memory(cmd["checkpoints"])})
+            elif op == "per_chunk":
+                from bench import micro
+
+                reply({"ok": True, "result": micro.per_chunk(w, cmd.get("repeats", 15))})
             elif op == "pricing":
                 from bench import pricing
 

@@ -98,10 +98,17 @@ def top_table(title: str, expr: str, unit: str, *, links: Sequence[db.DashboardL
               description: str = "", span: int = 8) -> table.Panel:
     panel = (table.Panel().title(title).description(description).datasource(PROMETHEUS)
              .with_target(q(expr, instant=True, table_format=True)).unit(unit).height(8).span(span)
+             .show_header(True)
              # Hide Prometheus' Time column: these tables rank holders over the whole range.
              .with_transformation(DataTransformerConfig(id_val="organize",
                                                         options={"excludeByName": {"Time": True}})))
     return panel.data_links(list(links)) if links else panel
+
+
+def trace_table(title: str, query: str, *, span: int) -> table.Panel:
+    """Traces matching a TraceQL query; Grafana links each trace id to the Tempo trace view."""
+    return (table.Panel().title(title).datasource(TEMPO).with_target(traceql(query))
+            .height(10).span(span).show_header(True))
 
 
 def link(title: str, url: str) -> db.DashboardLink:
@@ -265,11 +272,9 @@ def drilldown() -> db.Dashboard:
             "histogram_quantile(0.95, sum by (le, gen_ai_request_model) "
             "(rate(gen_ai_client_operation_duration_seconds_bucket[$__rate_interval])))", exemplar=True)],
             "s", span=12, description="Latency has no user label (bounded cardinality): all users."))
-        .with_panel(table.Panel().title("Recent traces of $user").datasource(TEMPO)
-                    .with_target(traceql('{ span.user.id = "$user" }')).height(10).span(12))
+        .with_panel(trace_table("Recent traces of $user", '{ span.user.id = "$user" }', span=12))
         .with_row(db.Row("Session"))
-        .with_panel(table.Panel().title("Traces of session $session").datasource(TEMPO)
-                    .with_target(traceql('{ span.session.id = "$session" }')).height(10).span(24))
+        .with_panel(trace_table("Traces of session $session", '{ span.session.id = "$session" }', span=24))
     )
 
 

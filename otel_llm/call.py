@@ -224,7 +224,7 @@ class Call:
                     self.span.add_event(ATTEMPT_FAILED, event_attributes(failure, self.retries, None))
                 status = failure.status
             return self._attempt_key(status)
-        except Exception as inner:
+        except Exception as inner:  # noqa: BLE001 - a bug of ours must not reach the app
             report_fault("Call.last_attempt", inner)
             return None
 
@@ -237,8 +237,9 @@ class Call:
         )
         if self._t.metric_key:
             key += ((sc.API_KEY_FINGERPRINT, self.key_id),)
-        key += ((sc.STATUS_CLASS, status_class(status)),)
-        return key if status is None else key + ((sc.HTTP_RESPONSE_STATUS_CODE, status),)
+        if status is None:
+            return key + ((sc.STATUS_CLASS, "none"),)
+        return key + ((sc.STATUS_CLASS, status_class(status)), (sc.HTTP_RESPONSE_STATUS_CODE, status))
 
     # --- the one place that records ------------------------------------------------------------
     def _end(self, info: ResponseInfo, exc: BaseException | None) -> None:

@@ -17,10 +17,10 @@ import wrapt
 from opentelemetry import context
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
+from . import retries
 from . import semconv as sc
 from .cache import CACHED_OPERATIONS, ResponseCache
 from .call import Call, report_fault
-from .retries import hooks as retry_hooks
 from .settings import Settings, load_settings
 from .streams import wrap_stream
 from .telemetry import Telemetry
@@ -131,8 +131,12 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             owner = getattr(module, cls_name, None) if module is not None else None
             if owner is not None and "close" in vars(owner):
                 self._wrap(owner, "close", _helper_close_async if is_async else _helper_close)
-        for owner, name, hook in retry_hooks(current_call):  # the SDK's own retries, see retries.py
+        for owner, name, hook in retries.hooks(current_call):  # the SDK's own retries, see retries.py
             self._wrap(owner, name, hook)
+        for owner, name, replace in retries.replacements(current_call):  # plain functions: on every call
+            original = vars(owner)[name]
+            setattr(owner, name, replace(original))
+            self._patched.append((owner, name, original))
         _warn_peers()
 
     def _wrap(self, owner: type, name: str, wrapper: Callable[..., Any]) -> None:

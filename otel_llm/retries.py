@@ -3,8 +3,8 @@
 The openai SDK retries by itself (`max_retries`, honouring `retry-after`), so one `create()` may send
 several requests and sleep between them. We hook the SDK's retry loop rather than the HTTP client:
 
-- `_sleep_for_retry` runs once per failed attempt that the SDK will retry (openai 1.6x to 3.x; before
-  that `_retry_request`, which sleeps and then calls `_request` for the next attempt). It runs inside
+- `_sleep_for_retry` runs once per failed attempt that the SDK will retry (seen in openai 1.109, 2.x and
+  3.x; 1.55 and older have `_retry_request`, which sleeps and then calls `_request` for the next one). It runs inside
   the SDK's `except` block, so the response it is given, or the transport error in `sys.exc_info()`,
   says what failed; timing the wrapped call gives the real wait, whatever the SDK decided.
 - `_process_response` runs once when the last attempt succeeded: it carries the status code.
@@ -12,8 +12,8 @@ several requests and sleep between them. We hook the SDK's retry loop rather tha
 
 Why not wrap the HTTP client's `send`? The app may pass its own `http_client` (httpx or httpx2, any
 subclass), so we would have to patch httpx's classes for the whole process and run a wrapper on every
-request anyone makes. These methods exist under these names in every SDK version we support, take
-keywords, and cost nothing until a retry happens; on success we pay one cheap wrapper.
+request anyone makes. These methods (under one of the two sets of names) exist in every SDK version we
+support, take keywords, and cost nothing until a retry happens; on success we pay one plain function call.
 
 Events, not child spans: an attempt that failed in a few milliseconds has no duration worth a span;
 what matters is what the server said and how long we then waited, which fit in attributes. An event
@@ -29,6 +29,7 @@ and, when the SDK retried, `otel_llm.http.backoff_seconds` (the measured wait).
 from __future__ import annotations
 
 import email.utils
+import functools
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -40,7 +41,9 @@ from . import semconv as sc
 if TYPE_CHECKING:
     from .call import Call
 
-__all__ = ["ATTEMPT_FAILED", "Failure", "event_attributes", "final_failure", "hooks", "retry_after", "status_class"]
+__all__ = [
+    "ATTEMPT_FAILED", "Failure", "event_attributes", "final_failure", "hooks", "replacements", "retry_after", "status_class",
+]
 
 # Our names. TODO(semconv owner): move these three into semconv.py.
 ATTEMPT_FAILED: Final = "otel_llm.http.attempt_failed"  # span event name
@@ -70,6 +73,8 @@ def status_class(status: int | None) -> str:
     """2xx, 401, 403, 429, 4xx, 5xx, or none (no response). Auth failures stay apart from rate limits."""
     if status is None:
         return "none"
+    if 200 <= status < 300:  # the success path: first
+        return "2xx"
     if status in _OWN_CLASS:
         return str(status)
     return f"{status // 100}xx"
@@ -111,7 +116,7 @@ def _failure(status: int | None, headers: Mapping[str, str] | None, transport: B
 
 def retried_failure(response: Any) -> Failure:
     """The attempt the SDK is about to retry. Called inside its `except` block: a connection error, or
-    (before openai 1.6x, which passed no response) the HTTPStatusError, is in `sys.exc_info()`."""
+    (in old SDKs, which pass no response) the HTTPStatusError, is in `sys.exc_info()`."""
     handled = sys.exc_info()[1]
     if response is None:
         response = getattr(handled, "response", None)
@@ -164,14 +169,14 @@ def _record(call: Call, failure: Failure | None, failed_at: int, started: float)
     try:
         if failure is not None:
             call.record_retry(failure, failed_at, time.perf_counter() - started)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a bug of ours must not reach the app
         _fault("retry record", exc)
 
 
 def _failure_now(response: Any) -> Failure | None:
     try:
         return retried_failure(response)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a bug of ours must not reach the app
         _fault("retry hook", exc)
         return None
 
@@ -206,22 +211,29 @@ def _async_sleep_hook(current: ContextVar[Call | None]) -> Wrapper:
     return sleep_for_retry
 
 
-def _response_hook(current: ContextVar[Call | None]) -> Wrapper:
-    """The last attempt succeeded: keep its status. Sync and async alike (the coroutine is returned)."""
+def response_hook(current: ContextVar[Call | None]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The last attempt succeeded: keep its status. Sync and async alike (the coroutine is returned).
 
-    def process_response(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        call = current.get()
-        if call is not None:
-            try:
-                call.http_status = kwargs["response"].status_code
-            except Exception as exc:
-                _fault("response hook", exc)
-        return wrapped(*args, **kwargs)
+    This one runs on every successful call, so it replaces the method with a plain function instead
+    of a wrapt wrapper: half the cost (wrapt builds a bound wrapper on each attribute lookup)."""
 
-    return process_response
+    def replace(original: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def _process_response(self: Any, *args: Any, **kwargs: Any) -> Any:
+            call = current.get()
+            if call is not None:
+                try:
+                    call.http_status = kwargs["response"].status_code
+                except Exception as exc:  # noqa: BLE001 - a bug of ours must not reach the app
+                    _fault("response hook", exc)
+            return original(self, *args, **kwargs)
+
+        return _process_response
+
+    return replace
 
 
-# Before openai 1.6x, `_retry_request` slept and then called `_request` for the next attempt, so the
+# In openai 1.55 and older, `_retry_request` slept and then called `_request` for the next attempt, so the
 # wait ends when `_request` starts again; the failure waits in `_pending` until then.
 _pending: ContextVar[tuple[Call, Failure | None, int, float] | None] = ContextVar("otel_llm_retry", default=None)
 
@@ -248,25 +260,31 @@ def _legacy_request_hook(current: ContextVar[Call | None]) -> Wrapper:
     return request
 
 
-def hooks(current: ContextVar[Call | None]) -> list[tuple[type, str, Wrapper]]:
-    """(class, method, wrapper) for the installed SDK; empty when it has none of these methods."""
+def _clients() -> list[tuple[type, bool]]:
     import importlib
 
     try:
         module = importlib.import_module(_SDK)
     except ImportError:
         return []
+    found = [(getattr(module, name, None), is_async) for name, is_async in (("SyncAPIClient", False), ("AsyncAPIClient", True))]
+    return [(owner, is_async) for owner, is_async in found if isinstance(owner, type)]
+
+
+def hooks(current: ContextVar[Call | None]) -> list[tuple[type, str, Wrapper]]:
+    """(class, method, wrapt wrapper) for the retry path of the installed SDK."""
     found: list[tuple[type, str, Wrapper]] = []
-    for name, is_async in (("SyncAPIClient", False), ("AsyncAPIClient", True)):
-        owner = getattr(module, name, None)
-        if owner is None:
-            continue
+    for owner, is_async in _clients():
         methods = vars(owner)
         if "_sleep_for_retry" in methods:
             found.append((owner, "_sleep_for_retry", (_async_sleep_hook if is_async else _sleep_hook)(current)))
         elif "_retry_request" in methods and "_request" in methods:
             found.append((owner, "_retry_request", _legacy_retry_hook(current)))
             found.append((owner, "_request", _legacy_request_hook(current)))
-        if "_process_response" in methods:
-            found.append((owner, "_process_response", _response_hook(current)))
     return found
+
+
+def replacements(current: ContextVar[Call | None]) -> list[tuple[type, str, Callable[[Callable[..., Any]], Callable[..., Any]]]]:
+    """(class, method, original -> replacement) for the success path: plain functions, see `response_hook`."""
+    make = response_hook(current)
+    return [(owner, "_process_response", make) for owner, _ in _clients() if "_process_response" in vars(owner)]

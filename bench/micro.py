@@ -1,0 +1,214 @@
+"""What each piece of otel_llm's per-call path costs, timed alone (no profiler), in µs per call.
+
+    .bench-venv/bin/python -m bench.micro
+
+The paired bench says how much otel_llm adds to a call; this says where it goes: our pure
+functions, the SDK calls they make (span, histogram records with and without exemplars), and the
+per-chunk stream path. Internals move while otel_llm is written, so each row fails on its own
+("n/a: ...") instead of stopping the table. Median of 7 samples, process CPU, loop cost subtracted.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from bench import harness, mock_openai
+
+__all__ = ["main", "measure"]
+
+
+def measure(fn: Callable[[], Any], n: int = 20_000, repeats: int = 7) -> float:
+    """Median µs per call of `fn`, the cost of an empty loop taken off."""
+    def loop(f: Callable[[], Any]) -> float:
+        r = range(n)
+        t0 = time.process_time()
+        for _ in r:
+            f()
+        return time.process_time() - t0
+
+    def empty() -> None:
+        return None
+
+    for _ in range(2):
+        loop(fn)
+    samples = [loop(fn) for _ in range(repeats)]
+    base = statistics.median(loop(empty) for _ in range(repeats))
+    return max(statistics.median(samples) - base, 0.0) / n * 1e6
+
+
+def _rows(w: harness.Worker) -> list[tuple[str, Callable[[], Any], int]]:
+    """(label, thunk, iterations). Built lazily: a missing internal fails its own row only."""
+    import opentelemetry.context as otel_context
+    from opentelemetry import trace
+
+    from otel_llm import attribution, extract, instrumentor
+
+    # The worker's own instance: a fresh OpenAIInstrumentor() re-runs __init__ on the singleton.
+    t = getattr(w.tel.instrumentor, "telemetry", None)
+    if t is None:
+        raise RuntimeError("otel_llm instrumentor has no telemetry (not instrumented?)")
+    client = w.sync[50]
+    kwargs = harness._CHAT_KWARGS
+    response = client.chat.completions.create(**kwargs)
+    chunks = list(client.chat.completions.create(**harness._STREAM_KWARGS))
+    tracer = t.tracer
+    rows: list[tuple[str, Callable[[], Any], int]] = []
+
+    def add(label: str, fn: Callable[[], Any], n: int = 20_000) -> None:
+        rows.append((label, fn, n))
+
+    # --- start of a call
+    add("client.base_url (SDK property we read)", lambda: client.base_url)
+    add("extract.endpoint(base_url), cached", lambda: extract.endpoint(client.base_url))
+    add("attribution.current()", lambda: attribution.current(None))
+    add("attribution.fingerprint(api_key), lru", lambda: attribution.fingerprint(client.api_key))
+    add("extract.request_attributes(chat kwargs)", lambda: extract.request_attributes("chat", kwargs, {}))
+    attrs6 = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "o4-mini",
+              "server.address": "api.openai.com", "server.port": 443, "otel_llm.api_key.fingerprint": "3f9a1c2b7d4e"}
+    add("SDK: start_span(6 attrs) + end", lambda: tracer.start_span("chat o4-mini", attributes=attrs6).end())
+
+    def start_end() -> None:
+        call = t.start("chat", client, kwargs, False)
+        call.span.end()
+
+    add("Telemetry.start() [span incl.] + span.end()", start_end)
+
+    # --- end of a call
+    add("extract.response_info(ChatCompletion)", lambda: extract.response_info(response))
+    add("extract.usage_of(CompletionUsage)", lambda: extract.usage_of(response.usage))
+    usage = extract.usage_of(response.usage)
+    where = extract.endpoint(client.base_url)
+    add("PriceBook.rates() + Rates.cost()", lambda: t.prices.rates(where.provider, where.base_url,
+                                                                  mock_openai.RESPONSE_MODEL, "default").cost(usage))
+
+    def whole_call() -> None:
+        call = t.start("chat", client, kwargs, False)
+        call.complete(response)
+
+    add("Telemetry.start() + Call.complete(): all of our per-call work, SDK request excluded", whole_call, 5_000)
+
+    add("  of which: getattr(CompletionUsage, <missing field>, None)",
+        lambda: getattr(response.usage, "input_tokens", None))
+    add("  of which: isinstance(CompletionUsage, Mapping)", lambda: isinstance(response.usage, Mapping))
+    add("  of which: getattr(CompletionUsage, 'prompt_tokens', None)",
+        lambda: getattr(response.usage, "prompt_tokens", None))
+
+    rates = t.prices.rates(where.provider, where.base_url, mock_openai.RESPONSE_MODEL, "default")
+    cost = rates.cost(usage)
+    metric_call = t.start("chat", client, kwargs, False)
+    metric_call.span.end()
+    add("Call._record_metrics(): 3 histogram records + ledger",
+        lambda: metric_call._record_metrics(0.41, usage, mock_openai.RESPONSE_MODEL, None, cost, True), 5_000)
+    live = tracer.start_span("chat o4-mini")
+    end_attrs = {"gen_ai.response.id": "chatcmpl-x", "gen_ai.response.model": mock_openai.RESPONSE_MODEL,
+                 "gen_ai.response.finish_reasons": ("stop",), "openai.response.service_tier": "default",
+                 "openai.response.system_fingerprint": "fp", "gen_ai.usage.input_tokens": 1117,
+                 "gen_ai.usage.output_tokens": 142, "gen_ai.usage.cache_read.input_tokens": 1024,
+                 "gen_ai.usage.reasoning.output_tokens": 64, "otel_llm.cache.hit": True,
+                 "otel_llm.cost.usd": 0.001, "otel_llm.price.source": "genai-prices:openai/o4-mini",
+                 "otel_llm.cache.savings_usd": 0.0002}
+    add("SDK: span.set_attributes(13 response attrs)", lambda: live.set_attributes(end_attrs))
+
+    span = tracer.start_span("x")
+    ctx = trace.set_span_in_context(span)
+    hist_attrs = {**attrs6, "gen_ai.response.model": mock_openai.RESPONSE_MODEL}
+    add("SDK: histogram.record, no context (floor)", lambda: t.duration.record(0.4, hist_attrs))
+    add("SDK: histogram.record, context=span (exemplar)", lambda: t.duration.record(0.4, hist_attrs, context=ctx))
+    key = tuple(hist_attrs.items())
+
+    def ledger8() -> None:
+        with t.ledger.lock:
+            for _ in range(8):
+                t.tokens.add(key, 1.0)
+
+    add("ledger: lock + 8 Sum.add", ledger8)
+
+    # --- the wrapper's own plumbing
+    add("context.attach + detach", lambda: otel_context.detach(otel_context.attach(ctx)))
+    add("current_call.set + reset", lambda: instrumentor.current_call.reset(instrumentor.current_call.set(None)))
+
+    # --- streams, per chunk
+    chunk = chunks[5]
+    stream_call = t.start("chat", client, kwargs, True)
+    add("Call.on_chunk(content chunk)", lambda: stream_call.on_chunk(chunk), 50_000)
+
+    through_proxy, bare, per = _chunk_loops(t, client, kwargs, chunks)
+    rows.append(("StreamProxy.__next__ + Call.on_chunk, per chunk", through_proxy, -per))
+    rows.append(("the same chunks without the proxy, per chunk", bare, -per))
+    return rows
+
+
+def _chunk_loops(t: Any, client: Any, kwargs: dict[str, Any], chunks: list[Any]
+                 ) -> tuple[Callable[[], None], Callable[[], None], int]:
+    """200 pre-parsed content chunks through our stream proxy, and the same without it."""
+    import itertools
+
+    from otel_llm import streams
+
+    class _Stream:  # shaped like openai.Stream for the proxy: endless pre-parsed content chunks
+        def __init__(self) -> None:
+            self._it = itertools.cycle(chunks[1:-2])
+
+        def __iter__(self) -> Any:
+            return self
+
+        def __next__(self) -> Any:
+            return next(self._it)
+
+    per = 200
+    plain = _Stream()
+    proxy = streams.wrap_stream(plain, t.start("chat", client, kwargs, True), False, False)
+
+    def through_proxy() -> None:  # never exhausted: times chunks, not the end of the call
+        for _ in itertools.repeat(None, per):
+            next(proxy)
+
+    def bare() -> None:
+        for _ in itertools.repeat(None, per):
+            next(plain)
+
+    return through_proxy, bare, per
+
+
+def per_chunk(w: harness.Worker, repeats: int = 15) -> dict[str, Any]:
+    """µs per streamed chunk that otel_llm's proxy adds, timed directly (the paired bench cannot
+    resolve ~1 µs against the SDK's ~125 µs of parsing per chunk). Skips if internals moved."""
+    try:
+        t = getattr(w.tel.instrumentor, "telemetry", None)
+        if t is None:
+            return {"skip": "otel_llm instrumentor has no .telemetry"}
+        client = w.sync[50]
+        chunks = list(client.chat.completions.create(**harness._STREAM_KWARGS))
+        through_proxy, bare, per = _chunk_loops(t, client, harness._CHAT_KWARGS, chunks)
+        proxied = measure(through_proxy, 100, repeats) / per
+        plain = measure(bare, 100, repeats) / per
+    except Exception as exc:
+        return {"skip": f"otel_llm internals moved ({type(exc).__name__}: {exc})"}
+    return {"proxy_us": proxied, "bare_us": plain, "added_us": proxied - plain,
+            "how": "StreamProxy over 200 pre-parsed ChatCompletionChunk objects vs the same iterator bare"}
+
+
+def main() -> None:
+    w = harness.Worker("otel_llm")
+    try:
+        rows = _rows(w)
+    except Exception as exc:
+        raise SystemExit(f"otel_llm internals not as expected: {type(exc).__name__}: {exc}") from exc
+    print(f"{'µs/call':>9}  piece")
+    for label, fn, n in rows:
+        try:
+            if n < 0:  # a whole stream per call: report per chunk
+                us = measure(fn, 200, 7) / -n
+            else:
+                us = measure(fn, n)
+            print(f"{us:9.2f}  {label}")
+        except Exception as exc:
+            print(f"{'n/a':>9}  {label}: {type(exc).__name__}: {exc}")
+    w.close()
+
+
+if __name__ == "__main__":
+    main()

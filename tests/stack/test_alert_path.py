@@ -1,0 +1,80 @@
+"""End to end on real binaries: a scraped cost counter -> the exact rules -> a budget alert in
+Prometheus -> Alertmanager -> the webhook. The rule files are the shipped ones with their 1m group
+interval shortened, so the path runs in seconds (the figures' exactness is the promtool tests' job)."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from stackservers import Alertmanager, Prometheus, WebhookReceiver, wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+EXPOSITION = (
+    "# TYPE otel_llm_cost_USD_total counter\n"
+    'otel_llm_cost_USD_total{user_id="alice",gen_ai_request_model="gpt-4.1"} 6.0\n'
+)
+
+
+@pytest.fixture
+def app_target() -> Iterator[str]:
+    """A loopback /metrics endpoint standing in for an instrumented app: alice spent $6."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = EXPOSITION.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def fast_rules(tmp_path: Path) -> list[Path]:
+    out = []
+    sources = [*(REPO / "prometheus/rules").glob("cost*.yml"), REPO / "prometheus/tests/budgets.fixture.rules.yml"]
+    for source in sources:
+        target = tmp_path / source.name
+        target.write_text(re.sub(r"interval: 1m", "interval: 2s", source.read_text()))
+        out.append(target)
+    return out
+
+
+@pytest.mark.prometheus
+def test_budget_breach_reaches_the_webhook(
+    tmp_path: Path, app_target: str, webhook: WebhookReceiver,
+    start_prometheus: Callable[..., Prometheus], start_alertmanager: Callable[[str], Alertmanager],
+) -> None:
+    import test_alertmanager as am_tests  # the same render and fast-routing helpers
+
+    am = start_alertmanager(am_tests.fast(am_tests.render.render(am_tests.TEMPLATE, {"ALERT_WEBHOOK_URL": webhook.url})))
+    prometheus = start_prometheus(rule_files=fast_rules(tmp_path), scrape_targets=[app_target],
+                                  alertmanager_url=am.url)
+
+    def alice_figure() -> bool:
+        result = prometheus.query('scope:otel_llm_cost_usd:sum24h{scope="user",user_id="alice"}')["result"]
+        return bool(result) and float(result[0]["value"][1]) == 6.0
+
+    wait_until(alice_figure, timeout=60, what="alice's exact 24h figure of $6 (first scrape counted)")
+
+    def paged() -> bool:
+        return any(a["labels"].get("holder") == "alice" and a["labels"]["severity"] == "critical"
+                   and a["status"] == "firing" for a in webhook.alerts())
+
+    wait_until(paged, timeout=60, what="the critical daily-budget page for alice at the webhook")
+    # Inhibition: alice's info and warning never reach the webhook.
+    assert {a["labels"]["severity"] for a in webhook.alerts() if a["labels"].get("holder") == "alice"} == {"critical"}

@@ -1,0 +1,150 @@
+"""Grafana: dashboards are a fresh render of grafana/build.py, validate against the foundation
+SDK's types, and every PromQL expression in them parses and runs on a real Prometheus."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import yaml
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.cog.plugins import register_default_plugins
+from grafana_foundation_sdk.models.dashboard import Dashboard
+from stackservers import Prometheus
+
+REPO = Path(__file__).resolve().parents[2]
+DASHBOARDS = sorted((REPO / "grafana/dashboards").glob("*.json"))
+# Grafana's variables, replaced by values a plain Prometheus query accepts.
+GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$__interval": "1m", "$__range": "1h",
+                     "$model": "gpt-4.1", "$user": "alice", "$session": "s-1"}
+
+
+def load_build() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("grafana_build", REPO / "grafana/build.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for panel in dashboard["panels"]:
+        yield panel
+        yield from panel.get("panels", [])
+
+
+def prometheus_exprs(dashboard: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    for panel in panels(dashboard):
+        for target in panel.get("targets", []):
+            if target.get("datasource", panel.get("datasource", {})).get("type") == "prometheus" and "expr" in target:
+                yield panel["title"], target["expr"]
+
+
+def all_exprs() -> list[tuple[str, str]]:
+    return [(f"{path.stem}: {title}", expr) for path in DASHBOARDS
+            for title, expr in prometheus_exprs(json.loads(path.read_text()))]
+
+
+def test_committed_dashboards_are_a_fresh_render() -> None:
+    build = load_build()
+    assert sorted(p.name for p in DASHBOARDS) == sorted(build.DASHBOARDS)
+    for path in DASHBOARDS:
+        assert path.read_text() == build.render(build.DASHBOARDS[path.name]), f"{path.name}: run grafana/build.py"
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
+def test_dashboard_json_round_trips_through_the_sdk_types(path: Path) -> None:
+    # Decoding into the SDK's typed models and encoding back loses every key the types do not
+    # know and normalises every value of the wrong shape, so equality means the JSON is typed.
+    register_default_plugins()
+    data = json.loads(path.read_text())
+    typed = Dashboard.from_json(data)
+    assert json.loads(json.dumps(typed, cls=JSONEncoder)) == data
+
+
+def test_round_trip_check_catches_an_unknown_key() -> None:
+    register_default_plugins()
+    data = json.loads(DASHBOARDS[0].read_text())
+    data["panels"][0]["titel"] = "typo"
+    assert json.loads(json.dumps(Dashboard.from_json(data), cls=JSONEncoder)) != data
+
+
+def test_dashboards_cover_the_required_views() -> None:
+    text = {p.stem: p.read_text() for p in DASHBOARDS}
+    cost, perf, drill = text["cost-overview"], text["performance"], text["drilldown"]
+    for needle in ("scope:otel_llm_cost_usd:mtd_projected", "gen_ai_request_model", "gen_ai_provider_name",
+                   "user_id", "otel_llm_team", "otel_llm_api_key_fingerprint", "gen_ai_token_type",
+                   "cache_read", "otel_llm_cache_savings_USD_total", "otel_llm_calls_unpriced",
+                   "otel_llm_cost_reference_USD_total", "otel_llm_prompt_size"):
+        assert needle in cost, needle
+    for needle in ("gen_ai_client_operation_duration_seconds_bucket", "time_to_first_chunk",
+                   "histogram_quantile(0.99", "otel_llm_http_status_class=\\\"429\\\"", "sum by (server_address)"):
+        assert needle in perf, needle
+    assert "span.user.id" in drill and "span.session.id" in drill
+
+
+def test_exemplars_are_on_for_cost_and_latency_panels() -> None:
+    with_exemplars = {title for path in DASHBOARDS for panel in panels(json.loads(path.read_text()))
+                      for title in [panel["title"]] if any(t.get("exemplar") for t in panel.get("targets", []))}
+    assert "Spend rate by model (exemplars open the traces)" in with_exemplars
+    assert "Latency p50 / p95 / p99" in with_exemplars
+
+
+def test_datasources_link_exemplars_to_tempo_and_traces_to_metrics() -> None:
+    config = yaml.safe_load((REPO / "grafana/provisioning/datasources/datasources.yaml").read_text())
+    by_uid = {d["uid"]: d for d in config["datasources"]}
+    assert by_uid["prometheus"]["jsonData"]["exemplarTraceIdDestinations"] == [
+        {"name": "trace_id", "datasourceUid": "tempo"}]
+    t2m = by_uid["tempo"]["jsonData"]["tracesToMetrics"]
+    assert t2m["datasourceUid"] == "prometheus"
+    # Grafana expands $VAR in provisioning files: the query variable must be escaped as $$.
+    assert all("$$__tags" in q["query"] for q in t2m["queries"])
+    assert by_uid["alertmanager"]["type"] == "alertmanager"
+
+
+def known_metric_names() -> set[str]:
+    contract = (REPO / "docs/CONTRACT.md").read_text()
+    names = set(re.findall(r"\b((?:gen_ai|otel_llm)_[a-z0-9_A-Z]+)\b", contract))
+    for base in [n.removesuffix("_*") for n in re.findall(r"\b(\w+_\*)", contract)] + list(names):
+        names |= {f"{base}_bucket", f"{base}_sum", f"{base}_count"}
+    for path in (REPO / "prometheus/rules").glob("*.yml"):
+        names |= {r["record"] for g in yaml.safe_load(path.read_text())["groups"] for r in g["rules"] if "record" in r}
+    return names
+
+
+def test_dashboards_query_only_contract_metrics_and_recorded_series() -> None:
+    known = known_metric_names()
+    for where, expr in all_exprs():
+        for name in re.findall(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\s*[{\[]", expr):
+            assert name in known, f"{where}: unknown metric {name}"
+
+
+@pytest.mark.prometheus
+def test_every_dashboard_promql_runs_on_a_real_prometheus(start_prometheus: Callable[..., Prometheus]) -> None:
+    prometheus = start_prometheus()
+    exprs = all_exprs()
+    assert len(exprs) > 30
+    errors = []
+    for where, expr in exprs:
+        for variable, value in sorted(GRAFANA_VARIABLES.items(), key=lambda kv: -len(kv[0])):
+            expr = expr.replace(variable, value)
+        assert "$" not in expr.replace("${", ""), f"{where}: unreplaced variable in {expr}"
+        try:
+            prometheus.query(expr)
+        except ValueError as exc:
+            errors.append(f"{where}: {exc}")
+    assert not errors, "\n".join(errors)
+
+
+@pytest.mark.prometheus
+def test_the_parse_check_catches_a_broken_query(start_prometheus: Callable[..., Prometheus]) -> None:
+    with pytest.raises(ValueError, match="parse error"):
+        start_prometheus().query("sum by (model (rate(otel_llm_calls_total[5m]))")
