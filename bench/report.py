@@ -14,6 +14,15 @@ PACKAGES = (
     "openinference-instrumentation-openai", "wrapt", "pydantic",
 )
 PEERS = ("genai_openai", "openllmetry", "openinference")
+# Targets (issue 6), checked and printed as PASS/FAIL: every threshold lives here.
+VS_PEER = 0.5  # otel_llm non-streaming overhead <= half the best peer's ...
+VS_FLOOR = 1.5  # ... and <= 1.5x the floor
+CHUNK_US = 2.0  # per streamed chunk
+PRICE_US = 2.0  # price lookup per call after warm-up
+MEMORY_BLOCKS_PER_CALL = 0.01
+# Allocated-block growth allowed between the two memory readings: 0.01 per call (a leak of one object
+# per call reads >= 1.0) plus a constant for interpreter noise (interned strings, free lists).
+MEMORY_SLACK_BLOCKS = 100
 LABELS = {
     "baseline": "baseline",
     "floor": "floor (SDK only)",
@@ -73,27 +82,27 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         ours = ovh.get(workload, {}).get("otel_llm")
         if ours is None or not _ok(results, "otel_llm", workload):
             why = ours_skip or f"otel_llm {_status(results, 'otel_llm', workload)}"
-            out.append(_target(f"{label}: otel_llm <= 1/2 best peer", "-", "-", None, why))
-            out.append(_target(f"{label}: otel_llm <= 1.5x floor", "-", "-", None, why))
+            out.append(_target(f"{label}: otel_llm <= {VS_PEER:g}x best peer", "-", "-", None, why))
+            out.append(_target(f"{label}: otel_llm <= {VS_FLOOR:g}x floor", "-", "-", None, why))
             continue
         best = _best_peer(results, workload)
         if best is None:
-            out.append(_target(f"{label}: otel_llm <= 1/2 best peer", f"{ours['median']:.1f} µs", "-", None,
+            out.append(_target(f"{label}: otel_llm <= {VS_PEER:g}x best peer", f"{ours['median']:.1f} µs", "-", None,
                                "no peer emitted spans and metrics"))
         else:
-            limit = 0.5 * best[1]["median"]
+            limit = VS_PEER * best[1]["median"]
             out.append(_target(
-                f"{label}: otel_llm <= 1/2 best peer", f"{ours['median']:.1f} µs",
-                f"{limit:.1f} µs (1/2 of {LABELS[best[0]]} {best[1]['median']:.1f})", ours["median"] <= limit,
+                f"{label}: otel_llm <= {VS_PEER:g}x best peer", f"{ours['median']:.1f} µs",
+                f"{limit:.1f} µs ({VS_PEER:g}x {LABELS[best[0]]} {best[1]['median']:.1f})", ours["median"] <= limit,
                 spread=_spread_note(ours, limit, best[1]["iqr"])))
         floor = ovh.get(workload, {}).get("floor")
         if floor is None:
-            out.append(_target(f"{label}: otel_llm <= 1.5x floor", f"{ours['median']:.1f} µs", "-", None,
+            out.append(_target(f"{label}: otel_llm <= {VS_FLOOR:g}x floor", f"{ours['median']:.1f} µs", "-", None,
                                "floor not run"))
         else:
-            limit = 1.5 * floor["median"]
+            limit = VS_FLOOR * floor["median"]
             out.append(_target(
-                f"{label}: otel_llm <= 1.5x floor", f"{ours['median']:.1f} µs = "
+                f"{label}: otel_llm <= {VS_FLOOR:g}x floor", f"{ours['median']:.1f} µs = "
                 f"{ours['median'] / floor['median']:.2f}x floor" if floor["median"] > 0 else "-",
                 f"{limit:.1f} µs (floor {floor['median']:.1f})", ours["median"] <= limit,
                 spread=_spread_note(ours, limit, floor["iqr"])))
@@ -104,32 +113,33 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                  "the noise of that method" if floor_chunk else "") if chunk else "")
     direct = results.get("per_chunk_direct") or {}
     if "added_us" in direct:
-        out.append(_target("per streamed chunk <= 2 µs (direct: our proxy over parsed chunks)",
-                           f"{direct['added_us']:.2f} µs", "2 µs", direct["added_us"] <= 2.0, paired))
+        out.append(_target(f"per streamed chunk <= {CHUNK_US:g} µs (direct: our proxy over parsed chunks)",
+                           f"{direct['added_us']:.2f} µs", f"{CHUNK_US:g} µs", direct["added_us"] <= CHUNK_US, paired))
     elif chunk is not None:
-        out.append(_target("per streamed chunk (paired marginal) <= 2 µs", f"{chunk['median']:.2f} µs", "2 µs",
-                           chunk["median"] <= 2.0, direct.get("skip", ""), spread=_spread_note(chunk, 2.0)))
+        out.append(_target(f"per streamed chunk (paired marginal) <= {CHUNK_US:g} µs", f"{chunk['median']:.2f} µs", f"{CHUNK_US:g} µs",
+                           chunk["median"] <= CHUNK_US, direct.get("skip", ""), spread=_spread_note(chunk, CHUNK_US)))
     else:
-        out.append(_target("per streamed chunk <= 2 µs", "-", "2 µs", None,
+        out.append(_target(f"per streamed chunk <= {CHUNK_US:g} µs", "-", f"{CHUNK_US:g} µs", None,
                            ours_skip or direct.get("skip") or "stream and stream_200 not both run"))
     pricing = results.get("pricing")
     if not pricing or "skip" in pricing:
-        out.append(_target("price lookup per call <= 2 µs", "-", "2 µs", None,
+        out.append(_target(f"price lookup per call <= {PRICE_US:g} µs", "-", f"{PRICE_US:g} µs", None,
                            (pricing or {}).get("skip", "not run")))
     else:
-        out.append(_target("price lookup per call <= 2 µs", f"{pricing['rates_and_cost_us']:.2f} µs", "2 µs",
-                           pricing["rates_and_cost_us"] <= 2.0))
+        out.append(_target(f"price lookup per call <= {PRICE_US:g} µs", f"{pricing['rates_and_cost_us']:.2f} µs",
+                           f"{PRICE_US:g} µs", pricing["rates_and_cost_us"] <= PRICE_US))
     mem = results.get("memory", {})
     if "skip" in mem or not mem:
         out.append(_target("no memory growth", "-", "-", None, mem.get("skip", "not run")))
     else:
         first, last = mem["checkpoints"][-2]["calls"], mem["checkpoints"][-1]["calls"]
         calls = last - first
+        limit = MEMORY_BLOCKS_PER_CALL * calls + MEMORY_SLACK_BLOCKS
         out.append(_target(
             f"no memory growth ({first:,} -> {last:,} calls)",
             f"{mem['blocks_growth']:+,} blocks ({mem['blocks_per_call']:+.4f}/call), "
             f"malloc {mem['malloc_growth_bytes'] / 1024:+,.0f} KiB, RSS {mem['rss_growth_bytes'] / 1024:+,.0f} KiB",
-            f"<= {0.01 * calls:,.0f} blocks (0.01/call)", mem["blocks_per_call"] <= 0.01))
+            f"<= {limit:,.0f} blocks ({MEMORY_BLOCKS_PER_CALL}/call + {MEMORY_SLACK_BLOCKS} for noise)", mem["blocks_growth"] <= limit))
     return out
 
 
@@ -183,6 +193,13 @@ def _overhead_table(results: dict[str, Any]) -> list[str]:
                      + (f"; without the 6 SDK counter adds (span + 3 histogram records only, which is all "
                         f"otel_llm asks of the SDK per call since its sums go through a ledger read by "
                         f"observable counters): {_cell(floor_min)} µs." if floor_min else "."))
+    direct = results.get("per_chunk_direct") or {}
+    if "added_us" in direct:
+        lines.append("")
+        lines.append(f"Per streamed chunk, otel_llm timed directly ({direct['how']}): "
+                     f"{direct['proxy_us']:.2f} - {direct['bare_us']:.2f} = **{direct['added_us']:.2f} µs** added. "
+                     "The paired marginal above cannot resolve that against the SDK's own parsing per chunk "
+                     "(see the floor's column, which does nothing per chunk).")
     if excluded:
         lines.append("")
         lines.append("Excluded (measured, not comparable: did not emit both spans and metrics):")

@@ -41,13 +41,6 @@ TIMED_WORKLOADS = ("chat", "chat_async", "stream", "stream_async", "stream_200",
 DIRECT = ("floor_ops", "floor_ops_min")  # absolute costs timed in the floor worker, not paired
 STREAM_CHUNKS = {"stream": 50, "stream_async": 50, "stream_200": 200}
 
-# Targets (issue 6); checked and printed as PASS/FAIL.
-TARGET_VS_PEER = 0.5  # otel_llm non-streaming overhead <= half the best peer's
-TARGET_VS_FLOOR = 1.5  # ... and <= 1.5x the floor
-TARGET_CHUNK_US = 2.0  # marginal cost per streamed chunk
-TARGET_PRICE_US = 2.0  # price lookup per call after warm-up
-TARGET_MEMORY_BLOCKS_PER_CALL = 0.01  # allocated-block growth from 1k to 100k calls: a leak of one
-# object per call shows as >= 1.0; SDK buffers are drained before each reading.
 
 
 @dataclass
@@ -261,7 +254,7 @@ def _resolved(raw: dict[str, dict[str, list[float]]]) -> bool:
         if name == "otel_llm":
             continue
         s = summarize(values)
-        factor = TARGET_VS_FLOOR if name == "floor" else TARGET_VS_PEER
+        factor = report.VS_FLOOR if name == "floor" else report.VS_PEER
         bound = factor * s["median"]
         if ours["ci_low"] <= bound <= ours["ci_high"]:
             return False

@@ -98,7 +98,7 @@ def top_table(title: str, expr: str, unit: str, *, links: Sequence[db.DashboardL
               description: str = "", span: int = 8) -> table.Panel:
     panel = (table.Panel().title(title).description(description).datasource(PROMETHEUS)
              .with_target(q(expr, instant=True, table_format=True)).unit(unit).height(8).span(span)
-             .show_header(True)
+             .show_header(True).align(common.FieldTextAlignment.AUTO).inspect(False)
              # Hide Prometheus' Time column: these tables rank holders over the whole range.
              .with_transformation(DataTransformerConfig(id_val="organize",
                                                         options={"excludeByName": {"Time": True}})))

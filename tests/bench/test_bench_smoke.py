@@ -92,10 +92,10 @@ def _results(peer_status: str) -> dict[str, Any]:
 
 def test_best_peer_ignores_a_peer_that_did_not_emit_metrics() -> None:
     by_name = {t["target"]: t for t in report.targets(_results("emitted no metrics"))}
-    versus_peer = by_name["chat, sync: otel_llm <= 1/2 best peer"]
+    versus_peer = by_name["chat, sync: otel_llm <= 0.5x best peer"]
     assert "OpenLLMetry" in versus_peer["limit"] and versus_peer["status"] == "PASS"
     by_name = {t["target"]: t for t in report.targets(_results("ok"))}
-    assert by_name["chat, sync: otel_llm <= 1/2 best peer"]["status"] == "FAIL"
+    assert by_name["chat, sync: otel_llm <= 0.5x best peer"]["status"] == "FAIL"
     assert by_name["chat, sync: otel_llm <= 1.5x floor"]["status"] == "PASS"
 
 
