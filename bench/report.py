@@ -106,21 +106,26 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 f"{ours['median'] / floor['median']:.2f}x floor" if floor["median"] > 0 else "-",
                 f"{limit:.1f} µs (floor {floor['median']:.1f})", ours["median"] <= limit,
                 spread=_spread_note(ours, limit, floor["iqr"])))
+    # Per chunk, two ways, both checked: in context (paired marginal: real SDK chunks, caches as in an
+    # app; noisy, so the floor's reading, which does nothing per chunk, is shown as its noise) and
+    # directly (our proxy over pre-parsed chunks in a tight loop: precise, but hot caches).
     chunk = results.get("per_chunk_us", {}).get("otel_llm")
     floor_chunk = results.get("per_chunk_us", {}).get("floor")
-    paired = (f"paired marginal {chunk['median']:.2f} µs [CI {chunk['ci_low']:.2f}, {chunk['ci_high']:.2f}]"
-              + (f"; the floor, which does nothing per chunk, reads {floor_chunk['median']:.2f}: "
-                 "the noise of that method" if floor_chunk else "") if chunk else "")
+    if chunk is not None:
+        noise = f"floor (nothing per chunk) reads {floor_chunk['median']:.2f}" if floor_chunk else ""
+        out.append(_target(f"per streamed chunk <= {CHUNK_US:g} µs (in context: paired marginal)",
+                           f"{chunk['median']:.2f} µs", f"{CHUNK_US:g} µs", chunk["median"] <= CHUNK_US, noise,
+                           spread=_spread_note(chunk, CHUNK_US)))
+    else:
+        out.append(_target(f"per streamed chunk <= {CHUNK_US:g} µs (in context: paired marginal)", "-",
+                           f"{CHUNK_US:g} µs", None, ours_skip or "stream and stream_200 not both run"))
     direct = results.get("per_chunk_direct") or {}
     if "added_us" in direct:
         out.append(_target(f"per streamed chunk <= {CHUNK_US:g} µs (direct: our proxy over parsed chunks)",
-                           f"{direct['added_us']:.2f} µs", f"{CHUNK_US:g} µs", direct["added_us"] <= CHUNK_US, paired))
-    elif chunk is not None:
-        out.append(_target(f"per streamed chunk (paired marginal) <= {CHUNK_US:g} µs", f"{chunk['median']:.2f} µs", f"{CHUNK_US:g} µs",
-                           chunk["median"] <= CHUNK_US, direct.get("skip", ""), spread=_spread_note(chunk, CHUNK_US)))
+                           f"{direct['added_us']:.2f} µs", f"{CHUNK_US:g} µs", direct["added_us"] <= CHUNK_US))
     else:
-        out.append(_target(f"per streamed chunk <= {CHUNK_US:g} µs", "-", f"{CHUNK_US:g} µs", None,
-                           ours_skip or direct.get("skip") or "stream and stream_200 not both run"))
+        out.append(_target(f"per streamed chunk <= {CHUNK_US:g} µs (direct: our proxy over parsed chunks)", "-",
+                           f"{CHUNK_US:g} µs", None, ours_skip or direct.get("skip", "not run")))
     pricing = results.get("pricing")
     if not pricing or "skip" in pricing:
         out.append(_target(f"price lookup per call <= {PRICE_US:g} µs", "-", f"{PRICE_US:g} µs", None,
@@ -198,8 +203,8 @@ def _overhead_table(results: dict[str, Any]) -> list[str]:
         lines.append("")
         lines.append(f"Per streamed chunk, otel_llm timed directly ({direct['how']}): "
                      f"{direct['proxy_us']:.2f} - {direct['bare_us']:.2f} = **{direct['added_us']:.2f} µs** added. "
-                     "The paired marginal above cannot resolve that against the SDK's own parsing per chunk "
-                     "(see the floor's column, which does nothing per chunk).")
+                     "Hot caches and pre-parsed chunks: a lower bound. In an app the same code runs between the "
+                     "SDK's own parsing of each chunk, which is what the paired marginal above measures.")
     if excluded:
         lines.append("")
         lines.append("Excluded (measured, not comparable: did not emit both spans and metrics):")

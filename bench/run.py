@@ -467,7 +467,7 @@ def parse(argv: Sequence[str] | None = None) -> Config:
     if a.quick and a.out_json is None:
         cfg.out_json = ROOT / "bench" / "results.quick.json"
     cfg.strict = a.strict
-    cfg.command = "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])
+    cfg.command = " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])])
     return cfg
 
 

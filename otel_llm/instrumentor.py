@@ -103,8 +103,11 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def __init__(self) -> None:
         super().__init__()
-        self._patched: list[tuple[type, str, Any]] = []
-        self.telemetry: Telemetry | None = None
+        # BaseInstrumentor returns one shared instance and re-runs __init__ on every
+        # `OpenAIInstrumentor()`: keep what the first one patched, or uninstrument() would forget it.
+        if not hasattr(self, "_patched"):
+            self._patched: list[tuple[type, str, Any]] = []
+            self.telemetry: Telemetry | None = None
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return _INSTRUMENTS

@@ -105,3 +105,13 @@ def test_disabled_instruments_nothing(instrument: Any) -> None:
     before = chat.Completions.__dict__["create"]
     instrument(enabled=False)
     assert chat.Completions.__dict__["create"] is before
+
+
+def test_a_second_instance_uninstruments_what_the_first_patched(tracer_provider: Any, meter_provider: Any) -> None:
+    import openai.resources.chat.completions.completions as chat
+
+    before = chat.Completions.__dict__["create"]
+    OpenAIInstrumentor().instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    assert chat.Completions.__dict__["create"] is not before
+    OpenAIInstrumentor().uninstrument()
+    assert chat.Completions.__dict__["create"] is before
