@@ -16,7 +16,9 @@ from .pricing import Usage
 __all__ = [
     "Endpoint",
     "ResponseInfo",
+    "client_endpoint",
     "endpoint",
+    "fields",
     "request_attributes",
     "response_info",
     "usage_of",
@@ -55,6 +57,23 @@ class Endpoint(NamedTuple):
 
 
 _endpoints: dict[str, Endpoint] = {}
+# id(URL object) -> (that object, its Endpoint): a client keeps its URL object, so after the first
+# call the lookup is one dict hit with no str() of the URL. Holding the object keeps its id unique.
+_by_identity: dict[int, tuple[object, Endpoint]] = {}
+
+
+def client_endpoint(client: object) -> Endpoint:
+    """The endpoint of an SDK client, remembered per base-URL object."""
+    url = fields(client).get("_base_url")
+    if url is None:
+        url = getattr(client, "base_url", "")
+    hit = _by_identity.get(id(url))
+    if hit is not None and hit[0] is url:
+        return hit[1]
+    found = endpoint(url)
+    if len(_by_identity) < 1024:
+        _by_identity[id(url)] = (url, found)
+    return found
 
 
 def endpoint(base_url: object) -> Endpoint:
@@ -132,11 +151,27 @@ def _int(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
+def fields(obj: object) -> Mapping[str, Any]:
+    """The fields of an SDK model (or a dict) as a mapping, without `getattr` on absent names.
+
+    `getattr(model, "missing", None)` costs an exception inside pydantic (about 2.5 µs); reading the
+    instance dict does not. Fields a gateway sent beyond the SDK's schema live in
+    `__pydantic_extra__`.
+    """
+    if isinstance(obj, Mapping):
+        return obj
+    found = getattr(obj, "__dict__", None)
+    if not isinstance(found, dict):
+        return {}
+    extra = getattr(obj, "__pydantic_extra__", None)
+    return {**found, **extra} if extra else found
+
+
 def usage_of(usage: object) -> Usage | None:
     """Normalise a chat/completions/embeddings or responses usage object (or dict) to `Usage`."""
     if usage is None:
         return None
-    get = usage.get if isinstance(usage, Mapping) else lambda k, d=None: getattr(usage, k, d)
+    get = fields(usage).get
     if get("input_tokens") is not None or get("output_tokens") is not None:  # Responses API
         input_tokens, output_tokens = _int(get("input_tokens")), _int(get("output_tokens"))
         in_details, out_details = get("input_tokens_details"), get("output_tokens_details")
@@ -145,12 +180,12 @@ def usage_of(usage: object) -> Usage | None:
         in_details, out_details = get("prompt_tokens_details"), get("completion_tokens_details")
     cache_read = cache_write = reasoning = audio_in = audio_out = 0
     if in_details is not None:
-        d = in_details.get if isinstance(in_details, Mapping) else lambda k, d=None: getattr(in_details, k, d)
+        d = fields(in_details).get
         cache_read = _int(d("cached_tokens"))
         cache_write = _int(d("cache_write_tokens")) or _int(d("cache_creation_tokens"))
         audio_in = _int(d("audio_tokens"))
     if out_details is not None:
-        d = out_details.get if isinstance(out_details, Mapping) else lambda k, d=None: getattr(out_details, k, d)
+        d = fields(out_details).get
         reasoning = _int(d("reasoning_tokens"))
         audio_out = _int(d("audio_tokens"))
     # Anthropic-style gateways report cache writes at the top level.
@@ -173,23 +208,24 @@ def _str(value: object) -> str | None:
 
 def response_info(result: object) -> ResponseInfo:
     """What a complete (non-stream) response says about itself."""
-    choices = getattr(result, "choices", None)
+    get = fields(result).get
+    choices = get("choices")
     reasons: tuple[str, ...] = ()
     if isinstance(choices, list):
-        reasons = tuple(r for r in (getattr(c, "finish_reason", None) for c in choices) if isinstance(r, str))
+        reasons = tuple(r for r in (fields(c).get("finish_reason") for c in choices) if isinstance(r, str))
     else:
-        status = _str(getattr(result, "status", None))  # Responses API
+        status = _str(get("status"))  # Responses API
         if status is not None:
-            details = getattr(result, "incomplete_details", None)
-            reason = _str(getattr(details, "reason", None))
+            details = get("incomplete_details")
+            reason = _str(fields(details).get("reason")) if details is not None else None
             reasons = (reason or status,)
     return ResponseInfo(
-        _str(getattr(result, "id", None)),
-        _str(getattr(result, "model", None)),
+        _str(get("id")),
+        _str(get("model")),
         reasons,
-        usage_of(getattr(result, "usage", None)),
-        _str(getattr(result, "service_tier", None)),
-        _str(getattr(result, "system_fingerprint", None)),
+        usage_of(get("usage")),
+        _str(get("service_tier")),
+        _str(get("system_fingerprint")),
     )
 
 

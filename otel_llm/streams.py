@@ -28,29 +28,23 @@ class _Base(wrapt.ObjectProxy):  # type: ignore[misc]
     def __init__(self, wrapped: Any, call: Call, events: bool) -> None:
         super().__init__(wrapped)
         self._self_call = call
-        self._self_events = events
+        self._self_on = call.on_event if events else call.on_chunk
         self._self_strip = call.strip_usage and not events
         self._self_broken = False
 
-    def _self_feed(self, chunk: Any) -> bool:
-        """Record a chunk; False when the app must not see it (the usage chunk we asked for)."""
-        if not self._self_broken:
-            try:
-                if self._self_events:
-                    self._self_call.on_event(chunk)
-                else:
-                    self._self_call.on_chunk(chunk)
-            except Exception as exc:  # our fault: keep streaming untouched, stop looking at chunks
-                report_fault("stream chunk", exc)
-                self._self_broken = True
-        if self._self_strip:
-            # Decided apart from the recording above: even when that failed, the app must not see
-            # a chunk it never asked for.
-            try:
-                return not _usage_only(chunk)
-            except Exception:
-                return True
-        return True
+    def _self_fault(self, exc: Exception) -> None:
+        """Our fault: keep streaming untouched, stop looking at chunks."""
+        report_fault("stream chunk", exc)
+        self._self_broken = True
+
+    @staticmethod
+    def _self_hidden(chunk: Any) -> bool:
+        """The usage chunk we asked for: the app never sees it. Decided apart from the recording, so
+        a fault there never shows the app a chunk it did not ask for."""
+        try:
+            return _usage_only(chunk)
+        except Exception:
+            return False
 
     def __del__(self) -> None:
         # Dropped without being exhausted or closed: end the span with what arrived.
@@ -67,6 +61,7 @@ class StreamProxy(_Base):
         return self
 
     def __next__(self) -> Any:
+        # The per-chunk hot path: one method, no helper calls unless something is off.
         wrapped = self.__wrapped__
         while True:
             try:
@@ -77,8 +72,14 @@ class StreamProxy(_Base):
             except BaseException as exc:
                 self._self_call.end_stream(exc)
                 raise
-            if self._self_feed(chunk):
-                return chunk
+            if not self._self_broken:
+                try:
+                    self._self_on(chunk)
+                except Exception as exc:
+                    self._self_fault(exc)
+            if self._self_strip and self._self_hidden(chunk):
+                continue
+            return chunk
 
     def close(self) -> None:
         try:
@@ -112,8 +113,14 @@ class AsyncStreamProxy(_Base):
             except BaseException as exc:
                 self._self_call.end_stream(exc)
                 raise
-            if self._self_feed(chunk):
-                return chunk
+            if not self._self_broken:
+                try:
+                    self._self_on(chunk)
+                except Exception as exc:
+                    self._self_fault(exc)
+            if self._self_strip and self._self_hidden(chunk):
+                continue
+            return chunk
 
     async def close(self) -> None:
         try:

@@ -14,8 +14,9 @@ from opentelemetry.trace import SpanKind, TracerProvider, get_tracer
 
 from . import semconv as sc
 from .attribution import current, fingerprint
+from .call import Call
 from .cache import open_cache
-from .extract import endpoint, request_attributes
+from .extract import client_endpoint, fields, request_attributes
 from .ledger import Ledger
 from .pricing import PriceBook, Rates, load_prices_file, PricesFileError
 from .settings import Settings
@@ -99,15 +100,15 @@ class Telemetry:
         users.add(user_id)
         return user_id
 
-    def start(self, operation: str, client: Any, kwargs: Mapping[str, Any], streaming: bool) -> "Call":
+    def start(self, operation: str, client: Any, kwargs: Mapping[str, Any], streaming: bool) -> Call:
         """Open the span of one request. May raise: the wrapper guards it."""
-        from .call import Call
-
-        where = endpoint(getattr(client, "base_url", ""))
+        where = client_endpoint(client)
         model = kwargs.get("model")
         model = model if isinstance(model, str) else ""
         who = current(kwargs.get("user") or kwargs.get("safety_identifier"))
-        api_key = getattr(client, "api_key", None)
+        api_key = fields(client).get("api_key")
+        if api_key is None:
+            api_key = getattr(client, "api_key", None)
         key_id = fingerprint(api_key if isinstance(api_key, str) else None)
         attrs: dict[str, Any] = {
             sc.GEN_AI_OPERATION_NAME: operation,
@@ -127,12 +128,13 @@ class Telemetry:
             attrs[sc.TEAM] = who.team
         if who.feature is not None:
             attrs[sc.FEATURE] = who.feature
+        # Request attributes go in at start (one SDK call, and samplers see them); content only when
+        # the span records and the user opted in.
+        request_attributes(operation, kwargs, attrs)
         span = self.tracer.start_span(f"{operation} {model}" if model else operation, kind=_CLIENT, attributes=attrs)
-        if span.is_recording():
+        if self.settings.capture_content and span.is_recording():
             extra: dict[str, Any] = {}
-            request_attributes(operation, kwargs, extra)
-            if self.settings.capture_content:
-                _capture_input(kwargs, extra)
+            _capture_input(kwargs, extra)
             if extra:
                 span.set_attributes(extra)
         return Call(self, span, operation, model, where, who, key_id, streaming)
