@@ -7,7 +7,7 @@ class does not exist in the installed SDK version are skipped, so one table serv
 from __future__ import annotations
 
 import contextvars
-import importlib
+import functools
 import logging
 import sys
 from collections.abc import Callable, Collection
@@ -69,12 +69,30 @@ _PATCHES: Final = (
 
 # The SDK's stream helpers close the HTTP response directly, bypassing our proxy: after their
 # close(), end the proxied stream they hold.
+class HelperClose(NamedTuple):
+    module: str
+    cls: str
+    is_async: bool
+    method: str = "close"
+
+
 _HELPER_STREAMS: Final = (
-    ("openai.lib.streaming.chat._completions", "ChatCompletionStream", False),
-    ("openai.lib.streaming.chat._completions", "AsyncChatCompletionStream", True),
-    ("openai.lib.streaming.responses._responses", "ResponseStream", False),
-    ("openai.lib.streaming.responses._responses", "AsyncResponseStream", True),
+    HelperClose("openai.lib.streaming.chat._completions", "ChatCompletionStream", False),
+    HelperClose("openai.lib.streaming.chat._completions", "AsyncChatCompletionStream", True),
+    HelperClose("openai.lib.streaming.responses._responses", "ResponseStream", False),
+    HelperClose("openai.lib.streaming.responses._responses", "AsyncResponseStream", True),
 )
+
+
+def _by_module() -> dict[str, list[Patch | HelperClose]]:
+    """Every candidate module name -> the rows to apply when it is imported."""
+    found: dict[str, list[Patch | HelperClose]] = {}
+    for patch in _PATCHES:
+        for name in patch.modules:
+            found.setdefault(name, []).append(patch)
+    for helper in _HELPER_STREAMS:
+        found.setdefault(helper.module, []).append(helper)
+    return found
 
 # Other instrumentations of the openai SDK: module -> how to turn it off.
 _PEERS: Final = {
@@ -84,15 +102,6 @@ _PEERS: Final = {
     "logfire": "logfire (instrument_openai)",
     "openlit": "openlit",
 }
-
-
-def _import(modules: tuple[str, ...]) -> Any:
-    for name in modules:
-        try:
-            return importlib.import_module(name)
-        except ImportError:
-            continue
-    return None
 
 
 class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -107,6 +116,8 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         # `OpenAIInstrumentor()`: keep what the first one patched, or uninstrument() would forget it.
         if not hasattr(self, "_patched"):
             self._patched: list[tuple[type, str, Any]] = []
+            self._applied: set[tuple[type, str]] = set()
+            self._generation = 0
             self.telemetry: Telemetry | None = None
 
     def instrumentation_dependencies(self) -> Collection[str]:
@@ -122,18 +133,15 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             return
         telemetry = Telemetry(settings, tracer_provider, meter_provider)
         self.telemetry = telemetry
-        for patch in _PATCHES:
-            module = _import(patch.modules)
-            owner = getattr(module, patch.cls, None) if module is not None else None
-            if owner is None or patch.method not in vars(owner):
-                continue
-            make = _async_wrapper if patch.is_async else _sync_wrapper
-            self._wrap(owner, patch.method, make(telemetry, patch))
-        for module_name, cls_name, is_async in _HELPER_STREAMS:
-            module = _import((module_name,))
-            owner = getattr(module, cls_name, None) if module is not None else None
-            if owner is not None and "close" in vars(owner):
-                self._wrap(owner, "close", _helper_close_async if is_async else _helper_close)
+        # The SDK imports its resource modules lazily, on first use; importing them all here would add
+        # ~90 ms to the app's start-up. Patch each module when (and if) it is imported instead: wrapt
+        # runs the hook at once for a module that is already loaded.
+        self._generation += 1
+        generation = self._generation
+        for module_name, rows in _by_module().items():
+            wrapt.register_post_import_hook(
+                functools.partial(self._patch_module, generation, telemetry, rows), module_name
+            )
         for owner, name, hook in retries.hooks(current_call):  # the SDK's own retries, see retries.py
             self._wrap(owner, name, hook)
         for owner, name, replace in retries.replacements(current_call):  # plain functions: on every call
@@ -142,15 +150,35 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             self._patched.append((owner, name, original))
         _warn_peers()
 
+    def _patch_module(self, generation: int, telemetry: Telemetry, rows: list[Any], module: Any) -> None:
+        """Patch one SDK module's rows; a hook firing after uninstrument() does nothing."""
+        if generation != self._generation or self.telemetry is not telemetry:
+            return
+        try:
+            for row in rows:
+                owner = getattr(module, row.cls, None)
+                if owner is None or row.method not in vars(owner) or (owner, row.method) in self._applied:
+                    continue
+                if isinstance(row, Patch):
+                    wrapper = (_async_wrapper if row.is_async else _sync_wrapper)(telemetry, row)
+                else:
+                    wrapper = _helper_close_async if row.is_async else _helper_close
+                self._wrap(owner, row.method, wrapper)
+        except Exception as exc:  # a hook runs inside the app's import statement: never fail it
+            report_fault("patch module", exc)
+
     def _wrap(self, owner: type, name: str, wrapper: Callable[..., Any]) -> None:
+        self._applied.add((owner, name))
         original = vars(owner)[name]
         wrapt.wrap_function_wrapper(owner, name, wrapper)
         self._patched.append((owner, name, original))
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        self._generation += 1  # hooks still waiting for their module now do nothing
         while self._patched:
             owner, name, original = self._patched.pop()
             setattr(owner, name, original)
+        self._applied.clear()
         self.telemetry = None
 
 

@@ -115,3 +115,24 @@ def test_a_second_instance_uninstruments_what_the_first_patched(tracer_provider:
     assert chat.Completions.__dict__["create"] is not before
     OpenAIInstrumentor().uninstrument()
     assert chat.Completions.__dict__["create"] is before
+
+
+LAZY = """
+import sys, openai, otel_llm
+instrumentor = otel_llm.OpenAIInstrumentor()
+instrumentor.instrument()
+assert "openai.resources.embeddings" not in sys.modules, "instrument() must not import the SDK's resources"
+{between}
+openai.OpenAI(api_key="sk-x").embeddings  # the SDK imports the module on first use
+import openai.resources.embeddings as module
+print(type(module.Embeddings.__dict__["create"]).__name__)
+"""
+
+
+@pytest.mark.parametrize(("between", "expected"), [("", "FunctionWrapper"), ("instrumentor.uninstrument()", "function")])
+def test_sdk_modules_are_patched_when_the_app_first_imports_them(between: str, expected: str) -> None:
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", LAZY.format(between=between)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == expected
