@@ -11,9 +11,9 @@ import contextvars
 import functools
 import hashlib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any, Final, Mapping, NamedTuple, TypeVar
+from typing import Any, Final, NamedTuple, TypeVar
 
 from opentelemetry import baggage
 

@@ -54,11 +54,33 @@ def prompt_size(input_tokens: int) -> str:
 
 class Call:
     __slots__ = (
-        "_t", "span", "operation", "model", "where", "who", "key_id", "streaming", "strip_usage",
-        "_start", "_ended", "_first_chunk", "_chunks", "_response_id", "_response_model", "_reasons",
-        "_usage", "_tier", "_fingerprint", "_text", "response_cache_hit", "context",
-        "cache_chunks", "cache_store",
-        "retries", "backoff", "http_status",
+        "_chunks",
+        "_ended",
+        "_fingerprint",
+        "_first_chunk",
+        "_reasons",
+        "_response_id",
+        "_response_model",
+        "_start",
+        "_t",
+        "_text",
+        "_tier",
+        "_usage",
+        "backoff",
+        "cache_chunks",
+        "cache_store",
+        "context",
+        "http_status",
+        "key_id",
+        "model",
+        "operation",
+        "response_cache_hit",
+        "retries",
+        "span",
+        "streaming",
+        "strip_usage",
+        "where",
+        "who",
     )
 
     def __init__(
@@ -103,7 +125,7 @@ class Call:
         """The SDK raised: record the error. Never raises."""
         try:
             self._end(_EMPTY_INFO, exc)
-        except BaseException as inner:  # noqa: BLE001 - the app's exception must win
+        except BaseException as inner:
             report_fault("Call.fail", inner)
 
     def complete(self, result: object) -> None:
@@ -117,7 +139,7 @@ class Call:
         """End with whatever we have (a fault of ours, or a response nobody parsed)."""
         try:
             self._end(self._stream_info(), None)
-        except BaseException as inner:  # noqa: BLE001
+        except BaseException as inner:
             report_fault("Call.end_quietly", inner)
 
     # --- streams -------------------------------------------------------------------------------
@@ -174,7 +196,7 @@ class Call:
             return
         try:
             self._end(self._stream_info(), exc)
-        except BaseException as inner:  # noqa: BLE001
+        except BaseException as inner:
             report_fault("Call.end_stream", inner)
         if exc is None and self.cache_store is not None:
             self.cache_store(self)  # never raises
@@ -224,7 +246,7 @@ class Call:
                     self.span.add_event(ATTEMPT_FAILED, event_attributes(failure, self.retries, None))
                 status = failure.status
             return self._attempt_key(status)
-        except Exception as inner:  # noqa: BLE001 - a bug of ours must not reach the app
+        except Exception as inner:
             report_fault("Call.last_attempt", inner)
             return None
 

@@ -7,7 +7,8 @@ null, omit it, or use a type the SDK did not expect. Nothing here raises on odd 
 from __future__ import annotations
 
 import json
-from typing import Any, Final, Mapping, NamedTuple
+from collections.abc import Mapping
+from typing import Any, Final, NamedTuple
 from urllib.parse import urlsplit
 
 from . import semconv as sc

@@ -23,7 +23,7 @@ Key = tuple[tuple[str, Any], ...]
 class Sum:
     """One monotonic sum per attribute set."""
 
-    __slots__ = ("_values", "_attributes")
+    __slots__ = ("_attributes", "_values")
 
     def __init__(self) -> None:
         self._values: dict[Key, float] = {}

@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 import math
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Final, Mapping, NamedTuple
+from typing import Any, Final, NamedTuple
 
 __all__ = [
     "Cost",

@@ -169,14 +169,14 @@ def _record(call: Call, failure: Failure | None, failed_at: int, started: float)
     try:
         if failure is not None:
             call.record_retry(failure, failed_at, time.perf_counter() - started)
-    except Exception as exc:  # noqa: BLE001 - a bug of ours must not reach the app
+    except Exception as exc:
         _fault("retry record", exc)
 
 
 def _failure_now(response: Any) -> Failure | None:
     try:
         return retried_failure(response)
-    except Exception as exc:  # noqa: BLE001 - a bug of ours must not reach the app
+    except Exception as exc:
         _fault("retry hook", exc)
         return None
 
@@ -224,7 +224,7 @@ def response_hook(current: ContextVar[Call | None]) -> Callable[[Callable[..., A
             if call is not None:
                 try:
                     call.http_status = kwargs["response"].status_code
-                except Exception as exc:  # noqa: BLE001 - a bug of ours must not reach the app
+                except Exception as exc:
                     _fault("response hook", exc)
             return original(self, *args, **kwargs)
 

@@ -22,7 +22,7 @@ def _usage_only(chunk: Any) -> bool:
     return not chunk.choices and chunk.usage is not None
 
 
-class _Base(wrapt.ObjectProxy):  # type: ignore[misc]
+class _Base(wrapt.ObjectProxy):  # type: ignore[type-arg]
     """What both proxies share: the call, the chunk handler, and ending on garbage collection."""
 
     def __init__(self, wrapped: Any, call: Call, events: bool) -> None:

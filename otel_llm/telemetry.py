@@ -7,18 +7,19 @@ attribute lookup away.
 from __future__ import annotations
 
 import logging
-from typing import Any, Final, Mapping
+from collections.abc import Mapping
+from typing import Any, Final
 
 from opentelemetry.metrics import MeterProvider, get_meter
 from opentelemetry.trace import SpanKind, TracerProvider, get_tracer
 
 from . import semconv as sc
 from .attribution import current, fingerprint
-from .call import Call
 from .cache import open_cache
+from .call import Call
 from .extract import client_endpoint, fields, request_attributes
 from .ledger import Ledger
-from .pricing import PriceBook, Rates, load_prices_file, PricesFileError
+from .pricing import PriceBook, PricesFileError, Rates, load_prices_file
 from .settings import Settings
 from .version import __version__
 

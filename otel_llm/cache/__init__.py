@@ -205,11 +205,11 @@ class ResponseCache:
                 return None
             try:
                 raw = self.backend.get(key)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 self._backend_failed("get", exc, call)
                 return None
             return self._hit_or_miss(raw, call, client)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             report_fault("response cache lookup", exc)
             return None
 
@@ -219,18 +219,18 @@ class ResponseCache:
                 return None
             try:
                 raw = await self._run(self.backend.get, key)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 self._backend_failed("get", exc, call)
                 return None
             return self._hit_or_miss(raw, call, client)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             report_fault("response cache lookup", exc)
             return None
 
     async def _aput(self, key: str, entry: bytes) -> None:
         try:
             await self._run(self._put, key, entry)
-        except Exception as exc:  # noqa: BLE001 - _put never raises; a worker thread that could not start might
+        except Exception as exc:
             report_fault("response cache put", exc)
 
     # --- steps shared by sync and async (none of them raises) -----------------------------------
@@ -239,7 +239,7 @@ class ResponseCache:
             if not cacheable(self.settings, call.operation, method, events, kwargs):
                 return None
             return cache_key(call.operation, method, client, kwargs)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             report_fault("response cache key", exc)
             return None
 
@@ -259,7 +259,7 @@ class ResponseCache:
             return None
         try:
             result = self._rebuild(raw, client, call.streaming)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._count(call, ERROR)
             _log_once("corrupt", "otel_llm: a response cache entry could not be read (%s: %s); treated as a miss "
                       "and overwritten", type(exc).__name__, exc)
@@ -281,7 +281,7 @@ class ResponseCache:
             if getattr(result, "status", "completed") not in ("completed", None):
                 return None  # a Responses API answer still running, failed or cut short
             return _encode(name, False, _dump(result))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             report_fault("response cache encode", exc)
             return None
 
@@ -293,7 +293,7 @@ class ResponseCache:
             if not chunks or call.response_cache_hit or not _stream_complete(kwargs, chunks):
                 return
             self._put(key, _encode(type(chunks[0]).__name__, True, [_dump(c) for c in chunks]))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             report_fault("response cache stream", exc)
 
     def _put(self, key: str, entry: bytes) -> None:
@@ -302,10 +302,10 @@ class ResponseCache:
             return
         try:
             self.backend.set(key, entry, self.ttl)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             try:
                 self._backend_failed("set", exc, None)
-            except Exception as inner:  # noqa: BLE001
+            except Exception as inner:
                 report_fault("response cache put", inner)
 
     def _rebuild(self, raw: bytes, client: Any, streaming: bool) -> Any:
@@ -414,7 +414,7 @@ def open_cache(settings: Settings, requests: Sum, lock: Any) -> ResponseCache | 
         _log.error("otel_llm: OTEL_LLM_RESPONSE_CACHE=%s needs the redis package (pip install 'otel-llm[redis]'); "
                    "the response cache is off", _redact(url))
         return None
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         _log.error("otel_llm: cannot open the response cache %s (%s); it is off", _redact(url), exc)
         return None
     return ResponseCache(backend, settings, requests, lock)

@@ -142,7 +142,7 @@ def run_demo(calls: int = 300, budget_daily: float = 0.05, budget_monthly: float
             for stop in reversed(stoppers):
                 try:
                     stop()
-                except Exception as exc:  # noqa: BLE001 - keep stopping the rest
+                except Exception as exc:
                     print(f"demo: while stopping: {exc}", file=sys.stderr)
             shutil.rmtree(workdir, ignore_errors=True)
 
@@ -183,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         error(PROG, "interrupted; everything started was stopped")
         return 130
-    except Exception as exc:  # noqa: BLE001 - a demo reports, it does not trace back
+    except Exception as exc:
         error(PROG, str(exc))
         return 1
     print(report_mod.format_text(result.report, tty=colour("x", "red") != "x"))

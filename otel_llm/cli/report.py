@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -83,7 +82,7 @@ def query(base_url: str, promql: str, at: datetime | None = None, timeout: float
         params["time"] = f"{at.timestamp():.3f}"
     url = f"{base_url.rstrip('/')}/api/v1/query?{urllib.parse.urlencode(params)}"
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - user-given Prometheus
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             body = json.loads(response.read())
     except (OSError, ValueError, urllib.error.URLError) as exc:
         raise PrometheusError(f"cannot query Prometheus at {base_url}: {exc}") from exc

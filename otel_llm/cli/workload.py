@@ -3,14 +3,18 @@
 
 Many users, sessions, teams and keys; the case's four models routed by prompt size; repeated system
 prompts that hit the simulator's prompt cache; streaming and not; a few forced 429s (retried, and a
-few that exhaust the retries); a 5% canary share on a second base URL. It prints one JSON line with
-what it did, then keeps serving metrics until its stdin closes (the demo closes it once Prometheus
-has scraped the final values) or `--linger` seconds pass.
+few that exhaust the retries); a 5% canary share on a second base URL; and a quarter of the calls
+are help-centre FAQ questions asked with `temperature=0`, the same few questions asked again and
+again by the users of each tenant (API key): exact repeats that the response cache can answer when
+`OTEL_LLM_RESPONSE_CACHE` is set. It prints one JSON line with what it did, then keeps serving
+metrics until its stdin closes (the demo closes it once Prometheus has evaluated the final values)
+or `--linger` seconds pass.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 import sys
@@ -19,6 +23,7 @@ from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import openai
 
@@ -40,6 +45,23 @@ SYSTEM = {
     )
     for team in TEAMS
 }
+# The help centre's FAQ: one knowledge-base prompt for every tenant (the key keeps tenants apart in
+# the response cache), and questions whose popularity falls off steeply, as FAQ traffic does.
+FAQ_MODEL = "gemini-2.5-flash"
+FAQ_SHARE = 0.25
+FAQ_SYSTEM = "You are the help-centre assistant of Acme Corp. Answer in three sentences from the knowledge base. " + " ".join(
+    f"Article {i}: the steps, limits and links for topic {i} of the Acme help centre." for i in range(10)
+)
+FAQ = (
+    ("How do I reset my password?", 8),
+    ("How do I cancel my subscription?", 5),
+    ("Where can I download my invoices?", 4),
+    ("How do I change the email address on my account?", 3),
+    ("Which payment methods do you accept?", 2),
+    ("How do I enable two-factor authentication?", 2),
+    ("What are your support hours?", 1),
+    ("How do I delete my account and my data?", 1),
+)
 QUESTIONS = (
     "How do I reset my password?",
     "Why was I charged twice this month?",
@@ -61,6 +83,7 @@ class Job:
     stream: bool
     canary: bool
     fail_sequence: str | None
+    faq: bool = False  # a temperature=0 FAQ question: exactly repeatable, so cacheable
 
 
 def plan(calls: int, seed: int = 7) -> list[Job]:
@@ -72,7 +95,7 @@ def plan(calls: int, seed: int = 7) -> list[Job]:
         size, model = ROUTES[rng.choices(range(4), weights=(5, 3, 1, 1))[0]]
         draw = rng.random()
         fail = "429" if draw < 0.06 else "429,429,429" if draw < 0.08 else None
-        jobs.append(Job(
+        job = Job(
             index=index,
             user=user,
             session=f"{user}-s{rng.randrange(3)}",
@@ -83,11 +106,46 @@ def plan(calls: int, seed: int = 7) -> list[Job]:
             stream=rng.random() < 0.4,
             canary=rng.random() < 0.05,
             fail_sequence=fail,
-        ))
+        )
+        if rng.random() < FAQ_SHARE:  # a plain, short answer; forced faults stay on the chat traffic
+            job = dataclasses.replace(job, faq=True, size="short", model=FAQ_MODEL, stream=False, fail_sequence=None)
+        jobs.append(job)
     return jobs
 
 
+class Repeats:
+    """Answers the app received twice: the simulator gives every reply a fresh id, so an id seen
+    before was served by the response cache. Tallied per model with the usage the app was shown,
+    which is what those calls would have cost (the demo's test prices it independently)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen: set[str] = set()
+        self.by_model: dict[str, Counter[str]] = {}
+
+    def add(self, model: str, response: Any) -> None:
+        usage = getattr(response, "usage", None)
+        with self._lock:
+            if response.id not in self._seen:
+                self._seen.add(response.id)
+                return
+            tally = self.by_model.setdefault(model, Counter())
+            tally["calls"] += 1
+            if usage is not None:
+                details = getattr(usage, "prompt_tokens_details", None)
+                tally["prompt_tokens"] += usage.prompt_tokens
+                tally["cached_tokens"] += getattr(details, "cached_tokens", None) or 0
+                tally["completion_tokens"] += usage.completion_tokens
+
+    def summary(self) -> dict[str, dict[str, int]]:
+        with self._lock:
+            return {model: dict(tally) for model, tally in sorted(self.by_model.items())}
+
+
 def _messages(job: Job, rng: random.Random) -> list[dict[str, str]]:
+    if job.faq:
+        question = rng.choices([q for q, _ in FAQ], weights=[w for _, w in FAQ])[0]
+        return [{"role": "system", "content": FAQ_SYSTEM}, {"role": "user", "content": question}]
     question = rng.choice(QUESTIONS)
     if job.size == "medium":
         question += " Here is the conversation so far: " + " ".join(
@@ -98,7 +156,7 @@ def _messages(job: Job, rng: random.Random) -> list[dict[str, str]]:
     return [{"role": "system", "content": SYSTEM[job.team]}, {"role": "user", "content": question}]
 
 
-def _call(clients: dict[tuple[str, bool], openai.OpenAI], job: Job) -> str:
+def _call(clients: dict[tuple[str, bool], openai.OpenAI], job: Job, repeats: Repeats) -> str:
     client = clients[(job.key, job.canary)]
     headers = {"x-simulator-fail-sequence": job.fail_sequence} if job.fail_sequence else {}
     rng = random.Random(job.index)
@@ -111,6 +169,11 @@ def _call(clients: dict[tuple[str, bool], openai.OpenAI], job: Job) -> str:
                 )
                 for _ in stream:
                     pass
+            elif job.faq:
+                answer = client.chat.completions.create(
+                    model=job.model, messages=_messages(job, rng), temperature=0,  # type: ignore[arg-type]
+                )
+                repeats.add(job.model, answer)
             else:
                 client.chat.completions.create(
                     model=job.model, messages=_messages(job, rng), extra_headers=headers,  # type: ignore[arg-type]
@@ -140,12 +203,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     jobs = plan(args.calls, args.seed)
     outcomes: Counter[str] = Counter()
+    repeats = Repeats()
     lock = threading.Lock()
     progress = Progress(len(jobs), "workload")
     progress.update(0)
 
     def run(job: Job) -> None:
-        outcome = _call(clients, job)
+        outcome = _call(clients, job, repeats)
         with lock:
             outcomes[outcome] += 1
             progress.update(sum(outcomes.values()))
@@ -158,6 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "canary_calls": sum(job.canary for job in jobs),
         "streamed_calls": sum(job.stream for job in jobs),
         "users": len({job.user for job in jobs}),
+        "faq_calls": sum(job.faq for job in jobs),
+        "repeat_answers": repeats.summary(),
     }
     print(json.dumps(summary), flush=True)
     # Keep the Prometheus exporter serving until the demo has seen the final values.
