@@ -45,10 +45,9 @@ __all__ = [
     "ATTEMPT_FAILED", "Failure", "event_attributes", "final_failure", "hooks", "replacements", "retry_after", "status_class",
 ]
 
-# Our names. TODO(semconv owner): move these three into semconv.py.
-ATTEMPT_FAILED: Final = "otel_llm.http.attempt_failed"  # span event name
-RETRY_AFTER_SECONDS: Final = "otel_llm.http.retry_after_seconds"
-EXCEPTION_TYPE: Final = "exception.type"  # standard: the transport's exception on a connection error
+ATTEMPT_FAILED: Final = sc.HTTP_ATTEMPT_FAILED
+RETRY_AFTER_SECONDS: Final = sc.RETRY_AFTER_SECONDS
+EXCEPTION_TYPE: Final = sc.EXCEPTION_TYPE
 
 _SDK: Final = "openai._base_client"
 # The SDK's exception for a status (`OpenAI._make_status_error`): an attempt's error.type is what the

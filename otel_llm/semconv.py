@@ -104,6 +104,9 @@ STREAM_USAGE_INJECTED: Final = "otel_llm.stream.usage_injected"
 STREAM_CHUNKS: Final = "otel_llm.stream.chunks"
 BACKOFF_SECONDS: Final = "otel_llm.http.backoff_seconds"
 STATUS_CLASS: Final = "otel_llm.http.status_class"  # 2xx | 401 | 403 | 429 | 4xx | 5xx | none
+HTTP_ATTEMPT_FAILED: Final = "otel_llm.http.attempt_failed"  # span event, one per failed attempt
+RETRY_AFTER_SECONDS: Final = "otel_llm.http.retry_after_seconds"
+EXCEPTION_TYPE: Final = "exception.type"  # standard: the transport's exception on a connection error
 
 # --- our metrics (Prometheus names in the README reference table) ------------------------------
 COST: Final = "otel_llm.cost"  # counter, USD -> otel_llm_cost_USD_total

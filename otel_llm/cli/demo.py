@@ -1,11 +1,12 @@
-"""`otel-llm demo`: the whole story on one machine in about two minutes.
+"""`otel-llm demo`: the whole story on one machine in about twenty seconds.
 
 Starts two simulators (the gateway, with a few random 429s, and a "canary" base URL), Prometheus with
 the project's rules (run every 5s) and a demo budget low enough to be spent, Alertmanager routing to a
-webhook receiver in this process, then the workload under `opentelemetry-instrument`. It waits for
-Prometheus to scrape the final values and for the daily budget alert to reach the webhook, prints the
-report and the alerts, and stops everything it started unless --keep. `run_demo()` returns a
-DemoResult for tests.
+webhook receiver in this process, then the workload under `opentelemetry-instrument`, with the
+in-memory response cache on unless --no-response-cache. It waits for Prometheus to scrape the final
+values and for its budget rules to have counted them, then for the daily budget alert to reach the
+webhook, prints the report and the alerts, and stops everything it started unless --keep.
+`run_demo()` returns a DemoResult for tests.
 """
 
 from __future__ import annotations
@@ -51,8 +52,13 @@ class DemoResult:
     workdir: str = ""
 
 
-def _workload_env(metrics_port: int) -> dict[str, str]:
+def _workload_env(metrics_port: int, response_cache: bool) -> dict[str, str]:
     env = dict(os.environ)
+    # The demo's own choice wins over the caller's environment either way: the in-process memory
+    # backend (nothing to install, nothing shared), or no cache at all.
+    env.pop("OTEL_LLM_RESPONSE_CACHE", None)
+    if response_cache:
+        env["OTEL_LLM_RESPONSE_CACHE"] = "memory://"
     env.update({
         "OTEL_SERVICE_NAME": "otel-llm-demo",
         "OTEL_METRICS_EXPORTER": "prometheus",
@@ -80,13 +86,25 @@ def _scraped_calls(prometheus: str) -> float:
     return samples[0][1] if samples else 0
 
 
+def _rules_caught_up(prometheus: str) -> bool:
+    """The budget rules have counted every scraped dollar. Until then the workload must keep serving
+    its metrics: once it exits its series go stale, and a rule evaluation (every 5s) that has not
+    seen the final values by then never will, so the alert would wait on spend it cannot see."""
+    try:
+        scraped = report_mod.query(prometheus, "sum(otel_llm_cost_USD_total)", timeout=2)
+        counted = report_mod.query(prometheus, 'scope:otel_llm_cost_usd:sum24h{scope="global"}', timeout=2)
+    except report_mod.PrometheusError:
+        return False
+    return bool(scraped and counted) and counted[0][1] >= scraped[0][1] * (1 - 1e-9)
+
+
 def _critical_delivered(webhook: Webhook) -> bool:
     return any(a["labels"].get("alertname") == ALERT and a["labels"].get("severity") == "critical"
                for a in webhook.alerts())
 
 
 def run_demo(calls: int = 300, budget_daily: float = 0.05, budget_monthly: float = 1.0, keep: bool = False,
-             alert_timeout: float = 60.0, out: Any = None) -> DemoResult:
+             alert_timeout: float = 60.0, out: Any = None, response_cache: bool = True) -> DemoResult:
     """Run the demo; raises MissingBinary when Prometheus/Alertmanager are not installed."""
     out = out or sys.stdout
     started = time.monotonic()
@@ -113,7 +131,7 @@ def run_demo(calls: int = 300, budget_daily: float = 0.05, budget_monthly: float
         workload = Child("workload", _instrument_command() + [
             "--base-url", gateway.base_url, "--canary-url", canary.base_url, "--calls", str(calls),
             "--linger", "120",
-        ], workdir / "workload.log", env=_workload_env(metrics_port), stdin=subprocess.PIPE,
+        ], workdir / "workload.log", env=_workload_env(metrics_port, response_cache), stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, inherit_stderr=sys.stderr.isatty())
         # On a terminal the workload's progress bar shows live; otherwise its stderr goes to the log.
         stoppers.append(workload.stop)
@@ -126,6 +144,8 @@ def run_demo(calls: int = 300, budget_daily: float = 0.05, budget_monthly: float
         if not wait_until(lambda: _scraped_calls(prom_url) >= finished, 30):
             raise RuntimeError("Prometheus did not scrape the workload's final values within 30s")
         time.sleep(2.5)  # two more scrapes: every counter of the last call is in
+        if not wait_until(lambda: _rules_caught_up(prom_url), 30):
+            raise RuntimeError("Prometheus' budget rules did not count the workload's spend within 30s")
         assert workload.proc.stdin is not None
         workload.proc.stdin.close()
         workload.proc.wait(timeout=15)
@@ -166,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--calls", type=int, default=300, help="LLM calls in the workload (default: %(default)s)")
     parser.add_argument("--budget-daily", type=float, default=0.05, metavar="USD",
                         help="demo daily budget, low so the alert fires (default: %(default)s)")
+    parser.add_argument("--response-cache", action=argparse.BooleanOptionalAction, default=True,
+                        help="answer the workload's exact-repeat temperature=0 questions from otel_llm's "
+                             "in-memory response cache (default: on; --no-response-cache to compare)")
     parser.add_argument("--keep", action="store_true", help="leave everything running and print the URLs")
     return parser
 
@@ -176,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.calls < 1 or args.budget_daily <= 0:
         parser.error("--calls and --budget-daily must be positive")
     try:
-        result = run_demo(args.calls, args.budget_daily, keep=args.keep)
+        result = run_demo(args.calls, args.budget_daily, keep=args.keep, response_cache=args.response_cache)
     except MissingBinary as exc:
         error(PROG, f"{exc} is not installed: run scripts/install-tools")
         return 2

@@ -14,7 +14,6 @@ or `--linger` seconds pass.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import random
 import sys
@@ -22,7 +21,7 @@ import threading
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import openai
@@ -31,7 +30,7 @@ import otel_llm
 
 from ._term import Progress
 
-__all__ = ["Job", "main", "plan"]
+__all__ = ["Job", "Repeats", "main", "plan"]
 
 TEAMS = ("support", "billing", "onboarding", "search", "platform")
 KEYS = ("sk-demo-support-0001", "sk-demo-billing-0002", "sk-demo-platform-0003")
@@ -108,7 +107,7 @@ def plan(calls: int, seed: int = 7) -> list[Job]:
             fail_sequence=fail,
         )
         if rng.random() < FAQ_SHARE:  # a plain, short answer; forced faults stay on the chat traffic
-            job = dataclasses.replace(job, faq=True, size="short", model=FAQ_MODEL, stream=False, fail_sequence=None)
+            job = replace(job, faq=True, size="short", model=FAQ_MODEL, stream=False, fail_sequence=None)
         jobs.append(job)
     return jobs
 
