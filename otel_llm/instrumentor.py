@@ -96,11 +96,10 @@ def _by_module() -> dict[str, list[Patch | HelperClose]]:
 
 # Other instrumentations of the openai SDK: module -> how to turn it off.
 _PEERS: Final = {
+    "opentelemetry.instrumentation.genai.openai": "opentelemetry-instrumentation-genai-openai",
     "opentelemetry.instrumentation.openai_v2": "opentelemetry-instrumentation-openai-v2",
     "opentelemetry.instrumentation.openai": "OpenLLMetry (opentelemetry-instrumentation-openai)",
     "openinference.instrumentation.openai": "openinference-instrumentation-openai",
-    "logfire": "logfire (instrument_openai)",
-    "openlit": "openlit",
 }
 
 
@@ -182,16 +181,29 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         self.telemetry = None
 
 
+_peer_hooks: list[str] = []  # peers whose import hook is registered (once per process)
+_peers_warned: set[str] = set()
+
+
 def _warn_peers() -> None:
-    """Duplicate spans are a top complaint: say so once, and how to turn the other one off."""
-    active = [label for module, label in _PEERS.items() if module in sys.modules]
-    if active:
-        _log.warning(
-            "otel_llm: another openai instrumentation is loaded too (%s): every call will be traced twice. "
-            "Turn it off with OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=openai,openai_v2 (or stop calling its "
-            "instrument()), or turn otel_llm off with OTEL_LLM_ENABLED=false.",
-            ", ".join(active),
-        )
+    """Duplicate spans are a top complaint: warn once per peer, whether it was imported before us or
+    after (under `opentelemetry-instrument` the load order of instrumentors is not ours to choose)."""
+    for module, label in _PEERS.items():
+        if module not in _peer_hooks:
+            _peer_hooks.append(module)
+            wrapt.register_post_import_hook(functools.partial(_warn_peer, label), module)
+
+
+def _warn_peer(label: str, _module: Any) -> None:
+    if label in _peers_warned:
+        return
+    _peers_warned.add(label)
+    _log.warning(
+        "otel_llm: another openai instrumentation is loaded too (%s): every call will be traced twice. "
+        "Turn it off with OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=openai,openai_v2 (or stop calling its "
+        "instrument()), or turn otel_llm off with OTEL_LLM_ENABLED=false.",
+        label,
+    )
 
 
 def _start(telemetry: Telemetry, patch: Patch, instance: Any, kwargs: dict[str, Any]) -> tuple[Call, dict[str, Any]] | None:

@@ -40,7 +40,12 @@ def test_declares_the_openai_range() -> None:
 
 
 def test_warns_once_naming_another_openai_instrumentation(instrument: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    from otel_llm import instrumentor as module
+
+    monkeypatch.setattr(module, "_peers_warned", set())
     monkeypatch.setitem(sys.modules, "opentelemetry.instrumentation.openai_v2", types.ModuleType("peer"))
+    module._warn_peer("opentelemetry-instrumentation-openai-v2", None)  # as its import hook would
+    instrument()
     instrument()
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "another openai" in r.getMessage()]
     assert len(warnings) == 1
@@ -136,3 +141,26 @@ def test_sdk_modules_are_patched_when_the_app_first_imports_them(between: str, e
     done = subprocess.run([sys.executable, "-c", LAZY.format(between=between)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == expected
+
+
+PEER_AFTER = """
+import logging, sys, types, otel_llm
+logging.basicConfig(level=logging.WARNING, format="%(message)s")
+otel_llm.OpenAIInstrumentor().instrument()
+print("instrumented", flush=True)
+import openinference.instrumentation.openai  # a peer loaded after us, as opentelemetry-instrument may do
+"""
+
+
+def test_warns_about_a_peer_imported_after_us(tmp_path: Any) -> None:
+    import subprocess
+
+    peer = tmp_path / "openinference" / "instrumentation" / "openai"
+    peer.mkdir(parents=True)
+    for folder in (peer, peer.parent, peer.parent.parent):
+        (folder / "__init__.py").write_text("")
+    env = {**__import__("os").environ, "PYTHONPATH": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", PEER_AFTER], capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("another openai instrumentation") == 1
+    assert "openinference-instrumentation-openai" in done.stderr
