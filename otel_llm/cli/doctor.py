@@ -30,6 +30,7 @@ __all__ = ["Finding", "main", "run_checks"]
 
 PROG = "otel-llm doctor"
 OTHER_INSTRUMENTATIONS = {
+    "opentelemetry-instrumentation-genai-openai": "openai",
     "opentelemetry-instrumentation-openai-v2": "openai_v2",
     "opentelemetry-instrumentation-openai": "openai",
     "openinference-instrumentation-openai": "openinference",
