@@ -52,6 +52,31 @@ def prompt_size(input_tokens: int) -> str:
     return "medium" if input_tokens < _MEDIUM_PROMPT else "large"
 
 
+_Attrs = dict[str, Any]
+_standard: dict[tuple[str, Endpoint, str, str], tuple[_Attrs, _Attrs, _Attrs]] = {}
+
+
+def _standard_attributes(operation: str, where: Endpoint, model: str, response_model: str) -> tuple[_Attrs, _Attrs, _Attrs]:
+    """The GenAI histograms' attribute sets (plain, input tokens, output tokens), built once per
+    model and endpoint. The SDK copies what it keeps, so sharing these dicts is safe."""
+    key = (operation, where, model, response_model)
+    found = _standard.get(key)
+    if found is None:
+        std: _Attrs = {
+            sc.GEN_AI_OPERATION_NAME: operation,
+            sc.GEN_AI_PROVIDER_NAME: where.provider,
+            sc.GEN_AI_REQUEST_MODEL: model,
+            sc.SERVER_ADDRESS: where.address,
+            sc.SERVER_PORT: where.port,
+        }
+        if response_model:
+            std[sc.GEN_AI_RESPONSE_MODEL] = response_model
+        found = (std, {**std, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_INPUT}, {**std, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_OUTPUT})
+        if len(_standard) < 4096:  # bounded like the metric series themselves
+            _standard[key] = found
+    return found
+
+
 class Call:
     __slots__ = (
         "_chunks",
@@ -352,15 +377,7 @@ class Call:
         t = self._t
         where = self.where
         ctx = self.context
-        std: dict[str, Any] = {
-            sc.GEN_AI_OPERATION_NAME: self.operation,
-            sc.GEN_AI_PROVIDER_NAME: where.provider,
-            sc.GEN_AI_REQUEST_MODEL: self.model,
-            sc.SERVER_ADDRESS: where.address,
-            sc.SERVER_PORT: where.port,
-        }
-        if response_model:
-            std[sc.GEN_AI_RESPONSE_MODEL] = response_model
+        std, std_in, std_out = _standard_attributes(self.operation, where, self.model, response_model)
         if err is not None:
             t.duration.record(duration, {**std, sc.ERROR_TYPE: err}, context=ctx)
         else:
@@ -368,9 +385,9 @@ class Call:
         if self._first_chunk is not None:
             t.time_to_first_chunk.record(self._first_chunk - self._start, std, context=ctx)
         if usage is not None and not self.response_cache_hit:
-            t.token_usage.record(usage.input, {**std, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_INPUT}, context=ctx)
+            t.token_usage.record(usage.input, std_in, context=ctx)
             if self.operation != sc.OP_EMBEDDINGS:
-                t.token_usage.record(usage.output, {**std, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_OUTPUT}, context=ctx)
+                t.token_usage.record(usage.output, std_out, context=ctx)
 
         # Our sums: one key per call, extended per metric.
         who = self.who
