@@ -16,6 +16,14 @@ too but carry no model label and lag one rule evaluation, so the report reads ra
 
 One query per counter and window, grouped by every dimension at once; the by-model/user/team/key
 tables are summed in Python by pure functions (build_report, format_text), testable on known data.
+
+Two caches, side by side: the provider's prompt cache (`cache_hit_ratio`: cache_read over input
+tokens; `cache_savings_usd`: otel_llm_cache_savings_USD_total{otel_llm_cache_kind="prompt"}) and
+otel_llm's own response cache (`response_cache_hit_ratio`: hits over lookups of
+otel_llm_response_cache_requests_total; `response_cache_savings_usd`: what the hits would have
+cost, otel_llm_cache_savings_USD_total{otel_llm_cache_kind="response"}). A hit's cost is zero and
+not in the spend, so the spend plus the response-cache savings is what the traffic would have cost
+without that cache.
 """
 
 from __future__ import annotations
@@ -46,7 +54,12 @@ METRICS = {
     "cost": "otel_llm_cost_USD_total",
     "tokens": "otel_llm_tokens_total",
     "savings": "otel_llm_cache_savings_USD_total",
+    "response_cache": "otel_llm_response_cache_requests_total",
 }
+# Labels each metric is grouped by, besides DIMENSIONS (the response cache counter has only the model).
+_EXTRA_LABELS = {"tokens": ["gen_ai_token_type"], "savings": ["otel_llm_cache_kind"]}
+_RESPONSE_CACHE_LABELS = ["gen_ai_request_model", "otel_llm_response_cache_result"]
+RESPONSE_CACHE_RESULTS = ("hit", "miss", "error")
 Sample = tuple[dict[str, str], float]
 Raw = dict[str, dict[str, list[Sample]]]  # window -> metric key -> samples
 
@@ -92,16 +105,20 @@ def query(base_url: str, promql: str, at: datetime | None = None, timeout: float
 
 
 def fetch(base_url: str, now: datetime) -> Raw:
-    """Six queries: cost, tokens and cache savings over the last 24h and the month to date."""
+    """Eight queries: cost, tokens, cache savings and response cache lookups over the last 24h and
+    the month to date."""
     windows = {"24h": 86400, "month": int((now - month_start(now)).total_seconds())}
-    by = list(DIMENSIONS.values())
     raw: Raw = {}
     for window, seconds in windows.items():
-        raw[window] = {
-            key: query(base_url, exact_query(metric, seconds, by + (["gen_ai_token_type"] if key == "tokens" else [])), now)
-            for key, metric in METRICS.items()
-        }
+        raw[window] = {key: query(base_url, exact_query(metric, seconds, _labels_of(key)), now)
+                       for key, metric in METRICS.items()}
     return raw
+
+
+def _labels_of(key: str) -> list[str]:
+    if key == "response_cache":
+        return _RESPONSE_CACHE_LABELS
+    return list(DIMENSIONS.values()) + _EXTRA_LABELS.get(key, [])
 
 
 def _summarise(samples: Mapping[str, list[Sample]], top: int) -> dict[str, Any]:
@@ -116,7 +133,6 @@ def _summarise(samples: Mapping[str, list[Sample]], top: int) -> dict[str, Any]:
         for dim, label in DIMENSIONS.items():
             by[dim][labels.get(label) or "(none)"][f"{kind}_tokens"] += value
     spend = sum(value for _, value in samples.get("cost", []))
-    savings = sum(value for _, value in samples.get("savings", []))
     tables = {
         dim: sorted(
             ({"name": name, "spend_usd": row.get("spend_usd", 0.0),
@@ -131,9 +147,27 @@ def _summarise(samples: Mapping[str, list[Sample]], top: int) -> dict[str, Any]:
         "spend_usd": spend,
         "tokens": dict(sorted(tokens_by_type.items())),
         "cache_hit_ratio": tokens_by_type.get("cache_read", 0.0) / input_tokens if input_tokens else None,
-        "cache_savings_usd": savings,
+        **_caches(samples),
         "by": tables,
         "top_spenders": tables["user"][:top],
+    }
+
+
+def _caches(samples: Mapping[str, list[Sample]]) -> dict[str, Any]:
+    """Savings of each cache, and the response cache's lookups by result and its hit ratio."""
+    savings: dict[str, float] = defaultdict(float)
+    for labels, value in samples.get("savings", []):
+        savings[labels.get("otel_llm_cache_kind") or "prompt"] += value
+    lookups = dict.fromkeys(RESPONSE_CACHE_RESULTS, 0.0)
+    for labels, value in samples.get("response_cache", []):
+        result = labels.get("otel_llm_response_cache_result") or "error"
+        lookups[result] = lookups.get(result, 0.0) + value
+    looked_up = sum(lookups.values())
+    return {
+        "cache_savings_usd": savings["prompt"],
+        "response_cache_requests": lookups,
+        "response_cache_hit_ratio": lookups["hit"] / looked_up if looked_up else None,
+        "response_cache_savings_usd": savings["response"],
     }
 
 
@@ -171,11 +205,19 @@ def _tokens(value: float) -> str:
 def _section(title: str, summary: Mapping[str, Any], rows: int) -> list[str]:
     tokens = summary["tokens"]
     ratio = summary["cache_hit_ratio"]
+    lookups = summary["response_cache_requests"]
+    looked_up = sum(lookups.values())
+    if summary["response_cache_hit_ratio"] is None:
+        response = "response cache: no lookups (off, or no deterministic requests)"
+    else:
+        response = (f"response cache: hit {summary['response_cache_hit_ratio']:.1%} of "
+                    f"{_tokens(looked_up)} lookups, saved {_usd(summary['response_cache_savings_usd'])}")
     lines = [
         title,
         f"  spend {_usd(summary['spend_usd'])}   tokens in {_tokens(tokens.get('input', 0))}"
-        f" / out {_tokens(tokens.get('output', 0))}   cache hit "
-        f"{'n/a' if ratio is None else f'{ratio:.1%}'}   cache savings {_usd(summary['cache_savings_usd'])}",
+        f" / out {_tokens(tokens.get('output', 0))}",
+        f"  prompt cache: hit {'n/a' if ratio is None else f'{ratio:.1%}'} of input tokens,"
+        f" saved {_usd(summary['cache_savings_usd'])}   {response}",
     ]
     for dim, table in summary["by"].items():
         lines.append(f"  by {dim}:")

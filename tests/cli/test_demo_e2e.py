@@ -1,4 +1,5 @@
-"""End to end: the demo's report against the simulator's own count of tokens x the example prices."""
+"""End to end: the demo's report against the simulator's own count of tokens x the example prices, and
+its response-cache figures against the answers the workload received twice."""
 
 from __future__ import annotations
 
@@ -7,31 +8,33 @@ from pathlib import Path
 import pytest
 import yaml
 
+from otel_llm.cli.demo import _workload_env, build_parser
 from otel_llm.cli.procs import find_binary
 
-pytestmark = [
-    pytest.mark.prometheus,
-    pytest.mark.skipif(
-        find_binary("prometheus") is None or find_binary("prometheus-alertmanager", "alertmanager") is None,
-        reason="prometheus / alertmanager binaries not installed: run scripts/install-tools",
-    ),
-]
-
 PRICES = yaml.safe_load((Path(__file__).parents[2] / "examples" / "prices.yaml").read_text())["models"]
+needs_binaries = pytest.mark.skipif(
+    find_binary("prometheus") is None or find_binary("prometheus-alertmanager", "alertmanager") is None,
+    reason="prometheus / alertmanager binaries not installed: run scripts/install-tools",
+)
+
+
+def _usd(model: str, prompt: int, cached: int, completion: int) -> float:
+    """The example prices file applied by hand (the canary has no special prices)."""
+    price = PRICES[model]
+    return ((prompt - cached) * price["input"] + cached * price["cached_input"] + completion * price["output"]) / 1e6
 
 
 def _truth(stats: list[dict]) -> tuple[dict[str, float], dict[str, dict[str, int]]]:
-    """USD and tokens per model, from what the simulators served (the canary has no special prices)."""
+    """USD and tokens per model, from what the simulators served. Response-cache hits never reach
+    a simulator and cost nothing, so this stays the truth for spend with the cache on."""
     dollars: dict[str, float] = {}
     tokens: dict[str, dict[str, int]] = {}
     for snapshot in stats:
         for model, tally in snapshot["models"].items():
             if not tally["prompt_tokens"]:
                 continue
-            price = PRICES[model]
             cached = tally["cached_tokens"]
-            usd = ((tally["prompt_tokens"] - cached) * price["input"] + cached * price["cached_input"]
-                   + tally["completion_tokens"] * price["output"]) / 1e6
+            usd = _usd(model, tally["prompt_tokens"], cached, tally["completion_tokens"])
             dollars[model] = dollars.get(model, 0.0) + usd
             into = tokens.setdefault(model, {"input": 0, "output": 0, "cache_read": 0})
             into["input"] += tally["prompt_tokens"]
@@ -40,11 +43,21 @@ def _truth(stats: list[dict]) -> tuple[dict[str, float], dict[str, dict[str, int
     return dollars, tokens
 
 
+def _repeats_would_have_cost(repeats: dict[str, dict[str, int]]) -> float:
+    """The answers the workload received a second time (the simulator never repeats a reply id, so
+    the response cache served them), priced with the usage the app was shown: what those calls
+    would have cost had they gone to the provider."""
+    return sum(_usd(model, t.get("prompt_tokens", 0), t.get("cached_tokens", 0), t.get("completion_tokens", 0))
+               for model, t in repeats.items())
+
+
+@pytest.mark.prometheus
+@needs_binaries
 def test_demo_report_matches_simulator_truth_and_alert_fires() -> None:
     from otel_llm.cli.demo import run_demo
 
     result = run_demo(calls=120, budget_daily=0.02)
-    assert result.seconds < 120
+    assert result.seconds < 60
     outcomes = result.workload["outcomes"]
     assert outcomes.get("RateLimitError", 0) >= 1 and outcomes["ok"] >= 100
     assert result.simulator_stats[1]["total"]["requests"] >= 1  # the canary got traffic
@@ -65,6 +78,30 @@ def test_demo_report_matches_simulator_truth_and_alert_fires() -> None:
     assert day["cache_hit_ratio"] == pytest.approx(cached / sum(t["input"] for t in tokens.values()), rel=0.01)
     assert day["cache_savings_usd"] > 0
 
+    # The response cache (on by default in the demo): every FAQ call is one lookup; the hits are
+    # exactly the answers the app received twice, and they never reached a simulator.
+    repeats = result.workload["repeat_answers"]
+    hits = sum(t["calls"] for t in repeats.values())
+    lookups = day["response_cache_requests"]
+    assert hits > 0
+    assert lookups == {"hit": hits, "miss": result.workload["faq_calls"] - hits, "error": 0}
+    assert day["response_cache_hit_ratio"] == pytest.approx(hits / result.workload["faq_calls"])
+    served = sum(s["total"]["status_codes"].get("200", 0) for s in result.simulator_stats)
+    assert served == outcomes["ok"] - hits
+    would_have_cost = _repeats_would_have_cost(repeats)
+    assert would_have_cost > 0
+    assert day["response_cache_savings_usd"] == pytest.approx(would_have_cost, rel=0.01)
+    assert result.report["month_to_date"]["response_cache_savings_usd"] == pytest.approx(
+        day["response_cache_savings_usd"], rel=1e-9)
+
     assert result.alert_fired
     daily = [a for a in result.alerts if a["labels"]["alertname"] == "LLMDailyBudgetSpent"]
     assert {a["labels"]["severity"] for a in daily} >= {"critical"}
+
+
+def test_response_cache_flag_decides_the_workload_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_LLM_RESPONSE_CACHE", "redis://127.0.0.1:1/0")  # the caller's own: not the demo's
+    assert build_parser().parse_args([]).response_cache is True
+    assert build_parser().parse_args(["--no-response-cache"]).response_cache is False
+    assert _workload_env(9464, True)["OTEL_LLM_RESPONSE_CACHE"] == "memory://"
+    assert "OTEL_LLM_RESPONSE_CACHE" not in _workload_env(9464, False)

@@ -21,7 +21,15 @@ RAW = {
         "tokens": [(_labels("gpt-4.1", "alice", "support", "aaaaaaaaaaaa", gen_ai_token_type="input"), 1000),
                    (_labels("gpt-4.1", "alice", "support", "aaaaaaaaaaaa", gen_ai_token_type="cache_read"), 250),
                    (_labels("gpt-4.1", "alice", "support", "aaaaaaaaaaaa", gen_ai_token_type="output"), 100)],
-        "savings": [(_labels("gpt-4.1", "alice", "support", "aaaaaaaaaaaa", otel_llm_cache_kind="prompt"), 0.25)],
+        "savings": [(_labels("gpt-4.1", "alice", "support", "aaaaaaaaaaaa", otel_llm_cache_kind="prompt"), 0.25),
+                    (_labels("gpt-4.1", "bob", "billing", "bbbbbbbbbbbb", otel_llm_cache_kind="response"), 0.5),
+                    (_labels("deepseek-v3.2", "bob", "billing", "bbbbbbbbbbbb", otel_llm_cache_kind="response"), 0.125)],
+        "response_cache": [
+            ({"gen_ai_request_model": "gpt-4.1", "otel_llm_response_cache_result": "hit"}, 3),
+            ({"gen_ai_request_model": "gpt-4.1", "otel_llm_response_cache_result": "miss"}, 4),
+            ({"gen_ai_request_model": "deepseek-v3.2", "otel_llm_response_cache_result": "hit"}, 2),
+            ({"gen_ai_request_model": "deepseek-v3.2", "otel_llm_response_cache_result": "error"}, 1),
+        ],
     },
 }
 RAW["month"] = RAW["24h"]
@@ -34,7 +42,10 @@ def test_build_report_aggregates_every_dimension() -> None:
     assert day["spend_usd"] == 6.0
     assert day["tokens"] == {"cache_read": 250, "input": 1000, "output": 100}
     assert day["cache_hit_ratio"] == 0.25
-    assert day["cache_savings_usd"] == 0.25
+    assert day["cache_savings_usd"] == 0.25  # the provider's prompt cache only
+    assert day["response_cache_requests"] == {"hit": 5, "miss": 4, "error": 1}
+    assert day["response_cache_hit_ratio"] == 0.5
+    assert day["response_cache_savings_usd"] == 0.625
     assert [(r["name"], r["spend_usd"]) for r in day["by"]["model"]] == [("gpt-4.1", 5.0), ("deepseek-v3.2", 1.0)]
     assert [(r["name"], r["spend_usd"]) for r in day["by"]["user"]] == [("alice", 3.0), ("bob", 3.0)]
     assert [r["name"] for r in day["by"]["api_key"]] == ["aaaaaaaaaaaa", "bbbbbbbbbbbb"]
@@ -51,20 +62,26 @@ def test_empty_prometheus_gives_zeros_not_errors() -> None:
     report = build_report({}, NOW, None, None)
     assert report["last_24h"]["spend_usd"] == 0
     assert report["last_24h"]["cache_hit_ratio"] is None
+    assert report["last_24h"]["response_cache_hit_ratio"] is None
+    assert report["last_24h"]["response_cache_requests"] == {"hit": 0, "miss": 0, "error": 0}
     assert "budget" not in format_text(report).lower().split("forecast")[-1]
+    assert "response cache: no lookups (off, or no deterministic requests)" in format_text(report)
 
 
 def test_format_text_and_json() -> None:
     report = build_report(RAW, NOW, budget_daily=5.0, budget_monthly=100.0)
     text = format_text(report)
     assert "spend $6.0000" in text
-    assert "cache hit 25.0%" in text
+    assert "prompt cache: hit 25.0% of input tokens, saved $0.2500" in text
+    assert "response cache: hit 50.0% of 10 lookups, saved $0.6250" in text
     assert "Top spenders (24h): alice $3.0000, bob $3.0000" in text
     assert "Month-end forecast: $18.00 (33.3% of the month elapsed)" in text
     assert "Monthly budget $100.00: projected at 18%, within budget" in text
     assert "Daily budget $5.0000: 24h spend at 120%, OVER BUDGET" in text
     assert "\033[" not in text
-    assert json.loads(format_json(report))["last_24h"]["spend_usd"] == 6.0
+    day = json.loads(format_json(report))["last_24h"]
+    assert day["spend_usd"] == 6.0
+    assert (day["response_cache_hit_ratio"], day["response_cache_savings_usd"]) == (0.5, 0.625)
 
 
 def test_exact_query_counts_a_new_series_whole() -> None:
