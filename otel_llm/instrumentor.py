@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextvars
 import functools
 import logging
-import sys
 from collections.abc import Callable, Collection
 from typing import Any, Final, NamedTuple
 

@@ -120,8 +120,8 @@ def _check_exporters(env: Mapping[str, str], connect: Connect) -> Iterable[Findi
                                   f"but nothing answers on {host}:{port}; set OTEL_EXPORTER_OTLP_ENDPOINT "
                                   "or start a Collector")
             elif exporter == "prometheus":
-                port = env.get("OTEL_EXPORTER_PROMETHEUS_PORT", "9464")
-                yield Finding("info", f"metrics are served by the app itself on :{port}/metrics "
+                scrape_port = env.get("OTEL_EXPORTER_PROMETHEUS_PORT", "9464")
+                yield Finding("info", f"metrics are served by the app itself on :{scrape_port}/metrics "
                               "(only while it runs); make sure Prometheus scrapes it")
             elif exporter == "console":
                 yield Finding("info", f"{signal.lower()} are printed to stdout (console exporter)")

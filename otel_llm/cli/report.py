@@ -138,7 +138,7 @@ def _summarise(samples: Mapping[str, list[Sample]], top: int) -> dict[str, Any]:
             ({"name": name, "spend_usd": row.get("spend_usd", 0.0),
               "input_tokens": row.get("input_tokens", 0.0), "output_tokens": row.get("output_tokens", 0.0),
               "cache_read_tokens": row.get("cache_read_tokens", 0.0)} for name, row in rows.items()),
-            key=lambda row: (-row["spend_usd"], row["name"]),
+            key=lambda row: (-float(row["spend_usd"]), str(row["name"])),  # type: ignore[arg-type]
         )
         for dim, rows in by.items()
     }

@@ -112,7 +112,7 @@ def prometheus_config(scrape_target: str, alertmanager: str | None, rule_files: 
     }
     if alertmanager:
         config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
-    return yaml.safe_dump(config, sort_keys=False)
+    return str(yaml.safe_dump(config, sort_keys=False))
 
 
 def start_prometheus(workdir: Path, scrape_target: str, alertmanager: str | None,

@@ -162,8 +162,8 @@ def _call(clients: dict[tuple[str, bool], openai.OpenAI], job: Job, repeats: Rep
     with otel_llm.attributes(user_id=job.user, session_id=job.session, team=job.team):
         try:
             if job.stream:
-                stream = client.chat.completions.create(
-                    model=job.model, messages=_messages(job, rng), stream=True,  # type: ignore[arg-type]
+                stream = client.chat.completions.create(  # type: ignore[call-overload]
+                    model=job.model, messages=_messages(job, rng), stream=True,
                     stream_options={"include_usage": True}, extra_headers=headers,
                 )
                 for _ in stream:
@@ -227,7 +227,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(json.dumps(summary), flush=True)
     # Keep the Prometheus exporter serving until the demo has seen the final values.
     done = threading.Event()
-    threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+
+
+    def wait_for_stdin() -> None:
+        sys.stdin.read()
+        done.set()
+
+    threading.Thread(target=wait_for_stdin, daemon=True).start()
     done.wait(args.linger)
     return 0
 
