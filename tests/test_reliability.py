@@ -13,11 +13,12 @@ from typing import Any
 import openai
 import pytest
 from hypothesis import HealthCheck, given, settings
+from opentelemetry.sdk.trace import SpanProcessor
 from hypothesis import strategies as st
 
 import otel_llm
 from otel_llm import semconv as sc
-from tests.conftest import API_KEY, Api, FakeAPI, Reply, finished, points
+from tests.conftest import API_KEY, Api, FakeAPI, Reply, finished, points, total
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 _scalars = st.one_of(st.none(), st.integers(-5, 10**7), st.floats(allow_nan=True), st.text(max_size=8), st.booleans())
@@ -206,3 +207,70 @@ def test_many_calls_leave_no_open_span_and_no_growth(instrumented: Any, fake: Fa
         api.close()
     growth = sum(s.size_diff for s in after.compare_to(before, "filename") if "otel_llm" in (s.traceback[0].filename or ""))
     assert growth < 64 * 1024, growth
+
+
+class _OpenSpans(SpanProcessor):
+    """A span processor that counts spans started and ended: what is left open is the difference."""
+
+    def __init__(self) -> None:
+        self.started = 0
+        self.ended = 0
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        self.started += 1
+
+    def on_end(self, span: Any) -> None:
+        self.ended += 1
+
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * 4096
+
+
+LONG_RUN = (100_000, 20_000)  # calls, and the call after which memory must stop growing
+
+
+@pytest.mark.slow
+def test_100k_calls_no_span_left_open_and_no_memory_growth(fake: FakeAPI) -> None:
+    """100,000 calls through the real SDK: plain, streams read to the end, streams abandoned after two
+    chunks, and streams never iterated and dropped. No span stays open; RSS stops growing."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+
+    counter = _OpenSpans()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(counter)
+    reader = InMemoryMetricReader()
+    instrumentor = otel_llm.OpenAIInstrumentor()
+    instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=MeterProvider(metric_readers=[reader]))
+    api = Api("sync", fake, "https://api.openai.com/v1")
+    rss: dict[int, int] = {}
+    calls, warm = LONG_RUN
+    try:
+        for i in range(calls):
+            kind = i % 4
+            if kind == 0:
+                api.call("chat.completions.create", model="gpt-4.1", messages=MESSAGES, stream=True)  # dropped
+            elif kind == 1:
+                api.consume(api.call("chat.completions.create", model="gpt-4.1", messages=MESSAGES, stream=True), limit=2)
+            elif kind == 2:
+                api.consume(api.call("chat.completions.create", model="gpt-4.1", messages=MESSAGES, stream=True))
+            else:
+                api.call("chat.completions.create", model="gpt-4.1", messages=MESSAGES)
+            if i % 1000 == 999:
+                fake.requests.clear()
+                fake.bodies.clear()
+                if i + 1 in (warm, calls):
+                    gc.collect()
+                    rss[i + 1] = _rss_bytes()
+    finally:
+        api.close()
+        instrumentor.uninstrument()
+    gc.collect()
+    assert counter.started == counter.ended == calls
+    assert total(reader, sc.CALLS) == calls
+    growth = rss[calls] - rss[warm]
+    assert growth < 8 * 1024 * 1024, f"RSS grew {growth / 1e6:.1f} MB over {calls - warm:,} calls"
