@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -67,6 +67,8 @@ def _workload_env(metrics_port: int, response_cache: bool) -> dict[str, str]:
         "OTEL_TRACES_EXPORTER": "none",
         "OTEL_LOGS_EXPORTER": "none",
         "OTEL_LLM_PRICES": str(PRICES),
+        # The case's biggest lever: what sending these calls to the cheapest model would cost.
+        "OTEL_LLM_REFERENCE_MODEL": "deepseek-v3.2",
         "PYTHONUNBUFFERED": "1",
     })
     return env
@@ -104,8 +106,11 @@ def _critical_delivered(webhook: Webhook) -> bool:
 
 
 def run_demo(calls: int = 300, budget_daily: float = 0.05, budget_monthly: float = 1.0, keep: bool = False,
-             alert_timeout: float = 60.0, out: Any = None, response_cache: bool = True) -> DemoResult:
-    """Run the demo; raises MissingBinary when Prometheus/Alertmanager are not installed."""
+             alert_timeout: float = 60.0, out: Any = None, response_cache: bool = True,
+             inspect: Callable[[str], None] | None = None) -> DemoResult:
+    """Run the demo; raises MissingBinary when Prometheus/Alertmanager are not installed.
+
+    `inspect(prometheus_url)` runs once the alert is in, while everything still runs (tests use it)."""
     out = out or sys.stdout
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="otel-llm-demo-"))
@@ -151,6 +156,8 @@ def run_demo(calls: int = 300, budget_daily: float = 0.05, budget_monthly: float
         workload.proc.wait(timeout=15)
 
         fired = wait_until(lambda: _critical_delivered(webhook), alert_timeout, interval=0.5)
+        if inspect is not None:
+            inspect(prom_url)
         now = datetime.now(timezone.utc)
         report = report_mod.build_report(report_mod.fetch(prom_url, now), now, budget_daily, budget_monthly)
         urls = {"prometheus": prom_url, "alertmanager": am_url, "webhook": webhook.url,

@@ -3,7 +3,9 @@ its response-cache figures against the answers the workload received twice."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -11,7 +13,8 @@ import yaml
 from otel_llm.cli.demo import _workload_env, build_parser
 from otel_llm.cli.procs import find_binary
 
-PRICES = yaml.safe_load((Path(__file__).parents[2] / "examples" / "prices.yaml").read_text())["models"]
+REPO = Path(__file__).parents[2]
+PRICES = yaml.safe_load((REPO / "examples" / "prices.yaml").read_text())["models"]
 needs_binaries = pytest.mark.skipif(
     find_binary("prometheus") is None or find_binary("prometheus-alertmanager", "alertmanager") is None,
     reason="prometheus / alertmanager binaries not installed: run scripts/install-tools",
@@ -56,7 +59,8 @@ def _repeats_would_have_cost(repeats: dict[str, dict[str, int]]) -> float:
 def test_demo_report_matches_simulator_truth_and_alert_fires() -> None:
     from otel_llm.cli.demo import run_demo
 
-    result = run_demo(calls=120, budget_daily=0.02)
+    panels: dict[str, list[Any]] = {}
+    result = run_demo(calls=120, budget_daily=0.02, inspect=lambda url: panels.update(_dashboard_queries(url)))
     assert result.seconds < 60
     outcomes = result.workload["outcomes"]
     assert outcomes.get("RateLimitError", 0) >= 1 and outcomes["ok"] >= 100
@@ -94,9 +98,48 @@ def test_demo_report_matches_simulator_truth_and_alert_fires() -> None:
     assert result.report["month_to_date"]["response_cache_savings_usd"] == pytest.approx(
         day["response_cache_savings_usd"], rel=1e-9)
 
+    # Every query of every dashboard panel returns data from that Prometheus.
+    assert len(panels) > 30
+    empty = sorted(where for where, rows in panels.items() if not rows)
+    assert empty == sorted(EMPTY_BY_DESIGN)
+
     assert result.alert_fired
     daily = [a for a in result.alerts if a["labels"]["alertname"] == "LLMDailyBudgetSpent"]
     assert {a["labels"]["severity"] for a in daily} >= {"critical"}
+
+
+def _dashboard_queries(prometheus: str) -> dict[str, list[Any]]:
+    """Every Prometheus query of every dashboard panel, run against the demo's Prometheus with the
+    dashboard variables set to a user and a model the workload really used (a 429-hit model)."""
+    import importlib.util
+
+    from otel_llm.cli import report
+
+    spec = importlib.util.spec_from_file_location("grafana_checks", REPO / "tests/stack/test_grafana.py")
+    assert spec and spec.loader
+    checks = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(REPO / "tests/stack"))
+    try:
+        spec.loader.exec_module(checks)
+    finally:
+        sys.path.remove(str(REPO / "tests/stack"))
+    # The workload has exited: its series are stale, so read them through a range.
+    user = report.query(prometheus, "topk(1, sum by (user_id) (last_over_time(otel_llm_cost_USD_total[10m])))")[0][0]
+    model = report.query(prometheus, 'topk(1, sum by (gen_ai_request_model) (last_over_time('
+                                     'otel_llm_calls_total{error_type="RateLimitError"}[10m])))')[0][0]
+    variables = {**checks.GRAFANA_VARIABLES, "$user": user["user_id"], "$model": model["gen_ai_request_model"],
+                 "$__range": "1h"}
+    out = {}
+    for where, expr in checks.all_exprs():
+        for name, value in sorted(variables.items(), key=lambda kv: -len(kv[0])):
+            expr = expr.replace(name, value)
+        out[where] = report.query(prometheus, expr)
+    return out
+
+
+# Panels that are rightly empty after the demo's workload: it prices every model it calls, and its
+# budgets file sets a global budget only, no per-user one.
+EMPTY_BY_DESIGN = {"cost-overview: Unpriced calls in range (spend under-reported)", "drilldown: Daily budget used"}
 
 
 def test_response_cache_flag_decides_the_workload_environment(monkeypatch: pytest.MonkeyPatch) -> None:
