@@ -313,6 +313,10 @@ class Call:
                 if self.response_cache_hit:
                     saved, cost = cost, None
 
+        reference_usd = None
+        if cost is not None and usage is not None and t.reference is not None:
+            reference_usd = t.reference.cost(usage).usd  # once, for the span and the counter
+
         recording = span.is_recording()
         if recording:
             attrs: dict[str, Any] = {}
@@ -344,8 +348,8 @@ class Call:
                 attrs[sc.PRICE_SOURCE] = rates.source
                 if cost.cache_savings_usd:
                     attrs[sc.CACHE_SAVINGS_USD] = cost.cache_savings_usd
-                if t.reference is not None and usage is not None:
-                    attrs[sc.COST_REFERENCE_USD] = t.reference.cost(usage).usd
+                if reference_usd is not None:
+                    attrs[sc.COST_REFERENCE_USD] = reference_usd
             elif usage is not None and not self.response_cache_hit:
                 attrs[sc.UNPRICED] = True
             if self.response_cache_hit:
@@ -368,11 +372,13 @@ class Call:
             span.set_attributes(attrs)
         attempt = self._last_attempt(exc, recording)
         span.end()
-        self._record_metrics(duration, usage, response_model, err, cost, rates is not None, saved, attempt)
+        self._record_metrics(duration, usage, response_model, err, cost, rates is not None, saved, attempt,
+                             reference_usd)
 
     def _record_metrics(
         self, duration: float, usage: Usage | None, response_model: str, err: str | None,
         cost: Any, priced: bool, saved: Any = None, attempt: tuple[tuple[str, Any], ...] | None = None,
+        reference_usd: float | None = None,
     ) -> None:
         t = self._t
         where = self.where
@@ -419,11 +425,8 @@ class Call:
                 t.cost.add(key + size, cost.usd)
                 if cost.cache_savings_usd:
                     t.cache_savings.add(key + ((sc.CACHE_KIND, "prompt"),), cost.cache_savings_usd)
-                if t.reference is not None:
-                    t.cost_reference.add(
-                        key + size + ((sc.REFERENCE_MODEL, t.settings.reference_model),),
-                        t.reference.cost(usage).usd,
-                    )
+                if reference_usd is not None:
+                    t.cost_reference.add(key + size + ((sc.REFERENCE_MODEL, t.settings.reference_model),), reference_usd)
             elif not priced and not self.response_cache_hit:
                 t.unpriced.add(key[:5], 1)
             tokens = t.tokens

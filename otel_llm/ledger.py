@@ -43,9 +43,6 @@ class Sum:
         # A copy of the items: the dict may grow while the exporter thread iterates.
         return [Observation(value, attributes[key]) for key, value in list(self._values.items())]
 
-    def total(self) -> float:
-        return sum(list(self._values.values()))
-
 
 class Ledger:
     """The lock and the sums it guards, registered as observable counters on a meter."""

@@ -71,7 +71,6 @@ DURATION_BUCKETS: Final = (
 OP_CHAT: Final = "chat"
 OP_TEXT_COMPLETION: Final = "text_completion"
 OP_EMBEDDINGS: Final = "embeddings"
-OP_GENERATE_CONTENT: Final = "generate_content"  # unused by openai; kept for completeness
 # The conventions name no operation for these yet; ours are plain and bounded.
 OP_IMAGE: Final = "image_generation"
 OP_AUDIO_TRANSCRIPTION: Final = "audio_transcription"

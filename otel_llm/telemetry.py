@@ -17,7 +17,7 @@ from . import semconv as sc
 from .attribution import current, fingerprint
 from .cache import open_cache
 from .call import Call
-from .extract import client_endpoint, fields, request_attributes
+from .extract import client_endpoint, content_json, fields, request_attributes
 from .ledger import Ledger
 from .pricing import PriceBook, PricesFileError, Rates, load_prices_file
 from .settings import Settings
@@ -142,8 +142,6 @@ class Telemetry:
 
 
 def _capture_input(kwargs: Mapping[str, Any], attrs: dict[str, Any]) -> None:
-    from .extract import content_json
-
     for name in ("messages", "input", "prompt"):
         value = kwargs.get(name)
         if value is not None and type(value).__name__ not in ("NotGiven", "Omit"):
