@@ -99,7 +99,6 @@ CACHE_SAVINGS_USD: Final = "otel_llm.cache.savings_usd"
 CACHE_KIND: Final = "otel_llm.cache.kind"  # prompt | response
 RESPONSE_CACHE_HIT: Final = "otel_llm.response_cache.hit"
 RESPONSE_CACHE_RESULT: Final = "otel_llm.response_cache.result"  # hit | miss | error
-STREAM_USAGE_INJECTED: Final = "otel_llm.stream.usage_injected"
 STREAM_CHUNKS: Final = "otel_llm.stream.chunks"
 BACKOFF_SECONDS: Final = "otel_llm.http.backoff_seconds"
 STATUS_CLASS: Final = "otel_llm.http.status_class"  # 2xx | 401 | 403 | 429 | 4xx | 5xx | none
