@@ -52,6 +52,16 @@ def prompt_size(input_tokens: int) -> str:
     return "medium" if input_tokens < _MEDIUM_PROMPT else "large"
 
 
+# The attributes that extend a call's attribute set per sum (see ledger.Row).
+_INPUT: Final = ((sc.GEN_AI_TOKEN_TYPE, sc.TOKEN_INPUT),)
+_OUTPUT: Final = ((sc.GEN_AI_TOKEN_TYPE, sc.TOKEN_OUTPUT),)
+_CACHE_READ: Final = ((sc.GEN_AI_TOKEN_TYPE, sc.TOKEN_CACHE_READ),)
+_CACHE_CREATION: Final = ((sc.GEN_AI_TOKEN_TYPE, sc.TOKEN_CACHE_CREATION),)
+_REASONING: Final = ((sc.GEN_AI_TOKEN_TYPE, sc.TOKEN_REASONING),)
+_RESPONSE_CACHE: Final = ((sc.CACHE_KIND, "response"),)
+_PROMPT_CACHE: Final = ((sc.CACHE_KIND, "prompt"),)
+_PROMPT_SIZES: Final = {size: ((sc.PROMPT_SIZE, size),) for size in ("small", "medium", "large")}
+
 _Attrs = dict[str, Any]
 _standard: dict[tuple[str, Endpoint, str, str], tuple[_Attrs, _Attrs, _Attrs]] = {}
 
@@ -413,31 +423,32 @@ class Call:
         if t.metric_feature:
             key += ((sc.FEATURE, who.feature or ""),)
         with t.ledger.lock:
-            t.calls.add(key + ((sc.ERROR_TYPE, err),) if err else key, 1)
+            row = t.ledger.row(key)
+            row.add(t.calls, ((sc.ERROR_TYPE, err),) if err else (), 1)
             if attempt is not None:
                 t.http_attempts.add(attempt, 1)
             if saved is not None:
-                t.cache_savings.add(key + ((sc.CACHE_KIND, "response"),), saved.usd)
+                row.add(t.cache_savings, _RESPONSE_CACHE, saved.usd)
             if usage is None or self.response_cache_hit:
                 return  # on a hit the provider processed no tokens: the span keeps them, the sums do not
             if cost is not None:
-                size = ((sc.PROMPT_SIZE, prompt_size(usage.input)),)
-                t.cost.add(key + size, cost.usd)
+                size = _PROMPT_SIZES[prompt_size(usage.input)]
+                row.add(t.cost, size, cost.usd)
                 if cost.cache_savings_usd:
-                    t.cache_savings.add(key + ((sc.CACHE_KIND, "prompt"),), cost.cache_savings_usd)
+                    row.add(t.cache_savings, _PROMPT_CACHE, cost.cache_savings_usd)
                 if reference_usd is not None:
-                    t.cost_reference.add(key + size + ((sc.REFERENCE_MODEL, t.settings.reference_model),), reference_usd)
+                    row.add(t.cost_reference, size + ((sc.REFERENCE_MODEL, t.settings.reference_model),), reference_usd)
             elif not priced and not self.response_cache_hit:
                 t.unpriced.add(key[:5], 1)
             tokens = t.tokens
-            tokens.add(key + ((sc.GEN_AI_TOKEN_TYPE, sc.TOKEN_INPUT),), usage.input)
-            tokens.add(key + ((sc.GEN_AI_TOKEN_TYPE, sc.TOKEN_OUTPUT),), usage.output)
+            row.add(tokens, _INPUT, usage.input)
+            row.add(tokens, _OUTPUT, usage.output)
             if usage.cache_read:
-                tokens.add(key + ((sc.GEN_AI_TOKEN_TYPE, sc.TOKEN_CACHE_READ),), usage.cache_read)
+                row.add(tokens, _CACHE_READ, usage.cache_read)
             if usage.cache_write:
-                tokens.add(key + ((sc.GEN_AI_TOKEN_TYPE, sc.TOKEN_CACHE_CREATION),), usage.cache_write)
+                row.add(tokens, _CACHE_CREATION, usage.cache_write)
             if usage.reasoning:
-                tokens.add(key + ((sc.GEN_AI_TOKEN_TYPE, sc.TOKEN_REASONING),), usage.reasoning)
+                row.add(tokens, _REASONING, usage.reasoning)
         if not priced and not self.response_cache_hit and t.prices.first_unpriced(response_model or self.model):
             where_fix = t.prices.file_path or "a prices file named by OTEL_LLM_PRICES"
             logging.getLogger("otel_llm").warning(

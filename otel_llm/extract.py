@@ -63,9 +63,9 @@ _endpoints: dict[str, Endpoint] = {}
 _by_identity: dict[int, tuple[object, Endpoint]] = {}
 
 
-def client_endpoint(client: object) -> Endpoint:
-    """The endpoint of an SDK client, remembered per base-URL object."""
-    url = fields(client).get("_base_url")
+def client_endpoint(client: object, state: Mapping[str, Any]) -> Endpoint:
+    """The endpoint of an SDK client (`state`: its instance dict), remembered per base-URL object."""
+    url = state.get("_base_url")
     if url is None:
         url = getattr(client, "base_url", "")
     hit = _by_identity.get(id(url))
@@ -98,33 +98,44 @@ def endpoint(base_url: object) -> Endpoint:
     return found
 
 
-def _given(value: object) -> bool:
-    # The SDK's NotGiven / Omit sentinels are falsy and have no useful value.
-    return value is not None and type(value).__name__ not in ("NotGiven", "Omit")
-
-
-# kwargs name -> attribute, for simple scalar request parameters.
-_REQUEST_SCALARS: Final = (
-    ("max_tokens", sc.GEN_AI_REQUEST_MAX_TOKENS),
-    ("max_completion_tokens", sc.GEN_AI_REQUEST_MAX_TOKENS),
-    ("max_output_tokens", sc.GEN_AI_REQUEST_MAX_TOKENS),
-    ("temperature", sc.GEN_AI_REQUEST_TEMPERATURE),
-    ("top_p", sc.GEN_AI_REQUEST_TOP_P),
-    ("frequency_penalty", sc.GEN_AI_REQUEST_FREQUENCY_PENALTY),
-    ("presence_penalty", sc.GEN_AI_REQUEST_PRESENCE_PENALTY),
-    ("seed", sc.GEN_AI_REQUEST_SEED),
-    ("service_tier", sc.OPENAI_REQUEST_SERVICE_TIER),
-)
+# kwargs name -> attribute, for simple scalar request parameters (all three token limits are one
+# attribute; an app gives one of them).
+_REQUEST_SCALARS: Final = {
+    "max_tokens": sc.GEN_AI_REQUEST_MAX_TOKENS,
+    "max_completion_tokens": sc.GEN_AI_REQUEST_MAX_TOKENS,
+    "max_output_tokens": sc.GEN_AI_REQUEST_MAX_TOKENS,
+    "temperature": sc.GEN_AI_REQUEST_TEMPERATURE,
+    "top_p": sc.GEN_AI_REQUEST_TOP_P,
+    "frequency_penalty": sc.GEN_AI_REQUEST_FREQUENCY_PENALTY,
+    "presence_penalty": sc.GEN_AI_REQUEST_PRESENCE_PENALTY,
+    "seed": sc.GEN_AI_REQUEST_SEED,
+    "service_tier": sc.OPENAI_REQUEST_SERVICE_TIER,
+}
+# Parameters that need more than a type check; everything else in kwargs is passed over.
+_REQUEST_OTHERS: Final = frozenset({"n", "stop", "encoding_format", "dimensions", "response_format", "conversation"})
 
 
 def request_attributes(operation: str, kwargs: Mapping[str, Any], attrs: dict[str, Any]) -> None:
-    """Add the request's own gen_ai.request.* attributes to `attrs`."""
-    for name, key in _REQUEST_SCALARS:
-        value = kwargs.get(name)
-        if _given(value) and isinstance(value, (int, float, str)) and not isinstance(value, bool):
-            attrs[key] = value
+    """Add the request's own gen_ai.request.* attributes to `attrs`.
+
+    One pass over the few kwargs a call has, not one lookup per known parameter. The SDK's NotGiven
+    and Omit sentinels are none of the accepted types, so they are skipped with the rest."""
+    scalars = _REQUEST_SCALARS
+    others = None
+    for name, value in kwargs.items():
+        key = scalars.get(name)
+        if key is not None:
+            if isinstance(value, (int, float, str)) and type(value) is not bool:
+                attrs[key] = value
+        elif name in _REQUEST_OTHERS:
+            others = True
+    if others:
+        _other_request_attributes(operation, kwargs, attrs)
+
+
+def _other_request_attributes(operation: str, kwargs: Mapping[str, Any], attrs: dict[str, Any]) -> None:
     n = kwargs.get("n")
-    if isinstance(n, int) and not isinstance(n, bool) and n != 1:
+    if type(n) is int and n != 1:
         attrs[sc.GEN_AI_REQUEST_CHOICE_COUNT] = n
     stop = kwargs.get("stop")
     if isinstance(stop, str):
@@ -136,7 +147,7 @@ def request_attributes(operation: str, kwargs: Mapping[str, Any], attrs: dict[st
         if isinstance(fmt, str):
             attrs[sc.GEN_AI_REQUEST_ENCODING_FORMATS] = (fmt,)
         dims = kwargs.get("dimensions")
-        if isinstance(dims, int) and not isinstance(dims, bool):
+        if type(dims) is int:
             attrs[sc.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] = dims
     fmt = kwargs.get("response_format")
     if isinstance(fmt, Mapping) and isinstance(fmt.get("type"), str):
@@ -149,7 +160,8 @@ def request_attributes(operation: str, kwargs: Mapping[str, Any], attrs: dict[st
 
 
 def _int(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+    # `type() is int`: a bool is no token count, and JSON gives plain ints.
+    return value if type(value) is int and value > 0 else 0
 
 
 def fields(obj: object) -> Mapping[str, Any]:
@@ -157,15 +169,15 @@ def fields(obj: object) -> Mapping[str, Any]:
 
     `getattr(model, "missing", None)` costs an exception inside pydantic (about 2.5 µs); reading the
     instance dict does not. Fields a gateway sent beyond the SDK's schema live in
-    `__pydantic_extra__`.
+    `__pydantic_extra__`. The instance dict is tried first: an ABC `isinstance` check costs more.
     """
+    found = getattr(obj, "__dict__", None)
+    if type(found) is dict:
+        extra = getattr(obj, "__pydantic_extra__", None)
+        return {**found, **extra} if extra else found
     if isinstance(obj, Mapping):
         return obj
-    found = getattr(obj, "__dict__", None)
-    if not isinstance(found, dict):
-        return {}
-    extra = getattr(obj, "__pydantic_extra__", None)
-    return {**found, **extra} if extra else found
+    return {}
 
 
 def usage_of(usage: object) -> Usage | None:

@@ -15,33 +15,58 @@ from typing import Any
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
-__all__ = ["Ledger", "Sum"]
+__all__ = ["Ledger", "Row", "Sum"]
 
 Key = tuple[tuple[str, Any], ...]
 
 
 class Sum:
-    """One monotonic sum per attribute set."""
+    """One monotonic sum per attribute set. Each total is a one-float list (a cell), so a `Row` can
+    keep a reference to it and add without hashing the attribute set again."""
 
-    __slots__ = ("_attributes", "_values")
+    __slots__ = ("_attributes", "_cells")
 
     def __init__(self) -> None:
-        self._values: dict[Key, float] = {}
+        self._cells: dict[Key, list[float]] = {}
         self._attributes: dict[Key, dict[str, Any]] = {}
+
+    def cell(self, key: Key) -> list[float]:
+        """The running total for `key`, created on first use. Under the ledger's lock."""
+        found = self._cells.get(key)
+        if found is None:
+            found = self._cells[key] = [0.0]
+            self._attributes[key] = dict(key)
+        return found
 
     def add(self, key: Key, amount: float) -> None:
         """Add under the ledger's lock."""
-        values = self._values
-        if key in values:
-            values[key] += amount
-        else:
-            values[key] = amount
-            self._attributes[key] = dict(key)
+        found = self._cells.get(key)
+        if found is None:
+            found = self.cell(key)
+        found[0] += amount
 
     def observe(self, _options: CallbackOptions) -> Iterable[Observation]:
         attributes = self._attributes
         # A copy of the items: the dict may grow while the exporter thread iterates.
-        return [Observation(value, attributes[key]) for key, value in list(self._values.items())]
+        return [Observation(cell[0], attributes[key]) for key, cell in list(self._cells.items())]
+
+
+class Row:
+    """The totals one call's attribute set updates across sums, each extended by a few attributes
+    (a token type, a prompt size). Found once per attribute set: after that a call adds floats
+    instead of building and hashing an attribute tuple per sum. Under the ledger's lock."""
+
+    __slots__ = ("_cells", "_key")
+
+    def __init__(self, key: Key) -> None:
+        self._key = key
+        self._cells: dict[tuple[Sum, Key], list[float]] = {}
+
+    def add(self, total: Sum, extra: Key, amount: float) -> None:
+        found = self._cells.get((total, extra))
+        if found is None:
+            found = self._cells[(total, extra)] = total.cell(self._key + extra)
+        found[0] += amount
 
 
 class Ledger:
@@ -50,9 +75,18 @@ class Ledger:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self._sums: dict[str, Sum] = {}
+        self._rows: dict[Key, Row] = {}
 
     def sum(self, meter: Meter, name: str, unit: str, description: str) -> Sum:
         found = Sum()
         self._sums[name] = found
         meter.create_observable_counter(name, callbacks=[found.observe], unit=unit, description=description)
+        return found
+
+    def row(self, key: Key) -> Row:
+        """The row for one attribute set. Under the lock; as many rows as attribute sets, which the
+        metric attribute limits bound."""
+        found = self._rows.get(key)
+        if found is None:
+            found = self._rows[key] = Row(key)
         return found

@@ -17,7 +17,7 @@ from . import semconv as sc
 from .attribution import current, fingerprint
 from .cache import open_cache
 from .call import Call
-from .extract import client_endpoint, content_json, fields, request_attributes
+from .extract import client_endpoint, content_json, request_attributes
 from .ledger import Ledger
 from .pricing import PriceBook, PricesFileError, Rates, load_prices_file
 from .settings import Settings
@@ -103,11 +103,14 @@ class Telemetry:
 
     def start(self, operation: str, client: Any, kwargs: Mapping[str, Any], streaming: bool) -> Call:
         """Open the span of one request. May raise: the wrapper guards it."""
-        where = client_endpoint(client)
+        state = getattr(client, "__dict__", None)
+        if type(state) is not dict:
+            state = {}
+        where = client_endpoint(client, state)
         model = kwargs.get("model")
         model = model if isinstance(model, str) else ""
         who = current(kwargs.get("user") or kwargs.get("safety_identifier"))
-        api_key = fields(client).get("api_key")
+        api_key = state.get("api_key")
         if api_key is None:
             api_key = getattr(client, "api_key", None)
         key_id = fingerprint(api_key if isinstance(api_key, str) else None)
