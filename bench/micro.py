@@ -136,7 +136,7 @@ def _rows(w: harness.Worker) -> list[tuple[str, Callable[[], Any], int]]:
     add("Call.on_chunk(content chunk)", lambda: stream_call.on_chunk(chunk), 50_000)
 
     through_proxy, bare, per = _chunk_loops(t, client, kwargs, chunks)
-    rows.append(("StreamProxy.__next__ + Call.on_chunk, per chunk", through_proxy, -per))
+    rows.append(("StreamProxy iteration + Call.on_chunk, per chunk", through_proxy, -per))
     rows.append(("the same chunks without the proxy, per chunk", bare, -per))
     return rows
 
@@ -161,14 +161,16 @@ def _chunk_loops(t: Any, client: Any, kwargs: dict[str, Any], chunks: list[Any]
     per = 200
     plain = _Stream()
     proxy = streams.wrap_stream(plain, t.start("chat", client, kwargs, True), False, False)
+    # What `for chunk in stream` takes: the proxy's iterator, and the bare stream's.
+    proxied_it, plain_it = iter(proxy), iter(plain)
 
     def through_proxy() -> None:  # never exhausted: times chunks, not the end of the call
         for _ in itertools.repeat(None, per):
-            next(proxy)
+            next(proxied_it)
 
     def bare() -> None:
         for _ in itertools.repeat(None, per):
-            next(plain)
+            next(plain_it)
 
     return through_proxy, bare, per
 
@@ -189,6 +191,48 @@ def per_chunk(w: harness.Worker, repeats: int = 15) -> dict[str, Any]:
         return {"skip": f"otel_llm internals moved ({type(exc).__name__}: {exc})"}
     return {"proxy_us": proxied, "bare_us": plain, "added_us": proxied - plain,
             "how": "StreamProxy over 200 pre-parsed ChatCompletionChunk objects vs the same iterator bare"}
+
+
+def per_chunk_in_process(w: harness.Worker, rounds: int = 40, calls: int = 6) -> dict[str, Any]:
+    """µs per streamed chunk that otel_llm adds in context, with otel_llm switched on and off in one
+    process: the same heap, the same SDK pipeline, real SDK chunks between which our code runs.
+
+    Per round and state: (CPU of a 200-chunk stream - of a 50-chunk stream) / 150, so per-call costs
+    cancel; the figure is on minus off of the same round, order alternating. Across processes the
+    same marginal carries each process's own speed (the floor, which does nothing per chunk, reads
+    a few µs there); within one process it does not."""
+    ins = getattr(w.tel, "instrumentor", None)
+    if ins is None or not hasattr(ins, "uninstrument"):
+        return {"skip": "no otel_llm instrumentor to switch"}
+
+    def switch(on: bool) -> None:
+        if on and not ins.is_instrumented_by_opentelemetry:
+            ins.instrument(tracer_provider=w.tel.tracer_provider, meter_provider=w.tel.meter_provider)
+        elif not on and ins.is_instrumented_by_opentelemetry:
+            ins.uninstrument()
+
+    def marginal() -> float:
+        long = w.run("stream_200", calls)["process"] / calls
+        short = w.run("stream", calls)["process"] / calls
+        return (long - short) / 150 * 1e6
+
+    added: list[float] = []
+    try:
+        for state in (False, True):  # warm both paths
+            switch(state)
+            marginal()
+        for r in range(rounds):
+            got: dict[bool, float] = {}
+            for state in ((True, False) if r % 2 == 0 else (False, True)):
+                switch(state)
+                got[state] = marginal()
+            added.append(got[True] - got[False])
+    except Exception as exc:
+        return {"skip": f"could not switch otel_llm ({type(exc).__name__}: {exc})"}
+    finally:
+        switch(True)
+    return {"added_us": added, "calls": calls,
+            "how": "otel_llm on vs off in one process, (200-chunk - 50-chunk stream) / 150 per round"}
 
 
 def main() -> None:

@@ -37,8 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PEERS = ("genai_openai", "openllmetry", "openinference")
 DEFAULT_CONTENDERS = ("baseline", "floor", "otel_llm", *PEERS)
 TIMED_WORKLOADS = ("chat", "chat_async", "stream", "stream_async", "stream_200", "embeddings",
-                   "embeddings_async", "floor_ops", "floor_ops_min")
-DIRECT = ("floor_ops", "floor_ops_min")  # absolute costs timed in the floor worker, not paired
+                   "embeddings_async", "floor_ops", "floor_ops_counters")
+DIRECT = ("floor_ops", "floor_ops_counters")  # absolute costs timed in the floor worker, not paired
 STREAM_CHUNKS = {"stream": 50, "stream_async": 50, "stream_200": 200}
 
 
@@ -384,6 +384,10 @@ def run(cfg: Config) -> dict[str, Any]:
         results["per_chunk_us"] = {n: summarize(v) for n, v in per_chunk(ovh).items()}
         if "otel_llm" in workers:
             results["per_chunk_direct"] = workers["otel_llm"].ask("per_chunk", repeats=3 if cfg.quick else 15)
+            in_process = workers["otel_llm"].ask("per_chunk_in_process", rounds=4 if cfg.quick else 60)
+            if "added_us" in in_process:
+                in_process["added_us"] = summarize(in_process["added_us"])
+            results["per_chunk_in_process"] = in_process
         if cfg.pricing:
             try:
                 results["pricing"] = workers["baseline"].ask("pricing", n=2_000 if cfg.quick else 20_000,

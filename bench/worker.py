@@ -59,6 +59,10 @@ def _serve(out: TextIO, contender: str) -> None:
                 from bench import micro
 
                 reply({"ok": True, "result": micro.per_chunk(w, cmd.get("repeats", 15))})
+            elif op == "per_chunk_in_process":
+                from bench import micro
+
+                reply({"ok": True, "result": micro.per_chunk_in_process(w, cmd.get("rounds", 40))})
             elif op == "pricing":
                 from bench import pricing
 

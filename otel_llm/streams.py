@@ -9,6 +9,7 @@ chunks it would have seen.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import wrapt
@@ -56,12 +57,63 @@ class _Base(wrapt.ObjectProxy):  # type: ignore[type-arg]
         return self.__wrapped__.__reduce_ex__(protocol)
 
 
+    def _self_parts(self) -> tuple[Any, Call, Callable[[Any], None] | None, bool]:
+        return self.__wrapped__, self._self_call, None if self._self_broken else self._self_on, self._self_strip
+
+
+def _chunks(proxy: StreamProxy, wrapped: Any, call: Call, on: Callable[[Any], None] | None, strip: bool) -> Iterator[Any]:
+    """`for chunk in stream`: the per-chunk hot path. A generator over the SDK's own iterator costs
+    less per chunk than a `__next__` method (no Python call per chunk, state in locals). It holds
+    `proxy`, so a stream iterated without being kept (`for c in client...create(stream=True)`) lives
+    until the loop ends; when the app leaves the loop early (GeneratorExit), the proxy's close, exit
+    or garbage collection ends the call, as after `next()`."""
+    try:
+        for chunk in wrapped:
+            if on is not None:
+                try:
+                    on(chunk)
+                except Exception as exc:
+                    proxy._self_fault(exc)
+                    on = None
+            if strip and _Base._self_hidden(chunk):
+                continue
+            yield chunk
+    except GeneratorExit:
+        raise
+    except BaseException as exc:
+        call.end_stream(exc)
+        raise
+    call.end_stream()
+
+
+async def _achunks(proxy: AsyncStreamProxy, wrapped: Any, call: Call, on: Callable[[Any], None] | None,
+                   strip: bool) -> AsyncIterator[Any]:
+    """`async for chunk in stream`: as `_chunks`."""
+    try:
+        async for chunk in wrapped:
+            if on is not None:
+                try:
+                    on(chunk)
+                except Exception as exc:
+                    proxy._self_fault(exc)
+                    on = None
+            if strip and _Base._self_hidden(chunk):
+                continue
+            yield chunk
+    except GeneratorExit:
+        raise
+    except BaseException as exc:
+        call.end_stream(exc)
+        raise
+    call.end_stream()
+
+
 class StreamProxy(_Base):
-    def __iter__(self) -> StreamProxy:
-        return self
+    def __iter__(self) -> Iterator[Any]:
+        return _chunks(self, *self._self_parts())
 
     def __next__(self) -> Any:
-        # The per-chunk hot path: one method, no helper calls unless something is off.
+        # `next(stream)`; `for` loops take `__iter__`'s generator.
         wrapped = self.__wrapped__
         while True:
             try:
@@ -99,8 +151,8 @@ class StreamProxy(_Base):
 
 
 class AsyncStreamProxy(_Base):
-    def __aiter__(self) -> AsyncStreamProxy:
-        return self
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return _achunks(self, *self._self_parts())
 
     async def __anext__(self) -> Any:
         wrapped = self.__wrapped__

@@ -20,6 +20,7 @@ MESSAGES = [{"role": "user", "content": "hi"}]
 CASES = [
     ("chat.completions.create", {"model": "gpt-4.1", "messages": MESSAGES}, "value"),
     ("chat.completions.create", {"model": "gpt-4.1", "messages": MESSAGES, "stream": True}, "stream"),
+    ("chat.completions.create", {"model": "gpt-4.1", "messages": MESSAGES, "stream": True}, "next"),
     ("chat.completions.parse", {"model": "gpt-4.1", "messages": MESSAGES}, "value"),
     ("completions.create", {"model": "gpt-3.5-turbo-instruct", "prompt": "x"}, "value"),
     ("embeddings.create", {"model": "text-embedding-3-small", "input": "x"}, "value"),
@@ -31,9 +32,30 @@ CASES = [
 
 
 def _use(api: Api, result: Any, how: str) -> Any:
-    if how == "stream":
+    if how == "stream":  # a for loop
         return [c.model_dump() for c in api.consume(result)]
+    if how == "next":  # next() / __anext__() until the end
+        return [c.model_dump() for c in _by_next(api, result)]
     return result.model_dump()
+
+
+def _by_next(api: Api, stream: Any) -> list[Any]:
+    async def drain() -> list[Any]:
+        out = []
+        while True:
+            try:
+                out.append(await stream.__anext__())
+            except StopAsyncIteration:
+                return out
+
+    if api.is_async:
+        return list(api.run(drain()))
+    out = []
+    while True:
+        try:
+            out.append(next(stream))
+        except StopIteration:
+            return out
 
 
 @pytest.mark.parametrize(("path", "kwargs", "how"), CASES, ids=[f"{c[0]}-{c[2]}" for c in CASES])

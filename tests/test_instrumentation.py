@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from typing import Any
 
@@ -221,6 +222,63 @@ def test_stream_never_iterated_and_dropped_still_ends(instrumented: Any, api: Ap
     del stream
     gc.collect()
     assert len(finished(spans)) == 1
+
+
+def _loop_over_a_stream_not_kept(api: Api, spans: Any, stop_after: int | None) -> list[Any]:
+    """`for chunk in client...create(stream=True)`: the loop holds the only reference to the stream.
+    Checks that the span is still open while chunks arrive."""
+    seen: list[Any] = []
+    open_while_iterating: list[bool] = []
+
+    def take(chunk: Any) -> bool:
+        seen.append(chunk)
+        open_while_iterating.append(finished(spans) == [])
+        return stop_after is not None and len(seen) >= stop_after
+
+    async def use_async() -> None:
+        async for chunk in await api.client.chat.completions.create(model="gpt-4.1", messages=MESSAGES, stream=True,
+                                                                    stream_options={"include_usage": True}):
+            if take(chunk):
+                break
+
+    if api.is_async:
+        api.run(use_async())
+    else:
+        for chunk in api.client.chat.completions.create(model="gpt-4.1", messages=MESSAGES, stream=True,
+                                                        stream_options={"include_usage": True}):
+            if take(chunk):
+                break
+    assert all(open_while_iterating)
+    return seen
+
+
+def test_stream_not_kept_by_the_app_ends_once_after_its_last_chunk(instrumented: Any, api: Api, spans: Any) -> None:
+    seen = _loop_over_a_stream_not_kept(api, spans, None)
+    span = only_span(spans)
+    assert span.attributes["otel_llm.stream.chunks"] == len(seen)
+    assert span.attributes["gen_ai.usage.output_tokens"] > 0
+
+
+def test_stream_not_kept_left_early_ends_with_what_arrived(instrumented: Any, api: Api, spans: Any) -> None:
+    _loop_over_a_stream_not_kept(api, spans, 2)
+    gc.collect()
+    if api.is_async:  # an abandoned async generator is finalised by the event loop
+        api.run(asyncio.sleep(0))
+        gc.collect()
+    span = only_span(spans)
+    assert span.attributes["otel_llm.stream.chunks"] == 2
+    assert span.status.status_code is StatusCode.UNSET
+
+
+def test_stream_loop_left_then_resumed_counts_every_chunk_once(instrumented: Any, api: Api, spans: Any) -> None:
+    whole = api.consume(_stream(api))
+    stream = _stream(api)
+    first = api.consume(stream, limit=2)
+    rest = api.consume(stream)
+    assert [c.model_dump() for c in first + rest] == [c.model_dump() for c in whole]
+    spans_now = finished(spans)
+    assert len(spans_now) == 2
+    assert [s.attributes["otel_llm.stream.chunks"] for s in spans_now] == [len(whole), len(whole)]
 
 
 def test_stream_exception_raised_by_the_app_inside_the_loop_ends_the_span(instrumented: Any, api: Api, spans: Any) -> None:
