@@ -12,7 +12,7 @@ import gc
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,6 +136,7 @@ class Telemetry:
     def __init__(self, process_wide: bool = True) -> None:
         self.exporter = CountingExporter()
         self.instrumentor: Any = None  # the contender's instrumentor, once instrumented
+        self.instrument_kwargs: dict[str, Any] = {}  # what it was instrumented with (to switch it back on)
         self.processor = BatchSpanProcessor(self.exporter)
         self.tracer_provider = TracerProvider()
         self.tracer_provider.add_span_processor(self.processor)
@@ -331,8 +332,9 @@ def _instrument_otel_llm(tel: Telemetry, stack: contextlib.ExitStack) -> str:
     _import("otel_llm.instrumentor")
     otel_llm = _import("otel_llm")
     instrumentor = otel_llm.OpenAIInstrumentor()
-    instrumentor.instrument(tracer_provider=tel.tracer_provider, meter_provider=tel.meter_provider)
-    stack.callback(instrumentor.uninstrument)
+    tel.instrument_kwargs = {"tracer_provider": tel.tracer_provider, "meter_provider": tel.meter_provider}
+    instrumentor.instrument(**tel.instrument_kwargs)
+    stack.callback(_uninstrument, instrumentor)
     tel.instrumentor = instrumentor
     # The same attribution the floor carries: set once for the process, as a web app would per request.
     attributes = getattr(otel_llm, "attributes", None)
@@ -341,11 +343,17 @@ def _instrument_otel_llm(tel: Telemetry, stack: contextlib.ExitStack) -> str:
     return _version("otel-llm")
 
 
+def _uninstrument(instrumentor: Any) -> None:
+    if instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.uninstrument()
+
+
 def _instrument_peer(module: str, dist: str, **extra: Any) -> Callable[[Telemetry, contextlib.ExitStack], str]:
     def instrument(tel: Telemetry, stack: contextlib.ExitStack) -> str:
         instrumentor = _import(module).OpenAIInstrumentor()
-        instrumentor.instrument(tracer_provider=tel.tracer_provider, meter_provider=tel.meter_provider, **extra)
-        stack.callback(instrumentor.uninstrument)
+        tel.instrument_kwargs = {"tracer_provider": tel.tracer_provider, "meter_provider": tel.meter_provider, **extra}
+        instrumentor.instrument(**tel.instrument_kwargs)
+        stack.callback(_uninstrument, instrumentor)
         tel.instrumentor = instrumentor
         return _version(dist)
 
@@ -438,7 +446,8 @@ class Worker:
             self.version = _INSTRUMENT[contender](self.tel, self._stack)
         elif contender not in ("baseline", "floor"):
             raise Skip(f"unknown contender {contender!r}")
-        self.floor = Floor(self.tel.tracer_provider, self.tel.meter_provider) if contender == "floor" else None
+        self._floor = Floor(self.tel.tracer_provider, self.tel.meter_provider) if contender == "floor" else None
+        self.floor = self._floor
         self.sync = {50: mock_openai.sync_client(50), 200: mock_openai.sync_client(200)}
         self.runner = asyncio.Runner()
         self.async_client = self.runner.run(self._make_async_client())
@@ -533,6 +542,43 @@ class Worker:
 
     def emission(self, workload_name: str, calls: int = 20) -> Emission:
         return self.tel.emission(calls, lambda: self.run(workload_name, calls) and None)
+
+    # --- the self-paired comparison: the contender switched on and off in its own process ------
+    def switch(self, on: bool) -> None:
+        """Turn this contender's work on or off (untimed). The floor drops its SDK calls; an
+        instrumentation is uninstrumented and instrumented again with the same arguments."""
+        if self.contender == "floor":
+            self.floor = self._floor if on else None
+            return
+        ins = self.tel.instrumentor
+        if ins is None:  # the baseline: nothing to switch
+            return
+        if on and not ins.is_instrumented_by_opentelemetry:
+            ins.instrument(**self.tel.instrument_kwargs)
+        elif not on and ins.is_instrumented_by_opentelemetry:
+            ins.uninstrument()
+
+    def run_pairs(self, sizes: Mapping[str, int], on_first: bool) -> dict[str, dict[str, float]]:
+        """Every workload in `sizes` with the contender on, then off (or off, then on), in this
+        process: µs of process CPU per call for each state. Left switched on."""
+        out: dict[str, dict[str, float]] = {name: {} for name in sizes}
+        try:
+            for on in (on_first, not on_first):
+                self.switch(on)
+                for name, n in sizes.items():
+                    r = self.run(name, n)
+                    out[name]["on" if on else "off"] = r["process"] / r["n"] * 1e6
+        finally:
+            self.switch(True)
+        return out
+
+    def emission_off(self, workload_name: str, calls: int = 5) -> Emission:
+        """What the contender emits while switched off: must be nothing for its pairs to count."""
+        self.switch(False)
+        try:
+            return self.emission(workload_name, calls)
+        finally:
+            self.switch(True)
 
     def settle(self) -> None:
         """After warm-up: collect and freeze what exists, so later GC passes cost the same everywhere."""

@@ -276,11 +276,13 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         "## CPU overhead per call",
         "",
-        "µs of process CPU per call above the baseline of the same round: median [IQR] over "
-        f"{timing.get('rounds', 0)} rounds. Baseline column: the un-instrumented call itself.",
+        "µs of process CPU per call that each contender adds: its process with the contender switched on "
+        "minus the same process with it switched off, in the same round; median [IQR] over "
+        f"{timing.get('rounds', 0)} rounds. Baseline column: the un-instrumented call itself, in its own process.",
         "",
         *_overhead_table(results),
         "",
+        *_cross_process_note(results),
     ]
     rel = _relative_table(results)
     if rel:
@@ -342,10 +344,14 @@ def markdown(results: dict[str, Any]) -> str:
         "chunk and a usage chunk; embeddings (1,536 dims, base64 as the SDK requests). No sockets.",
         "- Real OTel SDK in every worker: `TracerProvider` + `BatchSpanProcessor` into an exporter that counts "
         "and drops; `MeterProvider` + `InMemoryMetricReader` (delta temporality, collected only outside timing).",
-        "- Each contender in its own long-lived process (peers patch `openai` globally). A round runs each "
-        "workload in baseline and every contender back to back, order alternating between rounds; overhead = "
-        "contender - baseline of the same round; median and IQR over rounds. CPU = `time.process_time()` "
-        "(whole process, so the span export thread counts), n calls per sample.",
+        "- Each contender in its own long-lived process (peers patch `openai` globally), switched on and off "
+        "there between samples (`uninstrument()` / `instrument()` with the same arguments; the floor drops its "
+        "SDK calls). A contender must emit no spans and no histogram records while switched off, else it is "
+        "paired with the baseline process instead. A round visits the baseline and every contender in turn "
+        "(order reversed every other round); each contender runs every workload switched on, then off (or "
+        "off, then on, alternating); overhead = on - off of the same round; median, IQR and a 95% CI of the "
+        "median over rounds. CPU = `time.process_time()` (whole process, so the span export thread counts), "
+        "n calls per sample.",
         "- Message-content capture off for every contender (OpenLLMetry and OpenInference default to on).",
         "- Floor: exactly what otel_llm asks of the SDK per call, with none of its code: one CLIENT span "
         "with the same 26 attributes (13 at start, 13 at the end) started and ended, and 3 histogram records "
@@ -358,6 +364,25 @@ def markdown(results: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(md)
+
+
+def _cross_process_note(results: dict[str, Any]) -> list[str]:
+    """Chat overheads paired across processes (contender on - the baseline process), for comparison."""
+    cross = results.get("cross_process_us", {})
+    ovh = results.get("overhead_us", {})
+    rows = []
+    for workload in ("chat", "chat_async"):
+        for name in ("floor", "otel_llm", *PEERS):
+            a, b = ovh.get(workload, {}).get(name), cross.get(workload, {}).get(name)
+            if a and b and _ok(results, name, workload):
+                rows.append(f"| {WORKLOAD_LABELS[workload]} | {LABELS[name]} | {_cell(a)} | {_cell(b)} |")
+    if not rows:
+        return []
+    return ["Why each contender is paired with itself: the same samples paired across processes (contender "
+            "switched on minus the baseline process of the same round) carry each process's own speed, a few "
+            "percent of a ~1 ms call either way, in the difference and in its spread:", "",
+            "| workload | contender | switched on - off, same process | on - baseline process |",
+            "|---|---|---:|---:|", *rows, ""]
 
 
 def summary(results: dict[str, Any]) -> str:

@@ -2,12 +2,13 @@
 
 Method (BENCHMARKS.md repeats it next to the numbers):
 - every contender (baseline, floor, otel_llm, each peer) is a long-lived worker process; only one
-  runs at a time. A round runs, for each workload, one sample in the baseline and in every contender
-  back to back, in alternating order (forward on even rounds, reversed on odd ones);
+  runs at a time. A round visits every worker in turn (order reversed on odd rounds); a contender
+  runs every workload switched on and switched off in its own process (order alternating);
 - a sample is n calls (n calibrated on the baseline to --sample-ms of CPU); the figure is
   `time.process_time()` per call, so the span processor's export thread is counted too;
-- overhead = contender - baseline within the same round; reported: median over rounds, IQR, and a
-  95% confidence interval of the median (order statistics);
+- overhead = on - off within the same process and round (pairing across processes would carry each
+  process's own speed, a few percent of a call); reported: median over rounds, IQR, and a 95%
+  confidence interval of the median (order statistics);
 - before any number is reported the contender must have emitted spans AND metrics for that workload
   (counted from the exporter and a delta metric reader), else it is marked and excluded.
 """
@@ -165,7 +166,9 @@ def start_workers(cfg: Config) -> tuple[dict[str, WorkerProc], dict[str, str]]:
 
 
 def check_emissions(cfg: Config, workers: dict[str, WorkerProc]) -> dict[str, dict[str, dict[str, Any]]]:
-    """Per contender and workload: what it emitted for 20 calls (spans, metric records)."""
+    """Per contender and workload: what it emitted for 20 calls (spans, metric records), and, for
+    the self-paired comparison, what it emits switched off (must be no spans and no histogram
+    records; an observable counter keeps reporting its totals, which costs nothing per call)."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for name, w in workers.items():
         supported = w.ask("supports", workloads=list(cfg.workloads))
@@ -174,65 +177,103 @@ def check_emissions(cfg: Config, workers: dict[str, WorkerProc]) -> dict[str, di
             if workload in DIRECT:
                 continue
             out[name][workload] = w.ask("emission", workload=workload, calls=5 if cfg.quick else 20)
+            if name != "baseline":
+                off = w.ask("emission_off", workload=workload)
+                out[name][workload]["off_clean"] = off["spans"] == 0 and off["histogram_records"] == 0
         statuses = {e["status"] for e in out[name].values()}
-        _log(cfg, f"{name}: emission check {', '.join(sorted(statuses))}")
+        unclean = sorted(wl for wl, e in out[name].items() if e.get("off_clean") is False)
+        _log(cfg, f"{name}: emission check {', '.join(sorted(statuses))}"
+             + (f"; still emits when switched off: {', '.join(unclean)}" if unclean else ""))
     return out
 
 
 def timing_rounds(cfg: Config, workers: dict[str, WorkerProc]) -> dict[str, Any]:
+    """Rounds of samples. Each contender's process runs every workload switched on and switched off
+    (order alternating between rounds); the baseline process runs every workload once."""
     base = workers["baseline"]
     contenders = [n for n in workers if n != "baseline"]
     sizes: dict[str, int] = {}
     per_call: dict[str, float] = {}
-    plan: dict[str, list[str]] = {}
+    owned: dict[str, dict[str, int]] = {n: {} for n in workers}  # worker -> {workload: n}
+    direct: dict[str, int] = {}
     for workload in cfg.workloads:
         owners = [n for n, w in workers.items() if workload in w.ask("supports", workloads=[workload])]
         if workload in DIRECT:
             if "floor" in owners:
                 cal = workers["floor"].ask("calibrate", workload=workload, seconds=cfg.sample_ms / 1000)
                 sizes[workload], per_call[workload] = cal["n"], cal["per_call"]
-                plan[workload] = ["floor"]
+                direct[workload] = cal["n"]
             continue
         cal = base.ask("calibrate", workload=workload, seconds=cfg.sample_ms / 1000)
         sizes[workload], per_call[workload] = cal["n"], cal["per_call"]
-        plan[workload] = ["baseline", *[n for n in contenders if n in owners]]
-        for name in plan[workload][1:]:  # warm every path the same way
-            workers[name].ask("run", workload=workload, n=sizes[workload])
+        for name in ["baseline", *[n for n in contenders if n in owners]]:
+            owned[name][workload] = sizes[workload]
+    for name in contenders:  # warm every path, on and off, the same way
+        if owned[name]:
+            workers[name].ask("run_pairs", sizes=owned[name], on_first=True)
     for w in workers.values():
         w.ask("settle")
     _log(cfg, "samples: " + ", ".join(f"{k}={v}x{per_call[k] * 1e6:.0f}µs" for k, v in sizes.items()))
 
-    raw: dict[str, dict[str, list[float]]] = {wl: {n: [] for n in plan[wl]} for wl in plan}
-    thread: dict[str, dict[str, list[float]]] = {wl: {n: [] for n in plan[wl]} for wl in plan}
+    raw: dict[str, dict[str, list[float]]] = {wl: {n: [] for n in workers if wl in owned[n]} for wl in sizes
+                                              if wl not in DIRECT}
+    off: dict[str, dict[str, list[float]]] = {wl: {n: [] for n in by if n != "baseline"} for wl, by in raw.items()}
+    for wl in direct:
+        raw[wl] = {"floor": []}
     started = time.perf_counter()
     rounds = 0
     while rounds < cfg.max_rounds:
-        for workload, order in plan.items():
-            seq = order if rounds % 2 == 0 else order[::-1]
-            for name in seq:
-                r = workers[name].ask("run", workload=workload, n=sizes[workload])
-                raw[workload][name].append(r["process"] / r["n"] * 1e6)
-                thread[workload][name].append(r["thread"] / r["n"] * 1e6)
+        order = ["baseline", *contenders]
+        for name in (order if rounds % 2 == 0 else order[::-1]):
+            if name == "baseline":
+                for workload, n in owned[name].items():
+                    r = base.ask("run", workload=workload, n=n)
+                    raw[workload]["baseline"].append(r["process"] / r["n"] * 1e6)
+                continue
+            if owned[name]:
+                pairs = workers[name].ask("run_pairs", sizes=owned[name], on_first=rounds % 2 == 0)
+                for workload, got in pairs.items():
+                    raw[workload][name].append(got["on"])
+                    off[workload][name].append(got["off"])
+        for workload, n in direct.items():
+            r = workers["floor"].ask("run", workload=workload, n=n)
+            raw[workload]["floor"].append(r["process"] / r["n"] * 1e6)
         rounds += 1
         elapsed = time.perf_counter() - started
         if rounds % 5 == 0:
             _log(cfg, f"round {rounds}: {elapsed:.0f}s")
-        if rounds >= cfg.min_rounds and (elapsed > cfg.timing_budget_s or _resolved(raw)):
+        if rounds >= cfg.min_rounds and (elapsed > cfg.timing_budget_s or _resolved(raw, off)):
             break
     return {"rounds": rounds, "seconds": time.perf_counter() - started, "sizes": sizes,
-            "raw_us": raw, "thread_us": thread}
+            "raw_us": raw, "off_us": off}
 
 
-def paired_overheads(raw: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, list[float]]]:
-    """contender - baseline of the same round, per workload (floor_ops is absolute)."""
+def paired_overheads(raw: dict[str, dict[str, list[float]]], off: dict[str, dict[str, list[float]]],
+                     clean: dict[str, dict[str, bool]] | None = None) -> dict[str, dict[str, list[float]]]:
+    """Per workload and contender: switched on - switched off, same process, same round (floor_ops
+    are absolute). A contender that still emitted while switched off is paired with the baseline
+    process instead (`clean[name][workload]` False)."""
     out: dict[str, dict[str, list[float]]] = {}
     for workload, by_name in raw.items():
         if workload in DIRECT:
             out[workload] = {"floor": list(by_name.get("floor", []))}
             continue
-        base = by_name["baseline"]
-        out[workload] = {n: [c - b for c, b in zip(v, base)] for n, v in by_name.items() if n != "baseline"}
+        out[workload] = {}
+        for name, on in by_name.items():
+            if name == "baseline":
+                continue
+            if clean is not None and not clean.get(name, {}).get(workload, True):
+                out[workload][name] = [c - b for c, b in zip(on, by_name["baseline"])]
+            else:
+                out[workload][name] = [c - b for c, b in zip(on, off[workload][name])]
     return out
+
+
+def cross_process(raw: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, list[float]]]:
+    """The same contender switched on - the baseline process of the same round: what pairing
+    across processes gives (each process's own speed included), shown for comparison."""
+    return {wl: {n: [c - b for c, b in zip(v, by["baseline"])] for n, v in by.items() if n != "baseline"}
+            for wl, by in raw.items() if wl not in DIRECT and "baseline" in by}
 
 
 def per_chunk(ovh: dict[str, dict[str, list[float]]]) -> dict[str, list[float]]:
@@ -244,11 +285,11 @@ def per_chunk(ovh: dict[str, dict[str, list[float]]]) -> dict[str, list[float]]:
             for n in ovh["stream"] if n in ovh["stream_200"]}
 
 
-def _resolved(raw: dict[str, dict[str, list[float]]]) -> bool:
+def _resolved(raw: dict[str, dict[str, list[float]]], off: dict[str, dict[str, list[float]]]) -> bool:
     """Stop early once the CI of otel_llm's chat overhead is clear of every comparison's target."""
     if "chat" not in raw or "otel_llm" not in raw["chat"]:
         return True
-    ovh = paired_overheads({"chat": raw["chat"]})["chat"]
+    ovh = paired_overheads({"chat": raw["chat"]}, {"chat": off["chat"]})["chat"]
     ours = summarize(ovh["otel_llm"])
     for name, values in ovh.items():
         if name == "otel_llm":
@@ -377,8 +418,11 @@ def run(cfg: Config) -> dict[str, Any]:
         results["emission"] = check_emissions(cfg, workers)
         timing = timing_rounds(cfg, workers)
         results["timing"] = timing
-        ovh = paired_overheads(timing["raw_us"])
+        clean = {n: {wl: e.get("off_clean", True) for wl, e in by.items()} for n, by in results["emission"].items()}
+        ovh = paired_overheads(timing["raw_us"], timing["off_us"], clean)
         results["overhead_us"] = {wl: {n: summarize(v) for n, v in by.items()} for wl, by in ovh.items()}
+        results["cross_process_us"] = {wl: {n: summarize(v) for n, v in by.items()}
+                                       for wl, by in cross_process(timing["raw_us"]).items()}
         results["baseline_us"] = {wl: summarize(by["baseline"]) for wl, by in timing["raw_us"].items()
                                   if "baseline" in by}
         results["per_chunk_us"] = {n: summarize(v) for n, v in per_chunk(ovh).items()}

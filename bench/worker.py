@@ -48,6 +48,10 @@ def _serve(out: TextIO, contender: str) -> None:
                 reply({"ok": True, "result": w.emission(cmd["workload"], cmd.get("calls", 20)).as_dict()})
             elif op == "run":
                 reply({"ok": True, "result": w.run(cmd["workload"], cmd["n"])})
+            elif op == "run_pairs":
+                reply({"ok": True, "result": w.run_pairs(cmd["sizes"], cmd["on_first"])})
+            elif op == "emission_off":
+                reply({"ok": True, "result": w.emission_off(cmd["workload"]).as_dict()})
             elif op == "calibrate":
                 reply({"ok": True, "result": _calibrate(w, cmd["workload"], cmd["seconds"])})
             elif op == "settle":

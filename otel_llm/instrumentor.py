@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import logging
+import sys
 from collections.abc import Callable, Collection
 from typing import Any, Final, NamedTuple
 
@@ -115,7 +116,6 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         if not hasattr(self, "_patched"):
             self._patched: list[tuple[type, str, Any]] = []
             self._applied: set[tuple[type, str]] = set()
-            self._generation = 0
             self.telemetry: Telemetry | None = None
 
     def instrumentation_dependencies(self) -> Collection[str]:
@@ -131,15 +131,19 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             return
         telemetry = Telemetry(settings, tracer_provider, meter_provider)
         self.telemetry = telemetry
+        global _active
+        _active = self
         # The SDK imports its resource modules lazily, on first use; importing them all here would add
-        # ~90 ms to the app's start-up. Patch each module when (and if) it is imported instead: wrapt
-        # runs the hook at once for a module that is already loaded.
-        self._generation += 1
-        generation = self._generation
+        # ~90 ms to the app's start-up. Patch the modules already loaded now, and each other one when
+        # (and if) it is imported, through one import hook per module for the life of the process: a
+        # hook per instrument() would pile up in wrapt's registry across instrument/uninstrument cycles.
         for module_name, rows in _by_module().items():
-            wrapt.register_post_import_hook(
-                functools.partial(self._patch_module, generation, telemetry, rows), module_name
-            )
+            module = sys.modules.get(module_name)
+            if module is not None:
+                self._patch_module(telemetry, rows, module)
+            elif module_name not in _hooked:
+                _hooked.add(module_name)
+                wrapt.register_post_import_hook(functools.partial(_on_import, rows), module_name)
         for owner, name, hook in retries.hooks(current_call):  # the SDK's own retries, see retries.py
             self._wrap(owner, name, hook)
         for owner, name, replace in retries.replacements(current_call):  # plain functions: on every call
@@ -148,10 +152,8 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             self._patched.append((owner, name, original))
         _warn_peers()
 
-    def _patch_module(self, generation: int, telemetry: Telemetry, rows: list[Any], module: Any) -> None:
-        """Patch one SDK module's rows; a hook firing after uninstrument() does nothing."""
-        if generation != self._generation or self.telemetry is not telemetry:
-            return
+    def _patch_module(self, telemetry: Telemetry, rows: list[Any], module: Any) -> None:
+        """Patch one SDK module's rows (those not patched yet)."""
         try:
             for row in rows:
                 owner = getattr(module, row.cls, None)
@@ -172,12 +174,25 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         self._patched.append((owner, name, original))
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        self._generation += 1  # hooks still waiting for their module now do nothing
+        global _active
+        _active = None  # import hooks still waiting for their module now do nothing
         while self._patched:
             owner, name, original = self._patched.pop()
             setattr(owner, name, original)
         self._applied.clear()
         self.telemetry = None
+
+
+_active: OpenAIInstrumentor | None = None  # instrumented now: what the import hooks patch with
+_hooked: set[str] = set()  # SDK modules whose import hook is registered (once per process)
+
+
+def _on_import(rows: list[Any], module: Any) -> None:
+    """An SDK module was imported: patch it if we are instrumented now, else leave it alone."""
+    active = _active
+    telemetry = active.telemetry if active is not None else None
+    if active is not None and telemetry is not None:
+        active._patch_module(telemetry, rows, module)
 
 
 _peer_hooks: list[str] = []  # peers whose import hook is registered (once per process)

@@ -10,6 +10,7 @@ The standard GenAI histograms stay synchronous, recorded in the span's context f
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -77,10 +78,26 @@ class Ledger:
         self._sums: dict[str, Sum] = {}
         self._rows: dict[Key, Row] = {}
 
+    @staticmethod
+    def for_meter(meter: Meter) -> Ledger:
+        """The ledger of `meter`, one for the life of the process. The SDK keeps the callbacks of the
+        first observable counter registered under a name and hands that instrument back to a later
+        registration, so a ledger made anew on instrument() after uninstrument() would never be read:
+        its calls, costs and tokens would silently stop being exported."""
+        try:
+            found = _by_meter.get(meter)
+            if found is None:
+                found = _by_meter[meter] = Ledger()
+            return found
+        except TypeError:  # a meter that cannot be weakly referenced: a ledger of its own
+            return Ledger()
+
     def sum(self, meter: Meter, name: str, unit: str, description: str) -> Sum:
-        found = Sum()
-        self._sums[name] = found
-        meter.create_observable_counter(name, callbacks=[found.observe], unit=unit, description=description)
+        """The sum reported as observable counter `name` (registered on the first call only)."""
+        found = self._sums.get(name)
+        if found is None:
+            found = self._sums[name] = Sum()
+            meter.create_observable_counter(name, callbacks=[found.observe], unit=unit, description=description)
         return found
 
     def row(self, key: Key) -> Row:
@@ -90,3 +107,6 @@ class Ledger:
         if found is None:
             found = self._rows[key] = Row(key)
         return found
+
+
+_by_meter: weakref.WeakKeyDictionary[Meter, Ledger] = weakref.WeakKeyDictionary()

@@ -55,7 +55,7 @@ class Telemetry:
             description="Time to receive the first chunk of a streamed response",
             explicit_bucket_boundaries_advisory=list(sc.DURATION_BUCKETS),
         )
-        self.ledger = Ledger()
+        self.ledger = Ledger.for_meter(meter)
         L = self.ledger
         self.calls = L.sum(meter, sc.CALLS, "{call}", "LLM calls, by who made them and how they ended")
         self.cost = L.sum(meter, sc.COST, "USD", "Cost of LLM calls in US dollars")

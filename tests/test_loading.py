@@ -23,6 +23,7 @@ import otel_llm
 from otel_llm import semconv as sc
 from otel_llm.instrumentor import OpenAIInstrumentor
 from otel_llm.settings import ENV_VARIABLES, Settings, load_settings
+from tests.conftest import total
 
 
 def test_public_api_is_pinned() -> None:
@@ -122,6 +123,20 @@ def test_a_second_instance_uninstruments_what_the_first_patched(tracer_provider:
     assert chat.Completions.__dict__["create"] is before
 
 
+def test_counters_keep_counting_when_instrumented_again(instrument: Any, api: Any, reader: Any) -> None:
+    """uninstrument() then instrument() with the same meter provider: the SDK hands back the first
+    observable counters, so the sums they read must be the same ones (cost is not lost)."""
+    instrument()
+    api.call("chat.completions.create", model="gpt-4.1", messages=[{"role": "user", "content": "hi"}])
+    one_call = total(reader, "otel_llm.cost")
+    assert one_call > 0
+    instrument()  # the fixture uninstruments first
+    for _ in range(2):
+        api.call("chat.completions.create", model="gpt-4.1", messages=[{"role": "user", "content": "hi"}])
+    assert total(reader, "otel_llm.calls") == 3
+    assert total(reader, "otel_llm.cost") == pytest.approx(3 * one_call)
+
+
 LAZY = """
 import sys, openai, otel_llm
 instrumentor = otel_llm.OpenAIInstrumentor()
@@ -134,7 +149,11 @@ print(type(module.Embeddings.__dict__["create"]).__name__)
 """
 
 
-@pytest.mark.parametrize(("between", "expected"), [("", "FunctionWrapper"), ("instrumentor.uninstrument()", "function")])
+@pytest.mark.parametrize(("between", "expected"), [
+    ("", "FunctionWrapper"),
+    ("instrumentor.uninstrument()", "function"),
+    ("instrumentor.uninstrument(); instrumentor.instrument()", "FunctionWrapper"),
+])
 def test_sdk_modules_are_patched_when_the_app_first_imports_them(between: str, expected: str) -> None:
     import subprocess
 

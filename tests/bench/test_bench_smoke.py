@@ -63,6 +63,19 @@ def test_emission_check_counts_spans_and_metrics(worker: harness.Worker) -> None
     assert "otel_llm.tokens" not in emission.metric_names
 
 
+@pytest.mark.parametrize("worker", ["floor", "otel_llm"], indirect=True)
+def test_a_contender_switched_off_emits_nothing_and_switched_on_again_does(worker: harness.Worker) -> None:
+    """The overhead is on - off in one process: off must really be off, and on again really on."""
+    off = worker.emission_off("chat", calls=3)
+    assert off.spans == 0 and off.histogram_records == 0
+    again = worker.emission("chat", calls=3)
+    assert again.ok and again.spans == 3
+    pairs = worker.run_pairs({"chat": 2, "stream": 1}, on_first=False)
+    assert set(pairs) == {"chat", "stream"}
+    assert all(p["on"] > 0 and p["off"] > 0 for p in pairs.values())
+    assert worker.emission("chat", calls=2).spans == 2  # left switched on
+
+
 def test_emission_check_names_what_is_missing() -> None:
     spans_only = harness.Emission(calls=3, spans=3, histogram_records=0, counter_points=0)
     metrics_only = harness.Emission(calls=3, spans=0, histogram_records=9, counter_points=6)
