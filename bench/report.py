@@ -370,15 +370,23 @@ def _cross_process_note(results: dict[str, Any]) -> list[str]:
     """Chat overheads paired across processes (contender on - the baseline process), for comparison."""
     cross = results.get("cross_process_us", {})
     ovh = results.get("overhead_us", {})
+    unswitched = [name for name, by in results.get("emission", {}).items()
+                  if any(e.get("off_clean") is False for e in by.values())]
+    lines = []
+    if unswitched:
+        lines += [", ".join(LABELS.get(n, n) for n in unswitched) + " still emitted spans or histogram records "
+                  "after `uninstrument()`, so switching it on again could stack a second copy: its worker was "
+                  "replaced by a fresh process, never switched, and it is paired with the baseline process of "
+                  "the same round instead.", ""]
     rows = []
     for workload in ("chat", "chat_async"):
         for name in ("floor", "otel_llm", *PEERS):
             a, b = ovh.get(workload, {}).get(name), cross.get(workload, {}).get(name)
-            if a and b and _ok(results, name, workload):
+            if a and b and _ok(results, name, workload) and name not in unswitched:
                 rows.append(f"| {WORKLOAD_LABELS[workload]} | {LABELS[name]} | {_cell(a)} | {_cell(b)} |")
     if not rows:
-        return []
-    return ["Why each contender is paired with itself: the same samples paired across processes (contender "
+        return lines
+    return [*lines, "Why each contender is paired with itself: the same samples paired across processes (contender "
             "switched on minus the baseline process of the same round) carry each process's own speed, a few "
             "percent of a ~1 ms call either way, in the difference and in its spread:", "",
             "| workload | contender | switched on - off, same process | on - baseline process |",

@@ -85,6 +85,7 @@ class WorkerProc:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
         )
         hello = self._read()
+        self.switchable = True  # may be switched off and on (see check_emissions)
         self.ready: bool = hello.get("ready", False)
         self.skip: str = hello.get("skip", "")
         self.version: str = hello.get("version", "")
@@ -168,22 +169,31 @@ def start_workers(cfg: Config) -> tuple[dict[str, WorkerProc], dict[str, str]]:
 def check_emissions(cfg: Config, workers: dict[str, WorkerProc]) -> dict[str, dict[str, dict[str, Any]]]:
     """Per contender and workload: what it emitted for 20 calls (spans, metric records), and, for
     the self-paired comparison, what it emits switched off (must be no spans and no histogram
-    records; an observable counter keeps reporting its totals, which costs nothing per call)."""
+    records; an observable counter keeps reporting its totals, which costs nothing per call).
+
+    A contender that still emits when switched off may also have stacked a second copy of itself
+    when switched on again: its worker is replaced by a fresh process that is never switched, and
+    it is paired with the baseline process instead (`WorkerProc.switchable` False)."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
-    for name, w in workers.items():
-        supported = w.ask("supports", workloads=list(cfg.workloads))
-        out[name] = {}
-        for workload in supported:
-            if workload in DIRECT:
-                continue
-            out[name][workload] = w.ask("emission", workload=workload, calls=5 if cfg.quick else 20)
-            if name != "baseline":
+    for name in list(workers):
+        w = workers[name]
+        supported = [wl for wl in w.ask("supports", workloads=list(cfg.workloads)) if wl not in DIRECT]
+        clean = True
+        if name != "baseline":
+            for workload in supported:
                 off = w.ask("emission_off", workload=workload)
-                out[name][workload]["off_clean"] = off["spans"] == 0 and off["histogram_records"] == 0
+                clean = clean and off["spans"] == 0 and off["histogram_records"] == 0
+            if not clean:
+                w.close()
+                w = workers[name] = WorkerProc(name, cfg.python, cfg.log)
+                w.switchable = False
+                if not w.ready:
+                    raise SystemExit(f"{name}: the fresh worker did not start: {w.skip}")
+        out[name] = {wl: {**w.ask("emission", workload=wl, calls=5 if cfg.quick else 20), "off_clean": clean}
+                     for wl in supported}
         statuses = {e["status"] for e in out[name].values()}
-        unclean = sorted(wl for wl, e in out[name].items() if e.get("off_clean") is False)
         _log(cfg, f"{name}: emission check {', '.join(sorted(statuses))}"
-             + (f"; still emits when switched off: {', '.join(unclean)}" if unclean else ""))
+             + ("" if clean else "; still emits when switched off: paired with the baseline process"))
     return out
 
 
@@ -210,7 +220,11 @@ def timing_rounds(cfg: Config, workers: dict[str, WorkerProc]) -> dict[str, Any]
             owned[name][workload] = sizes[workload]
     for name in contenders:  # warm every path, on and off, the same way
         if owned[name]:
-            workers[name].ask("run_pairs", sizes=owned[name], on_first=True)
+            if workers[name].switchable:
+                workers[name].ask("run_pairs", sizes=owned[name], on_first=True)
+            else:
+                for workload, n in owned[name].items():
+                    workers[name].ask("run", workload=workload, n=n)
     for w in workers.values():
         w.ask("settle")
     _log(cfg, "samples: " + ", ".join(f"{k}={v}x{per_call[k] * 1e6:.0f}µs" for k, v in sizes.items()))
@@ -225,10 +239,10 @@ def timing_rounds(cfg: Config, workers: dict[str, WorkerProc]) -> dict[str, Any]
     while rounds < cfg.max_rounds:
         order = ["baseline", *contenders]
         for name in (order if rounds % 2 == 0 else order[::-1]):
-            if name == "baseline":
+            if name == "baseline" or not workers[name].switchable:  # switched on only
                 for workload, n in owned[name].items():
-                    r = base.ask("run", workload=workload, n=n)
-                    raw[workload]["baseline"].append(r["process"] / r["n"] * 1e6)
+                    r = workers[name].ask("run", workload=workload, n=n)
+                    raw[workload][name].append(r["process"] / r["n"] * 1e6)
                 continue
             if owned[name]:
                 pairs = workers[name].ask("run_pairs", sizes=owned[name], on_first=rounds % 2 == 0)
@@ -248,11 +262,11 @@ def timing_rounds(cfg: Config, workers: dict[str, WorkerProc]) -> dict[str, Any]
             "raw_us": raw, "off_us": off}
 
 
-def paired_overheads(raw: dict[str, dict[str, list[float]]], off: dict[str, dict[str, list[float]]],
-                     clean: dict[str, dict[str, bool]] | None = None) -> dict[str, dict[str, list[float]]]:
+def paired_overheads(raw: dict[str, dict[str, list[float]]],
+                     off: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, list[float]]]:
     """Per workload and contender: switched on - switched off, same process, same round (floor_ops
-    are absolute). A contender that still emitted while switched off is paired with the baseline
-    process instead (`clean[name][workload]` False)."""
+    are absolute). A contender never switched off (it still emitted when off, see check_emissions)
+    is paired with the baseline process of the same round instead."""
     out: dict[str, dict[str, list[float]]] = {}
     for workload, by_name in raw.items():
         if workload in DIRECT:
@@ -262,10 +276,8 @@ def paired_overheads(raw: dict[str, dict[str, list[float]]], off: dict[str, dict
         for name, on in by_name.items():
             if name == "baseline":
                 continue
-            if clean is not None and not clean.get(name, {}).get(workload, True):
-                out[workload][name] = [c - b for c, b in zip(on, by_name["baseline"])]
-            else:
-                out[workload][name] = [c - b for c, b in zip(on, off[workload][name])]
+            paired = off.get(workload, {}).get(name) or by_name["baseline"]
+            out[workload][name] = [c - b for c, b in zip(on, paired)]
     return out
 
 
@@ -418,8 +430,7 @@ def run(cfg: Config) -> dict[str, Any]:
         results["emission"] = check_emissions(cfg, workers)
         timing = timing_rounds(cfg, workers)
         results["timing"] = timing
-        clean = {n: {wl: e.get("off_clean", True) for wl, e in by.items()} for n, by in results["emission"].items()}
-        ovh = paired_overheads(timing["raw_us"], timing["off_us"], clean)
+        ovh = paired_overheads(timing["raw_us"], timing["off_us"])
         results["overhead_us"] = {wl: {n: summarize(v) for n, v in by.items()} for wl, by in ovh.items()}
         results["cross_process_us"] = {wl: {n: summarize(v) for n, v in by.items()}
                                        for wl, by in cross_process(timing["raw_us"]).items()}

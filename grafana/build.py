@@ -265,9 +265,10 @@ def drilldown() -> db.Dashboard:
         .with_panel(ratio_stat("Daily budget used",
                                f'scope:otel_llm_cost_usd:sum24h_budget_ratio{{scope="user",{user}}}',
                                description="Empty when the user has no budget in prometheus/budgets.yaml."))
-        .with_panel(graph("Spend rate by model (exemplars open the traces)", [q(
-            f"sum by (gen_ai_request_model) (rate(otel_llm_cost_USD_total{{{user}}}[$__rate_interval])) * 3600",
-            exemplar=True)], USD, span=12, description="USD per hour."))
+        .with_panel(graph("Spend rate by model", [q(
+            f"sum by (gen_ai_request_model) (rate(otel_llm_cost_USD_total{{{user}}}[$__rate_interval])) * 3600")],
+            USD, span=12, description="USD per hour. The cost counter is read once per collection, so it carries "
+            "no exemplars: the traces of this user are in the table below, each span with its otel_llm.cost.usd."))
         .with_panel(graph("Latency p95 by model (exemplars open the traces)", [q(
             "histogram_quantile(0.95, sum by (le, gen_ai_request_model) "
             "(rate(gen_ai_client_operation_duration_seconds_bucket[$__rate_interval])))", exemplar=True)],

@@ -134,3 +134,13 @@ def test_quick_run_end_to_end(tmp_path: Path) -> None:
     assert "on vs off in one process" in markdown
     assert "## Targets" in markdown and "nproc" in markdown
     assert (tmp_path / "results.json").stat().st_size > 0
+
+
+def test_overhead_is_on_minus_off_and_baseline_only_for_a_contender_never_switched() -> None:
+    raw = {"chat": {"baseline": [1000.0, 1010.0], "otel_llm": [1200.0, 1190.0], "openllmetry": [1500.0, 1490.0]},
+           "floor_ops": {"floor": [90.0, 91.0]}}
+    off = {"chat": {"otel_llm": [1050.0, 1060.0], "openllmetry": []}}
+    ovh = run.paired_overheads(raw, off)
+    assert ovh["chat"]["otel_llm"] == [150.0, 130.0]  # its own process switched off
+    assert ovh["chat"]["openllmetry"] == [500.0, 480.0]  # the baseline process of the same round
+    assert ovh["floor_ops"]["floor"] == [90.0, 91.0]  # absolute
