@@ -439,7 +439,7 @@ def run(cfg: Config) -> dict[str, Any]:
         results["per_chunk_us"] = {n: summarize(v) for n, v in per_chunk(ovh).items()}
         if "otel_llm" in workers:
             results["per_chunk_direct"] = workers["otel_llm"].ask("per_chunk", repeats=3 if cfg.quick else 15)
-            in_process = workers["otel_llm"].ask("per_chunk_in_process", rounds=4 if cfg.quick else 60)
+            in_process = workers["otel_llm"].ask("per_chunk_in_process", rounds=4 if cfg.quick else 120)
             if "added_us" in in_process:
                 in_process["added_us"] = summarize(in_process["added_us"])
             results["per_chunk_in_process"] = in_process
