@@ -116,6 +116,7 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         if not hasattr(self, "_patched"):
             self._patched: list[tuple[type, str, Any]] = []
             self._applied: set[tuple[type, str]] = set()
+            self._hooked: set[str] = set()  # SDK modules whose import hook is registered (once per process)
             self.telemetry: Telemetry | None = None
 
     def instrumentation_dependencies(self) -> Collection[str]:
@@ -131,8 +132,6 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             return
         telemetry = Telemetry(settings, tracer_provider, meter_provider)
         self.telemetry = telemetry
-        global _active
-        _active = self
         # The SDK imports its resource modules lazily, on first use; importing them all here would add
         # ~90 ms to the app's start-up. Patch the modules already loaded now, and each other one when
         # (and if) it is imported, through one import hook per module for the life of the process: a
@@ -141,9 +140,9 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             module = sys.modules.get(module_name)
             if module is not None:
                 self._patch_module(telemetry, rows, module)
-            elif module_name not in _hooked:
-                _hooked.add(module_name)
-                wrapt.register_post_import_hook(functools.partial(_on_import, rows), module_name)
+            elif module_name not in self._hooked:
+                self._hooked.add(module_name)
+                wrapt.register_post_import_hook(functools.partial(self._on_import, rows), module_name)
         for owner, name, hook in retries.hooks(current_call):  # the SDK's own retries, see retries.py
             self._wrap(owner, name, hook)
         for owner, name, replace in retries.replacements(current_call):  # plain functions: on every call
@@ -151,6 +150,13 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             setattr(owner, name, replace(original))
             self._patched.append((owner, name, original))
         _warn_peers()
+
+    def _on_import(self, rows: list[Any], module: Any) -> None:
+        """An SDK module was imported: patch it if we are instrumented now (BaseInstrumentor keeps one
+        instance per class, so this hook outlives instrument/uninstrument cycles), else do nothing."""
+        telemetry = self.telemetry
+        if telemetry is not None:
+            self._patch_module(telemetry, rows, module)
 
     def _patch_module(self, telemetry: Telemetry, rows: list[Any], module: Any) -> None:
         """Patch one SDK module's rows (those not patched yet)."""
@@ -174,25 +180,11 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         self._patched.append((owner, name, original))
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        global _active
-        _active = None  # import hooks still waiting for their module now do nothing
         while self._patched:
             owner, name, original = self._patched.pop()
             setattr(owner, name, original)
         self._applied.clear()
-        self.telemetry = None
-
-
-_active: OpenAIInstrumentor | None = None  # instrumented now: what the import hooks patch with
-_hooked: set[str] = set()  # SDK modules whose import hook is registered (once per process)
-
-
-def _on_import(rows: list[Any], module: Any) -> None:
-    """An SDK module was imported: patch it if we are instrumented now, else leave it alone."""
-    active = _active
-    telemetry = active.telemetry if active is not None else None
-    if active is not None and telemetry is not None:
-        active._patch_module(telemetry, rows, module)
+        self.telemetry = None  # import hooks still waiting for their module now do nothing
 
 
 _peer_hooks: list[str] = []  # peers whose import hook is registered (once per process)
