@@ -77,6 +77,9 @@ class Ledger:
         self.lock = threading.Lock()
         self._sums: dict[str, Sum] = {}
         self._rows: dict[Key, Row] = {}
+        # User ids given their own metric series (capped by OTEL_LLM_METRIC_USER_LIMIT): kept with the
+        # sums those series live in, so instrumenting again does not reopen the cap.
+        self.users: set[str] = set()
 
     @staticmethod
     def for_meter(meter: Meter) -> Ledger:

@@ -89,11 +89,10 @@ class Telemetry:
         self.metric_team = "team" in attrs
         self.metric_key = "api_key" in attrs
         self.metric_feature = "feature" in attrs
-        self._users: set[str] = set()
 
     def metric_user_id(self, user_id: str) -> str:
         """The user id for metric labels, capped at `metric_user_limit` distinct ids per process."""
-        users = self._users
+        users = self.ledger.users  # with the sums whose series they make: re-instrumenting keeps the cap
         if user_id in users:
             return user_id
         if len(users) >= self.settings.metric_user_limit:

@@ -111,6 +111,17 @@ def test_metric_user_labels_are_capped(instrument: Any, api: Api, spans: Any, re
     assert {s.attributes["user.id"] for s in finished(spans)} == {f"u{i}" for i in range(6)}  # spans keep the exact id
 
 
+def test_the_user_label_cap_holds_when_instrumented_again(instrument: Any, api: Api, reader: Any) -> None:
+    """The series live on with the meter's sums: instrumenting again must not open room for more."""
+    for round_ in range(2):
+        instrument(metric_user_limit=2)  # the fixture uninstruments first
+        for i in range(2):
+            with otel_llm.attributes(user_id=f"r{round_}-u{i}"):
+                _chat(api)
+    users = {dict(p.attributes)["user.id"] for p in points(reader, sc.CALLS)}
+    assert users == {"r0-u0", "r0-u1", "_other"}
+
+
 def test_metric_attributes_are_switchable(instrument: Any, api: Api, reader: Any) -> None:
     instrument(metric_attributes="feature")
     with otel_llm.attributes(user_id="alice", team="t", feature="search"):
