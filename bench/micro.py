@@ -201,15 +201,9 @@ def per_chunk_in_process(w: harness.Worker, rounds: int = 40, calls: int = 6) ->
     cancel; the figure is on minus off of the same round, order alternating. Across processes the
     same marginal carries each process's own speed (the floor, which does nothing per chunk, reads
     a few µs there); within one process it does not."""
-    ins = getattr(w.tel, "instrumentor", None)
-    if ins is None or not hasattr(ins, "uninstrument"):
+    if w.tel.instrumentor is None:
         return {"skip": "no otel_llm instrumentor to switch"}
-
-    def switch(on: bool) -> None:
-        if on and not ins.is_instrumented_by_opentelemetry:
-            ins.instrument(tracer_provider=w.tel.tracer_provider, meter_provider=w.tel.meter_provider)
-        elif not on and ins.is_instrumented_by_opentelemetry:
-            ins.uninstrument()
+    switch = w.switch
 
     def marginal() -> float:
         long = w.run("stream_200", calls)["process"] / calls

@@ -56,7 +56,6 @@ class _Base(wrapt.ObjectProxy):  # type: ignore[type-arg]
     def __reduce_ex__(self, protocol: Any) -> Any:  # pragma: no cover - streams do not pickle anyway
         return self.__wrapped__.__reduce_ex__(protocol)
 
-
     def _self_parts(self) -> tuple[Any, Call, Callable[[Any], None] | None, bool]:
         return self.__wrapped__, self._self_call, None if self._self_broken else self._self_on, self._self_strip
 
