@@ -234,10 +234,13 @@ def test_different_requests_are_different_entries(cached: Any, api: Api, fake: F
     for kwargs in variants:  # each now has its own entry
         api.call("chat.completions.create", **kwargs)
     assert len(fake.requests) == len(variants)
-    # Transport arguments change nothing about the answer.
-    api.call("chat.completions.create", **CHAT, timeout=12.5, extra_headers={"X-Trace": "abc"})
+    # Transport arguments and headers that identify nobody change nothing about the answer.
+    api.call("chat.completions.create", **CHAT, timeout=12.5, extra_headers={"traceparent": "00-abc-def-01"})
     assert len(fake.requests) == len(variants)
-    assert requests_by_result(reader) == {"miss": len(variants), "hit": len(variants) + 1}
+    # A header we do not know might name a tenant: a new entry (hit rate, never a crossed answer).
+    api.call("chat.completions.create", **CHAT, extra_headers={"X-Trace": "abc"})
+    assert len(fake.requests) == len(variants) + 1
+    assert requests_by_result(reader) == {"miss": len(variants) + 1, "hit": len(variants) + 1}
 
 
 def test_two_tenants_never_share_an_entry(cached: Any, api: Api, fake: FakeAPI) -> None:
@@ -572,7 +575,8 @@ def test_key_ignores_transport_args_and_omitted_values_but_not_the_request() -> 
     base = cache_key("chat", "create", client, CHAT)
     assert base is not None and base.startswith("otel_llm:rc:v1:") and len(base) == len("otel_llm:rc:v1:") + 64
     assert cache_key("chat", "create", client, {**CHAT, "temperature": 0.0}) == base
-    assert cache_key("chat", "create", client, {**CHAT, "timeout": 3, "extra_headers": {"a": "b"}}) == base
+    assert cache_key("chat", "create", client, {**CHAT, "timeout": 3, "extra_headers": {"traceparent": "b"}}) == base
+    assert cache_key("chat", "create", client, {**CHAT, "extra_headers": {"a": "b"}}) != base
     assert cache_key("chat", "create", client, {**CHAT, "top_p": openai.omit, "n": openai.NOT_GIVEN}) == base
     assert cache_key("chat", "create", client, {**CHAT, "user": "u1"}) != base
     assert cache_key("chat", "create", client, {**CHAT, "extra_query": {"x": 1}}) != base

@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from .. import semconv as sc
 from ..call import Call, report_fault
+from .identity import identity
 
 if TYPE_CHECKING:
     from ..ledger import Sum
@@ -31,7 +32,8 @@ _log = logging.getLogger("otel_llm")
 
 KEY_PREFIX: Final = "otel_llm:rc:v1:"
 _FORMAT: Final = 1  # envelope version: entries of another version are misses
-# Per-call transport arguments: they change how the request travels, not what it asks.
+# Per-call transport arguments: they change how the request travels, not what it asks. (The headers
+# that identify the tenant are hashed in by `identity`.)
 _TRANSPORT_ARGS: Final = frozenset({"timeout", "extra_headers"})
 _RAW_RESPONSE_HEADER: Final = "X-Stainless-Raw-Response"  # set by with_raw_response / with_streaming_response
 CACHED_OPERATIONS: Final = frozenset({sc.OP_CHAT, sc.OP_TEXT_COMPLETION, sc.OP_EMBEDDINGS})
@@ -105,18 +107,16 @@ def cacheable(settings: Settings, operation: str, method: str, events: bool, kwa
 
 def cache_key(operation: str, method: str, client: Any, kwargs: Mapping[str, Any]) -> str | None:
     """SHA-256 over everything that changes the answer and the tenant; None when uncacheable."""
-    api_key = getattr(client, "api_key", None)
-    if not isinstance(api_key, str) or not api_key or getattr(client, "_api_key_provider", None) is not None:
-        return None  # no fixed key, no tenant: never risk serving one tenant's answer to another
     try:
+        tenant = identity(client, kwargs.get("extra_headers"))
+        if tenant is None:
+            return None  # who the request speaks for is decided while it is sent: never risk a crossing
         material = {
             "v": _FORMAT,
             "op": operation,
             "method": method,
             "base_url": str(getattr(client, "base_url", "")),
-            "key": hashlib.sha256(api_key.encode("utf-8", "replace")).hexdigest(),
-            "org": getattr(client, "organization", None),
-            "project": getattr(client, "project", None),
+            "tenant": tenant,
             "query": _canon(getattr(client, "default_query", None) or {}),
             "kwargs": {k: _canon(v) for k, v in kwargs.items() if k not in _TRANSPORT_ARGS and _given(v)},
         }
