@@ -5,6 +5,7 @@ entry, Redis killed or hung) never breaking the app. Memory and a real redis-ser
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import shutil
 import socket
@@ -23,7 +24,7 @@ from otel_llm import semconv as sc
 from otel_llm.cache import ResponseCache, cache_key, cacheable
 from otel_llm.cache.memory import MemoryBackend
 from otel_llm.settings import Settings
-from tests.conftest import API_KEY, Api, FakeAPI, finished, points, total
+from tests.conftest import API_KEY, Api, FakeAPI, finished, fixture_json, points, total
 
 MESSAGES = [{"role": "user", "content": "What are your opening hours?"}]
 CHAT = {"model": "gpt-4.1", "messages": MESSAGES, "temperature": 0}
@@ -401,11 +402,50 @@ def test_a_corrupt_entry_is_a_counted_miss_and_is_overwritten(
             server.write(key.encode(), garbage)
         assert api.call("chat.completions.create", **CHAT) == expected
     assert len(fake.requests) == 4
-    assert requests_by_result(reader) == {"miss": 1, "error": 3}
+    assert requests_by_result(reader) == {"miss": 1, "invalid": 3}
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "could not be read" in r.getMessage()]
     assert len(warnings) <= 1  # logged once per process, not per call
     assert api.call("chat.completions.create", **CHAT) == expected  # the miss stored a good entry again
     assert len(fake.requests) == 4
+
+
+def _envelope(name: str, body: Any, stream: bool = False) -> bytes:
+    return json.dumps({"v": 1, "t": name, "s": stream, "b": body}).encode()
+
+
+CHUNK = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+         "choices": [{"index": 0, "delta": {"content": "x"}, "finish_reason": "stop"}]}
+WRONG_ENTRIES = {
+    "embedding_entry": _envelope("CreateEmbeddingResponse", fixture_json("embeddings.json")),
+    "embedding_body_named_chat": _envelope("ChatCompletion", fixture_json("embeddings.json")),
+    "responses_entry": _envelope("Response", fixture_json("response.json")),
+    "completion_entry": _envelope("Completion", fixture_json("completion.json")),
+    "chunk_entry": _envelope("ChatCompletionChunk", CHUNK),
+    "choices_not_a_list": _envelope("ChatCompletion", {**fixture_json("chat_completion.json"), "choices": "x"}),
+}
+
+
+@pytest.mark.parametrize("poison", sorted(WRONG_ENTRIES))
+def test_an_entry_of_another_type_is_never_served(
+    cached: Any, api: Api, fake: FakeAPI, reader: Any, backend_url: str, request: pytest.FixtureRequest,
+    poison: str,
+) -> None:
+    """An embedding (or any other type) where a chat answer is looked up: a counted miss, never served."""
+    cache = cached()
+    server = request.getfixturevalue("redis_server") if backend_url.startswith("redis") else None
+    expected = api.call("chat.completions.create", **CHAT)
+    (key,) = cache_backend_keys(cache, server)
+    if server is None:
+        cache.backend.set(key, WRONG_ENTRIES[poison], 60)
+    else:
+        server.write(key.encode(), WRONG_ENTRIES[poison])
+    result = api.call("chat.completions.create", **CHAT)
+    assert type(result) is openai.types.chat.ChatCompletion
+    assert result.choices[0].message.content == expected.choices[0].message.content
+    assert len(fake.requests) == 2  # the API answered, not the entry
+    assert requests_by_result(reader) == {"miss": 1, "invalid": 1}
+    assert api.call("chat.completions.create", **CHAT) == expected  # the miss stored a good entry again
+    assert len(fake.requests) == 2
 
 
 @pytest.mark.redis

@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from .. import semconv as sc
 from ..call import Call, report_fault
+from .entry import check_entry, expected_type
 from .identity import identity
 
 if TYPE_CHECKING:
@@ -45,7 +46,8 @@ BREAKER_MAX: Final = 60.0  # ... up to this
 
 HIT: Final = "hit"
 MISS: Final = "miss"
-ERROR: Final = "error"
+ERROR: Final = "error"  # the backend failed, or is being left alone after a failure
+INVALID: Final = "invalid"  # an entry was found but not served: unreadable, or not what this call returns
 
 
 class Backend(Protocol):
@@ -176,7 +178,7 @@ class ResponseCache:
         key = self._plan(call, client, method, events, kwargs)
         if key is None:
             return wrapped(*args, **kwargs)
-        hit = self._lookup(key, call, client)
+        hit = self._lookup(key, call, client, events)
         if hit is not None:
             return hit
         result = wrapped(*args, **kwargs)
@@ -190,7 +192,7 @@ class ResponseCache:
         key = self._plan(call, client, method, events, kwargs)
         if key is None:
             return await wrapped(*args, **kwargs)
-        hit = await self._alookup(key, call, client)
+        hit = await self._alookup(key, call, client, events)
         if hit is not None:
             return hit
         result = await wrapped(*args, **kwargs)
@@ -199,7 +201,7 @@ class ResponseCache:
             await self._aput(key, entry)
         return result
 
-    def _lookup(self, key: str, call: Call, client: Any) -> Any:
+    def _lookup(self, key: str, call: Call, client: Any, events: bool) -> Any:
         try:
             if not self._usable(call):
                 return None
@@ -208,12 +210,12 @@ class ResponseCache:
             except Exception as exc:
                 self._backend_failed("get", exc, call)
                 return None
-            return self._hit_or_miss(raw, call, client)
+            return self._hit_or_miss(raw, call, client, events)
         except Exception as exc:
             report_fault("response cache lookup", exc)
             return None
 
-    async def _alookup(self, key: str, call: Call, client: Any) -> Any:
+    async def _alookup(self, key: str, call: Call, client: Any, events: bool) -> Any:
         try:
             if not self._usable(call):
                 return None
@@ -222,7 +224,7 @@ class ResponseCache:
             except Exception as exc:
                 self._backend_failed("get", exc, call)
                 return None
-            return self._hit_or_miss(raw, call, client)
+            return self._hit_or_miss(raw, call, client, events)
         except Exception as exc:
             report_fault("response cache lookup", exc)
             return None
@@ -250,7 +252,7 @@ class ResponseCache:
             return False
         return True
 
-    def _hit_or_miss(self, raw: bytes | None, call: Call, client: Any) -> Any:
+    def _hit_or_miss(self, raw: bytes | None, call: Call, client: Any, events: bool) -> Any:
         if self._failures:
             self._recovered()
         if raw is None:
@@ -258,11 +260,12 @@ class ResponseCache:
             _mark(call, False)
             return None
         try:
-            result = self._rebuild(raw, client, call.streaming)
+            expected = expected_type(call.operation, events, call.streaming)
+            result = self._rebuild(raw, client, call.streaming, expected)
         except Exception as exc:
-            self._count(call, ERROR)
-            _log_once("corrupt", "otel_llm: a response cache entry could not be read (%s: %s); treated as a miss "
-                      "and overwritten", type(exc).__name__, exc)
+            self._count(call, INVALID)
+            _log_once("corrupt", "otel_llm: a response cache entry could not be read or is not what this call "
+                      "returns (%s: %s); treated as a miss and overwritten", type(exc).__name__, exc)
             return None
         self._count(call, HIT)
         call.response_cache_hit = True  # last: a fault above leaves a plain miss
@@ -280,7 +283,9 @@ class ResponseCache:
                 return None  # not one of ours (a gateway's surprise): never stored
             if getattr(result, "status", "completed") not in ("completed", None):
                 return None  # a Responses API answer still running, failed or cut short
-            return _encode(name, False, _dump(result))
+            body = _dump(result)
+            check_entry(name, name, body, False)  # never store what would not be served
+            return _encode(name, False, body)
         except Exception as exc:
             report_fault("response cache encode", exc)
             return None
@@ -292,7 +297,9 @@ class ResponseCache:
             call.cache_chunks = None
             if not chunks or call.response_cache_hit or not _stream_complete(kwargs, chunks):
                 return
-            self._put(key, _encode(type(chunks[0]).__name__, True, [_dump(c) for c in chunks]))
+            name, body = type(chunks[0]).__name__, [_dump(c) for c in chunks]
+            check_entry(name, name, body, True)  # never store what would not be served
+            self._put(key, _encode(name, True, body))
         except Exception as exc:
             report_fault("response cache stream", exc)
 
@@ -308,20 +315,17 @@ class ResponseCache:
             except Exception as inner:
                 report_fault("response cache put", inner)
 
-    def _rebuild(self, raw: bytes, client: Any, streaming: bool) -> Any:
+    def _rebuild(self, raw: bytes, client: Any, streaming: bool, expected: str | None) -> Any:
         envelope = json.loads(raw)
         if not isinstance(envelope, dict) or envelope.get("v") != _FORMAT:
             raise ValueError("unknown entry format")
-        cls: Any = self._types[envelope["t"]]
-        body = envelope["b"]
         if envelope.get("s") is not streaming:
             raise ValueError("stream entry for a plain call, or the reverse")
+        body: Any = envelope.get("b")
+        check_entry(expected, envelope.get("t"), body, streaming)  # the type this call returns, or a miss
+        cls: Any = self._types[envelope["t"]]
         if streaming:
-            if not isinstance(body, list) or not all(isinstance(c, dict) for c in body):
-                raise TypeError("stream entry is not a list of chunks")
             return _replay(client, cls, body)
-        if not isinstance(body, dict):
-            raise TypeError("entry body is not an object")
         return cls.construct(**body)  # the SDK's own lenient build, as for a live response
 
     # --- failures and counting ------------------------------------------------------------------
