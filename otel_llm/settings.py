@@ -40,6 +40,7 @@ class Settings:
     response_cache_max_bytes: int = 64 * 1024 * 1024
     response_cache_streams: bool = False
     response_cache_nondeterministic: bool = False
+    response_cache_timeout: float = 0.05
 
     def stream_usage_for(self, host: str) -> bool:
         """Whether to ask `host` for the usage chunk when the app did not."""
@@ -121,6 +122,7 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "OTEL_LLM_RESPONSE_CACHE_MAX_BYTES": ("response_cache_max_bytes", _positive_int),
     "OTEL_LLM_RESPONSE_CACHE_STREAMS": ("response_cache_streams", _bool),
     "OTEL_LLM_RESPONSE_CACHE_NONDETERMINISTIC": ("response_cache_nondeterministic", _bool),
+    "OTEL_LLM_RESPONSE_CACHE_TIMEOUT": ("response_cache_timeout", _positive_float),
 }
 ENV_VARIABLES = tuple(_ENV)
 

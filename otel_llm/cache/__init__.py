@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from .. import semconv as sc
 from ..call import Call, report_fault
+from .deadline import DeadlineRunner
 from .entry import check_entry, expected_type
 from .identity import identity
 
@@ -170,6 +171,9 @@ class ResponseCache:
         self._failures = 0
         self.breaker_initial = BREAKER_INITIAL
         self.breaker_max = BREAKER_MAX
+        # One deadline for each whole backend operation; the memory backend does no I/O and needs none.
+        self._deadline = (DeadlineRunner(settings.response_cache_timeout, getattr(backend, "abort", None))
+                          if backend.blocking else None)
 
     # --- the two entry points (the instrumentor's wrappers) -------------------------------------
     def call(self, wrapped: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
@@ -206,7 +210,7 @@ class ResponseCache:
             if not self._usable(call):
                 return None
             try:
-                raw = self.backend.get(key)
+                raw = self._get(key)
             except Exception as exc:
                 self._backend_failed("get", exc, call)
                 return None
@@ -220,7 +224,7 @@ class ResponseCache:
             if not self._usable(call):
                 return None
             try:
-                raw = await self._run(self.backend.get, key)
+                raw = await self._run(self._get, key)
             except Exception as exc:
                 self._backend_failed("get", exc, call)
                 return None
@@ -308,7 +312,7 @@ class ResponseCache:
         if len(entry) > self.max_entry_bytes or time.monotonic() < self._open_until:
             return
         try:
-            self.backend.set(key, entry, self.ttl)
+            self._set(key, entry)
         except Exception as exc:
             try:
                 self._backend_failed("set", exc, None)
@@ -349,6 +353,18 @@ class ResponseCache:
                (sc.RESPONSE_CACHE_RESULT, result))
         with self._lock:
             self._requests.add(key, 1)
+
+    def _get(self, key: str) -> bytes | None:
+        """The backend's answer within the deadline (DeadlineExceeded past it)."""
+        if self._deadline is None:
+            return self.backend.get(key)
+        return self._deadline.run(self.backend.get, key)
+
+    def _set(self, key: str, entry: bytes) -> None:
+        if self._deadline is None:
+            self.backend.set(key, entry, self.ttl)
+        else:
+            self._deadline.run(self.backend.set, key, entry, self.ttl)
 
     async def _run(self, func: Callable[..., Any], *args: Any) -> Any:
         if not self.backend.blocking:
@@ -413,7 +429,7 @@ def open_cache(settings: Settings, requests: Sum, lock: Any) -> ResponseCache | 
         else:
             from .redis_backend import RedisBackend
 
-            backend = RedisBackend(url)
+            backend = RedisBackend(url, settings.response_cache_timeout)
     except ImportError:
         _log.error("otel_llm: OTEL_LLM_RESPONSE_CACHE=%s needs the redis package (pip install 'otel-llm[redis]'); "
                    "the response cache is off", _redact(url))

@@ -2,7 +2,8 @@
 
 Timeouts are short and retries off: a cache that answers in more than ~50 ms is worth less than
 the API call it would save, and the circuit breaker in `ResponseCache` stops a dead Redis from
-costing even that on every call.
+costing even that on every call. The socket timeout bounds each read; the whole operation is
+bounded by `ResponseCache`'s deadline, which calls `abort` to free a thread stuck on a slow server.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 __all__ = ["RedisBackend"]
 
-DEFAULT_TIMEOUT = 0.05  # seconds, for connect and for every command
+DEFAULT_TIMEOUT = 0.05  # seconds, for connect and for every read
 
 
 class RedisBackend:
@@ -33,10 +34,17 @@ class RedisBackend:
 
     def get(self, key: str) -> bytes | None:
         value = self._client.get(key)
-        return value if value is None or isinstance(value, bytes) else bytes(value)
+        if value is None or isinstance(value, bytes):
+            return value
+        # A server that answers GET with a number, an array or a status is not a Redis we can trust.
+        raise TypeError(f"Redis answered GET with a {type(value).__name__}")
 
     def set(self, key: str, value: bytes, ttl: float) -> None:
         self._client.set(key, value, px=max(1, int(ttl * 1000)))
+
+    def abort(self) -> None:
+        """Shut every connection, in use or not: a read blocked on a slow server fails at once."""
+        self._client.connection_pool.disconnect()
 
     def close(self) -> None:
         self._client.close()
