@@ -22,6 +22,7 @@ import pytest
 from otel_llm import cache as cache_module
 from otel_llm import semconv as sc
 from otel_llm.cache import ResponseCache, cache_key, cacheable
+from otel_llm.cache.flight import Flights
 from otel_llm.cache.memory import MemoryBackend
 from otel_llm.settings import Settings
 from tests.conftest import API_KEY, Api, FakeAPI, finished, fixture_json, points, total
@@ -521,6 +522,8 @@ FAULTS = {
     "encode": (cache_module, "_encode"),
     "count": (ResponseCache, "_count"),
     "replay": (cache_module, "_replay"),
+    "flight_join": (Flights, "join"),
+    "flight_land": (Flights, "land"),
 }
 
 

@@ -22,6 +22,7 @@ from .. import semconv as sc
 from ..call import Call, report_fault
 from .deadline import DeadlineRunner
 from .entry import check_entry, expected_type
+from .flight import Flight, Flights, in_event_loop_thread
 from .identity import identity
 
 if TYPE_CHECKING:
@@ -174,6 +175,7 @@ class ResponseCache:
         # One deadline for each whole backend operation; the memory backend does no I/O and needs none.
         self._deadline = (DeadlineRunner(settings.response_cache_timeout, getattr(backend, "abort", None))
                           if backend.blocking else None)
+        self._flights = Flights()  # single-flight: concurrent identical misses make one API call
 
     # --- the two entry points (the instrumentor's wrappers) -------------------------------------
     def call(self, wrapped: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
@@ -182,28 +184,50 @@ class ResponseCache:
         key = self._plan(call, client, method, events, kwargs)
         if key is None:
             return wrapped(*args, **kwargs)
-        hit = self._lookup(key, call, client, events)
-        if hit is not None:
-            return hit
-        result = wrapped(*args, **kwargs)
-        entry = self._entry(key, result, call, kwargs)
-        if entry is not None:
-            self._put(key, entry)
-        return result
+        flight, leads = self._board(key, call, False)
+        if flight is not None and not leads:
+            hit = self._follow(flight.wait(), call, client, events)
+            if hit is not None:
+                return hit
+            flight = None  # the leader left no entry: this call goes its own way
+        try:
+            hit = self._lookup(key, call, client, events)
+            if hit is not None:
+                return hit
+            result = wrapped(*args, **kwargs)
+            entry = self._entry(key, result, call, kwargs)
+            self._land(key, flight, entry)
+            flight = None
+            if entry is not None:
+                self._put(key, entry)
+            return result
+        finally:
+            self._land(key, flight, None)  # the leader failed or left early: its followers go their own way
 
     async def acall(self, wrapped: Callable[..., Awaitable[Any]], args: tuple[Any, ...], kwargs: dict[str, Any],
                     call: Call, client: Any, method: str, events: bool) -> Any:
         key = self._plan(call, client, method, events, kwargs)
         if key is None:
             return await wrapped(*args, **kwargs)
-        hit = await self._alookup(key, call, client, events)
-        if hit is not None:
-            return hit
-        result = await wrapped(*args, **kwargs)
-        entry = self._entry(key, result, call, kwargs)
-        if entry is not None:
-            await self._aput(key, entry)
-        return result
+        flight, leads = self._board(key, call, True)
+        if flight is not None and not leads:
+            hit = self._follow(await flight.await_landing(), call, client, events)
+            if hit is not None:
+                return hit
+            flight = None
+        try:
+            hit = await self._alookup(key, call, client, events)
+            if hit is not None:
+                return hit
+            result = await wrapped(*args, **kwargs)
+            entry = self._entry(key, result, call, kwargs)
+            self._land(key, flight, entry)
+            flight = None
+            if entry is not None:
+                await self._aput(key, entry)
+            return result
+        finally:
+            self._land(key, flight, None)
 
     def _lookup(self, key: str, call: Call, client: Any, events: bool) -> Any:
         try:
@@ -214,6 +238,8 @@ class ResponseCache:
             except Exception as exc:
                 self._backend_failed("get", exc, call)
                 return None
+            if self._failures:
+                self._recovered()
             return self._hit_or_miss(raw, call, client, events)
         except Exception as exc:
             report_fault("response cache lookup", exc)
@@ -228,6 +254,8 @@ class ResponseCache:
             except Exception as exc:
                 self._backend_failed("get", exc, call)
                 return None
+            if self._failures:
+                self._recovered()
             return self._hit_or_miss(raw, call, client, events)
         except Exception as exc:
             report_fault("response cache lookup", exc)
@@ -238,6 +266,43 @@ class ResponseCache:
             await self._run(self._put, key, entry)
         except Exception as exc:
             report_fault("response cache put", exc)
+
+    # --- single-flight (see flight.py) ------------------------------------------------------------
+    def _board(self, key: str, call: Call, is_async: bool) -> tuple[Flight | None, bool]:
+        """(the flight for `key`, whether this call leads it); (None, False): no single-flight for it."""
+        try:
+            if call.streaming:
+                return None, False  # a stream's entry exists only once the app has read it all
+            flight, leads = self._flights.join(key)
+            if not leads and in_event_loop_thread() is not is_async:
+                return None, False  # a sync call on a loop's thread must not block it; trio: no asyncio wait
+            return flight, leads
+        except Exception as exc:
+            report_fault("response cache single-flight", exc)
+            return None, False
+
+    def _land(self, key: str, flight: Flight | None, entry: bytes | None) -> None:
+        """Release the followers with the leader's entry (None: each goes its own way); never raises."""
+        if flight is None:
+            return
+        try:
+            self._flights.land(key, flight, entry if entry is None or len(entry) <= self.max_entry_bytes else None)
+        except Exception as exc:
+            report_fault("response cache single-flight", exc)
+            try:
+                self._flights.abandon(key, flight)  # no follower may wait for ever, no later call either
+            except Exception as inner:
+                report_fault("response cache single-flight", inner)
+
+    def _follow(self, entry: bytes | None, call: Call, client: Any, events: bool) -> Any:
+        """A follower's answer: the leader's entry, rebuilt for this call (a hit), or None."""
+        if entry is None:
+            return None
+        try:
+            return self._hit_or_miss(entry, call, client, events)
+        except Exception as exc:
+            report_fault("response cache single-flight", exc)
+            return None
 
     # --- steps shared by sync and async (none of them raises) -----------------------------------
     def _plan(self, call: Call, client: Any, method: str, events: bool, kwargs: Mapping[str, Any]) -> str | None:
@@ -257,8 +322,6 @@ class ResponseCache:
         return True
 
     def _hit_or_miss(self, raw: bytes | None, call: Call, client: Any, events: bool) -> Any:
-        if self._failures:
-            self._recovered()
         if raw is None:
             self._count(call, MISS)
             _mark(call, False)
