@@ -651,3 +651,40 @@ def test_policy_table() -> None:
     assert cacheable(s, "chat", "create", True, {**CHAT, "tools": [{"type": "custom", "name": "x"}]})
     assert not cacheable(s, "chat", "create", True, {**CHAT, "tools": [{"type": "mcp"}]})
     assert not cacheable(s, "chat", "create", False, {**CHAT, "temperature": True})
+
+
+# --- credentials in the cache URL never reach a log line ---------------------------------------------
+SECRET_URLS = [
+    "redis://:SECRET@127.0.0.1:{port}/0",
+    "redis://tenant:SECRET@127.0.0.1:{port}/0",
+    "redis://SECRET@127.0.0.1:{port}/0",  # a token given as the user name
+    "redis://127.0.0.1:{port}/0?password=SECRET&socket_timeout=0.05",
+    "redis://:redis@127.0.0.1:{port}/0?x=SECRET",  # a password that is also the scheme's name
+    "rediss://default:SECRET@127.0.0.1:{port}/0",
+    "unix://:SECRET@/tmp/otel-llm-no-such.sock?db=0",
+    "redis://:SECRET@127.0.0.1:notaport/0",  # cannot even be opened
+    "redis://:SECRET@[::1/0",  # cannot even be parsed
+]
+
+
+@pytest.mark.parametrize("template", SECRET_URLS)
+@pytest.mark.parametrize("redis_installed", [True, False], ids=["redis", "no_redis_package"])
+def test_credentials_in_the_cache_url_are_never_logged(
+    instrument: Any, api: Api, fake: FakeAPI, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
+    template: str, redis_installed: bool,
+) -> None:
+    if redis_installed:
+        pytest.importorskip("redis")
+    else:
+        monkeypatch.setitem(sys.modules, "redis", None)
+    url = template.format(port=_free_port())  # nothing listens there: every lookup fails and is logged
+    secret = "redis" if ":redis@" in url else "SECRET"
+    instrument(response_cache=url)
+    for _ in range(2):
+        api.call("chat.completions.create", **CHAT)
+    assert len(fake.requests) == 2
+    assert any("response cache" in r.getMessage() for r in caplog.records)  # something was logged ...
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "SECRET" not in logged  # ... and no credential in it, at any level
+    if secret == "redis":
+        assert ":redis@" not in logged

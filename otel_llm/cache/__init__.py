@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final, Protocol
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, unquote, urlsplit
 
 from .. import semconv as sc
 from ..call import Call, report_fault
@@ -43,6 +43,9 @@ CACHED_OPERATIONS: Final = frozenset({sc.OP_CHAT, sc.OP_TEXT_COMPLETION, sc.OP_E
 # Responses API tools the app itself executes; any other tool (web search, file search, code
 # interpreter, MCP, ...) acts at the provider, so its answer depends on the world, not the prompt.
 _APP_TOOLS: Final = frozenset({"function", "custom"})
+# Cache URL options whose values may be logged; any other query value may be a credential.
+_PLAIN_OPTIONS: Final = frozenset({"db", "max_entries", "max_bytes", "socket_timeout", "socket_connect_timeout",
+                                   "protocol", "health_check_interval"})
 BREAKER_INITIAL: Final = 2.0  # seconds the backend is left alone after a failure, doubling ...
 BREAKER_MAX: Final = 60.0  # ... up to this
 
@@ -403,7 +406,8 @@ class ResponseCache:
         self._open_until = time.monotonic() + self._backoff
         _log_once("backend", "otel_llm: the response cache failed (%s: %s: %s); calls go to the API uncached, "
                   "and the cache is retried after %.0f s (backing off up to %.0f s)",
-                  op, type(exc).__name__, exc, self._backoff, self.breaker_max)
+                  op, type(exc).__name__, _scrub(str(exc), self.settings.response_cache), self._backoff,
+                  self.breaker_max)
         self._backoff = min(self._backoff * 2, self.breaker_max)
 
     def _recovered(self) -> None:
@@ -498,7 +502,7 @@ def open_cache(settings: Settings, requests: Sum, lock: Any) -> ResponseCache | 
                    "the response cache is off", _redact(url))
         return None
     except Exception as exc:
-        _log.error("otel_llm: cannot open the response cache %s (%s); it is off", _redact(url), exc)
+        _log.error("otel_llm: cannot open the response cache %s (%s); it is off", _redact(url), _scrub(str(exc), url))
         return None
     return ResponseCache(backend, settings, requests, lock)
 
@@ -519,8 +523,31 @@ def _int_option(query: dict[str, list[str]], name: str, default: int) -> int:
 
 
 def _redact(url: str) -> str:
-    """A URL fit for a log line: no password."""
-    parts = urlsplit(url)
-    if parts.password:
-        return url.replace(parts.password, "***", 1)
-    return url
+    """A cache URL fit for a log line: no user name, no password, no query value but known options."""
+    try:
+        parts = urlsplit(url)
+        host = parts.netloc.rpartition("@")[2]
+        netloc = f"***@{host}" if "@" in parts.netloc else host
+        query = "&".join(
+            f"{name}={value if name.lower() in _PLAIN_OPTIONS else '***'}"
+            for name, _, value in (item.partition("=") for item in parts.query.split("&") if item)
+        )
+        return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
+    except Exception:
+        return "<a URL that cannot be parsed>"
+
+
+def _scrub(text: str, url: str | None) -> str:
+    """`text` (an error message) without any credential the cache URL carries."""
+    if not url:
+        return text
+    try:
+        parts = urlsplit(url)
+        secrets = [parts.username, parts.password, parts.netloc.rpartition("@")[0]]
+        secrets += [value for name, value in parse_qsl(parts.query) if name.lower() not in _PLAIN_OPTIONS]
+        secrets += [unquote(s) for s in secrets if s]  # as redis-py decodes them
+    except Exception:
+        secrets = [url]
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
