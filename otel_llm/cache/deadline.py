@@ -16,6 +16,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from ..call import report_fault
+
 __all__ = ["DeadlineExceeded", "DeadlineRunner"]
 
 _T = TypeVar("_T")
@@ -44,8 +46,8 @@ class DeadlineRunner:
             return future.result(timeout=self.timeout)
         except concurrent.futures.TimeoutError:
             future.cancel()  # still queued: never runs
-            if self._abort is not None:
-                self._abort()  # a worker blocked on a socket is released
+            if self._abort is not None:  # a worker blocked on a socket is released; the caller never waits for it
+                threading.Thread(target=_quietly, args=(self._abort,), name="otel_llm-cache-abort", daemon=True).start()
             raise DeadlineExceeded(f"no answer within {self.timeout * 1000:.0f} ms") from None
 
     def _workers(self) -> _Pool:
@@ -58,6 +60,13 @@ class DeadlineRunner:
                 self._pool = _Pool(MAX_WORKERS)
                 self._pid = pid
             return self._pool
+
+
+def _quietly(func: Callable[[], None]) -> None:
+    try:
+        func()
+    except Exception as exc:  # the backend is being given up on: its failure to stop changes nothing
+        report_fault("response cache abort", exc)
 
 
 class _Pool:
