@@ -14,7 +14,7 @@ import pytest
 
 from otel_llm import semconv as sc
 from otel_llm.cache import ResponseCache
-from tests.conftest import Api, FakeAPI, Reply, finished, total
+from tests.conftest import Api, FakeAPI, Reply, finished, httpx, total
 from tests.test_response_cache import CHAT, backend_url, redis_server, requests_by_result  # noqa: F401
 
 N = 20
@@ -140,3 +140,35 @@ def test_streams_are_not_single_flighted(instrument: Any, api: Api, fake: FakeAP
     stream = api.call("chat.completions.create", **CHAT, stream=True)
     assert len(cache._flights) == 0  # no flight held open while the app reads
     api.consume(stream)
+
+
+def test_a_sync_call_on_the_event_loops_thread_never_waits_for_an_async_leader(
+    instrument: Any, gated: GatedAPI,
+) -> None:
+    """It would block the very loop the leader needs: it goes its own way instead (no deadlock)."""
+    cache = instrument(response_cache="memory://").telemetry.response_cache
+    assert cache is not None
+    sync_done = threading.Event()
+    gated.arm(sync_done.is_set)  # the async leader's request is held until the sync call is over
+    sync_client = openai.OpenAI(api_key="sk-t", http_client=openai.DefaultHttpxClient(
+        transport=httpx.MockTransport(gated.handler)), max_retries=0)
+    async_client = openai.AsyncOpenAI(api_key="sk-t", http_client=openai.DefaultAsyncHttpxClient(
+        transport=httpx.MockTransport(gated.async_handler)), max_retries=0)
+    answers: list[Any] = []
+
+    async def scenario() -> None:
+        leader = asyncio.ensure_future(async_client.chat.completions.create(**CHAT))
+        while len(cache._flights) == 0:  # the leader has boarded and waits in the API
+            await asyncio.sleep(0.005)
+        answers.append(sync_client.chat.completions.create(**CHAT))  # blocking, on the loop's thread
+        sync_done.set()
+        answers.append(await leader)
+        await async_client.close()
+
+    runner = threading.Thread(target=asyncio.run, args=(scenario(),), daemon=True)
+    runner.start()
+    runner.join(timeout=20)
+    assert not runner.is_alive(), "deadlock: the sync call waited for the leader it was blocking"
+    sync_client.close()
+    assert [a.choices[0].message.content for a in answers] == ["This is a test."] * 2
+    assert len(gated.requests) == 2

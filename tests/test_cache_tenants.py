@@ -182,8 +182,14 @@ def test_requests_whose_identity_cannot_be_seen_are_not_cached() -> None:
             options.headers = {**(options.headers or {}), "Authorization": "Bearer late"}
             return super()._prepare_options(options)
 
+    class SigningHttpClient(openai.DefaultHttpxClient):  # type: ignore[misc]
+        def send(self, request: Any, **kwargs: Any) -> Any:
+            request.headers["Authorization"] = "Bearer signed late"
+            return super().send(request, **kwargs)
+
     unseen = [
         _client(api_key=lambda: "sk-from-provider"),
+        _client(http_client=SigningHttpClient()),
         _client(http_client=openai.DefaultHttpxClient(auth=Signed())),
         _client(http_client=openai.DefaultHttpxClient(event_hooks={"request": [hook]})),
         CustomAuthClient(api_key="sk-shared", base_url="https://gateway.example.com/v1"),

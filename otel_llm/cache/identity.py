@@ -8,8 +8,9 @@ headers but the reverse: every header the request will carry is hashed in, excep
 known to identify nobody (`_NEUTRAL`). A header we do not recognise costs only hit rate.
 
 A request whose credentials are decided while it is sent (a key or token provider, an httpx `auth`,
-a request hook, a client subclass overriding how requests are prepared or sent, a provider runtime
-or workload identity) has no identity we can see: None, and the call is not cached.
+a request hook, an SDK or httpx client subclass overriding how requests are prepared or sent, a
+provider runtime or workload identity) has no identity we can see: None, and the call is not cached.
+(A custom httpx transport that rewrites headers is not seen: it is where tests and proxies sit.)
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ _DYNAMIC: Final = ("_api_key_provider", "_azure_ad_token_provider", "_provider_r
 # Methods that may add or change headers after the ones we read: overridden outside the SDK, unseen.
 _HOOKS: Final = ("_prepare_options", "_prepare_request", "_build_headers", "_build_request", "_send_request",
                  "_send_with_auth_retry", "custom_auth", "_custom_auth", "request")
+_HTTP_HOOKS: Final = ("send", "build_request", "request", "_send_single_request")
+_HTTP_PACKAGES: Final = ("openai", "httpx", "httpx2")
 
 
 def identity(client: Any, extra_headers: object) -> str | None:
@@ -62,24 +65,28 @@ def _seen(client: Any) -> bool:
     """Whether every credential the request will carry is known before it is sent."""
     if any(getattr(client, name, None) is not None for name in _DYNAMIC):
         return False
-    for name in _HOOKS:
-        owner = next((k for k in type(client).__mro__ if name in vars(k)), None)
-        if owner is not None and not _ours(owner.__module__):
-            return False  # an app's (or a library's) subclass prepares the request its own way
+    if not all(_owned(client, name, ("openai",)) for name in _HOOKS):
+        return False  # an app's (or a library's) subclass prepares the request its own way
     custom = client._custom_auth({"bearer_auth": True}) if hasattr(client, "_custom_auth") else None
     if custom is not None or getattr(client, "custom_auth", None) is not None:
         return False
     http = getattr(client, "_client", None)
-    if http is None:
+    if http is None or getattr(http, "auth", None) is not None:
         return False
-    if getattr(http, "auth", None) is not None:
-        return False
+    if not all(_owned(http, name, _HTTP_PACKAGES) for name in _HTTP_HOOKS):
+        return False  # an http client subclass that may sign or rewrite the request as it goes
     hooks = getattr(http, "event_hooks", {}).get("request", ())
     return all(_ours(getattr(hook, "__module__", None)) for hook in hooks)  # Azure's redirect guard is the SDK's
 
 
-def _ours(module: object) -> bool:
-    return isinstance(module, str) and (module == "openai" or module.startswith("openai."))
+def _owned(obj: Any, name: str, packages: tuple[str, ...]) -> bool:
+    """Whether `obj`'s `name` is defined by one of `packages` (or not at all)."""
+    owner = next((k for k in type(obj).__mro__ if name in vars(k)), None)
+    return owner is None or _ours(owner.__module__, packages)
+
+
+def _ours(module: object, packages: tuple[str, ...] = ("openai",)) -> bool:
+    return isinstance(module, str) and module.split(".")[0] in packages
 
 
 def _headers(client: Any, extra_headers: object) -> dict[str, str]:
