@@ -15,10 +15,11 @@ provider runtime or workload identity) has no identity we can see: None, and the
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-from collections.abc import Mapping
-from typing import Any, Final
+from collections.abc import Hashable, Mapping
+from typing import Any, Final, cast
 
 __all__ = ["NEUTRAL_HEADERS", "identity"]
 
@@ -65,7 +66,7 @@ def _seen(client: Any) -> bool:
     """Whether every credential the request will carry is known before it is sent."""
     if any(getattr(client, name, None) is not None for name in _DYNAMIC):
         return False
-    if not all(_owned(client, name, ("openai",)) for name in _HOOKS):
+    if not _sdk_made(cast(Hashable, type(client)), _HOOKS, ("openai",)):
         return False  # an app's (or a library's) subclass prepares the request its own way
     custom = client._custom_auth({"bearer_auth": True}) if hasattr(client, "_custom_auth") else None
     if custom is not None or getattr(client, "custom_auth", None) is not None:
@@ -73,16 +74,20 @@ def _seen(client: Any) -> bool:
     http = getattr(client, "_client", None)
     if http is None or getattr(http, "auth", None) is not None:
         return False
-    if not all(_owned(http, name, _HTTP_PACKAGES) for name in _HTTP_HOOKS):
+    if not _sdk_made(cast(Hashable, type(http)), _HTTP_HOOKS, _HTTP_PACKAGES):
         return False  # an http client subclass that may sign or rewrite the request as it goes
     hooks = getattr(http, "event_hooks", {}).get("request", ())
     return all(_ours(getattr(hook, "__module__", None)) for hook in hooks)  # Azure's redirect guard is the SDK's
 
 
-def _owned(obj: Any, name: str, packages: tuple[str, ...]) -> bool:
-    """Whether `obj`'s `name` is defined by one of `packages` (or not at all)."""
-    owner = next((k for k in type(obj).__mro__ if name in vars(k)), None)
-    return owner is None or _ours(owner.__module__, packages)
+@functools.lru_cache(maxsize=64)  # per class: a few client classes in any app
+def _sdk_made(cls: Any, names: tuple[str, ...], packages: tuple[str, ...]) -> bool:
+    """Whether each of `names` on `cls` is defined by one of `packages` (or not at all)."""
+    for name in names:
+        owner = next((k for k in cls.__mro__ if name in vars(k)), None)
+        if owner is not None and not _ours(owner.__module__, packages):
+            return False
+    return True
 
 
 def _ours(module: object, packages: tuple[str, ...] = ("openai",)) -> bool:
@@ -102,7 +107,7 @@ def _headers(client: Any, extra_headers: object) -> dict[str, str]:
             continue
         for name, value in layer.items():
             key = str(name).lower()
-            kind = _marker(value)
+            kind = None if isinstance(value, str) else _marker(value)
             if kind == "Omit":
                 merged.pop(key, None)
             elif kind is None and value is not None:
