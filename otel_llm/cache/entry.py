@@ -45,7 +45,7 @@ def expected_type(operation: str, events: bool, streaming: bool) -> str | None:
 def check_entry(expected: str | None, name: object, body: object, streaming: bool) -> None:
     """Raise InvalidEntry unless `body` (a list of chunks when streaming) is an `expected` object."""
     if expected is None or name != expected:
-        raise InvalidEntry(f"a {name!r} entry where a {expected!r} is expected")
+        raise InvalidEntry(f"a {_short(name)} entry where a {expected!r} is expected")
     items: list[Any] = body if streaming and isinstance(body, list) else [body]
     if streaming and not (isinstance(body, list) and body):
         raise InvalidEntry("stream entry is not a list of chunks")
@@ -54,7 +54,13 @@ def check_entry(expected: str | None, name: object, body: object, streaming: boo
         if not isinstance(item, dict):
             raise InvalidEntry("entry body is not an object")
         if item.get("object", tag) != tag:
-            raise InvalidEntry(f"entry body is a {item.get('object')!r}, not a {tag!r}")
+            raise InvalidEntry(f"entry body is a {_short(item.get('object'))}, not a {tag!r}")
         value = item.get(field)
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
             raise InvalidEntry(f"entry body has no list of {field}")
+
+
+def _short(value: object) -> str:
+    """A stored value fit for a log line: whoever wrote the entry chose it, so it is cut short."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
