@@ -172,3 +172,48 @@ def test_a_sync_call_on_the_event_loops_thread_never_waits_for_an_async_leader(
     sync_client.close()
     assert [a.choices[0].message.content for a in answers] == ["This is a test."] * 2
     assert len(gated.requests) == 2
+
+
+def test_a_waiter_never_waits_longer_than_its_own_timeout(instrument: Any, api: Api, gated: GatedAPI) -> None:
+    """A leader with a long timeout, a waiter with a short one: past its own timeout, the waiter goes
+    its own way (a lookup, then the API) instead of outwaiting the leader."""
+    cache = instrument(response_cache="memory://").telemetry.response_cache
+    assert cache is not None
+    follower_done = threading.Event()
+    gated.arm(follower_done.is_set)  # the leader's answer is held until the waiter has its own
+    short = api.client.with_options(timeout=0.2)
+
+    async def both() -> list[Any]:
+        async def follower() -> Any:
+            while len(cache._flights) == 0:
+                await asyncio.sleep(0.005)
+            try:
+                return await short.chat.completions.create(**CHAT)
+            finally:
+                follower_done.set()
+        return list(await asyncio.gather(api.client.chat.completions.create(**CHAT), follower()))
+
+    if api.is_async:
+        answers = api.run(both())
+    else:
+        results: dict[str, Any] = {}
+        leader = threading.Thread(target=lambda: results.update(leader=api.client.chat.completions.create(**CHAT)))
+        leader.start()
+        assert wait_until(lambda: len(cache._flights) == 1)
+        try:
+            results["follower"] = short.chat.completions.create(**CHAT)
+        finally:
+            follower_done.set()
+        leader.join(timeout=20)
+        answers = [results["leader"], results["follower"]]
+    assert [a.choices[0].message.content for a in answers] == ["This is a test."] * 2
+    assert len(gated.requests) == 2  # the waiter gave up on the leader after 0.2 s and asked itself
+
+
+def wait_until(predicate: Any, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True

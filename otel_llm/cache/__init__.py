@@ -22,7 +22,7 @@ from .. import semconv as sc
 from ..call import Call, report_fault
 from .deadline import DeadlineRunner
 from .entry import check_entry, expected_type
-from .flight import Flight, Flights, in_event_loop_thread
+from .flight import Flight, Flights, in_event_loop_thread, patience
 from .identity import identity
 
 if TYPE_CHECKING:
@@ -189,7 +189,7 @@ class ResponseCache:
             return wrapped(*args, **kwargs)
         flight, leads = self._board(key, call, False)
         if flight is not None and not leads:
-            hit = self._follow(flight.wait(), call, client, events)
+            hit = self._follow(flight.wait(_patience(client, kwargs)), call, client, events)
             if hit is not None:
                 return hit
             flight = None  # the leader left no entry: this call goes its own way
@@ -214,7 +214,7 @@ class ResponseCache:
             return await wrapped(*args, **kwargs)
         flight, leads = self._board(key, call, True)
         if flight is not None and not leads:
-            hit = self._follow(await flight.await_landing(), call, client, events)
+            hit = self._follow(await flight.await_landing(_patience(client, kwargs)), call, client, events)
             if hit is not None:
                 return hit
             flight = None
@@ -439,6 +439,16 @@ class ResponseCache:
         import anyio.to_thread  # the openai SDK's own dependency; works under asyncio and trio
 
         return await anyio.to_thread.run_sync(partial(func, *args))
+
+
+def _patience(client: Any, kwargs: Mapping[str, Any]) -> float | None:
+    """A follower's longest wait: the request's own timeout, else the client's (never raises)."""
+    try:
+        own = "timeout" in kwargs and type(kwargs["timeout"]).__name__ not in ("NotGiven", "Omit")
+        return patience(kwargs["timeout"] if own else getattr(client, "timeout", None))
+    except Exception as exc:
+        report_fault("response cache single-flight", exc)
+        return None
 
 
 def _mark(call: Call, hit: bool) -> None:

@@ -5,7 +5,8 @@ for the same key that arrive meanwhile follow: they wait for the leader to land,
 the entry it made (a hit: their own object, rebuilt from the same bytes). A follower waits for the
 leader's call and nothing else; if the leader stored nothing (it failed, was cancelled, got an
 answer that is not stored, or found the entry in the backend), each follower goes its own way, a
-normal lookup and then the API, and never sees the leader's exception. The key carries the tenant,
+normal lookup and then the API, and never sees the leader's exception. Nor does a follower wait
+longer than its own request's timeout: then it goes its own way too. The key carries the tenant,
 so a follower is only ever served an answer it would have been served from the cache.
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-__all__ = ["Flight", "Flights", "in_event_loop_thread"]
+__all__ = ["Flight", "Flights", "in_event_loop_thread", "patience"]
 
 
 class Flight:
@@ -29,19 +30,20 @@ class Flight:
         self.entry: bytes | None = None
         self.waiting = 0  # followers waiting now (for tests and debugging)
 
-    def wait(self) -> bytes | None:
-        """Block until the leader lands (a thread's follower)."""
+    def wait(self, patience: float | None) -> bytes | None:
+        """Block until the leader lands, at most `patience` seconds (a thread's follower)."""
         with self._lock:
             self.waiting += 1
         try:
-            self._done.wait()
+            landed = self._done.wait(patience)
         finally:
             with self._lock:
                 self.waiting -= 1
-        return self.entry
+        return self.entry if landed else None
 
-    async def await_landing(self) -> bytes | None:
-        """Wait until the leader lands without blocking the event loop (an asyncio task's follower)."""
+    async def await_landing(self, patience: float | None) -> bytes | None:
+        """Wait until the leader lands, at most `patience` seconds, without blocking the event loop
+        (an asyncio task's follower)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bytes | None] = loop.create_future()
         with self._lock:
@@ -49,8 +51,10 @@ class Flight:
                 return self.entry
             self._async.append((loop, future))
             self.waiting += 1
-        try:
-            return await future  # a cancelled follower stops waiting; the leader does not notice
+        try:  # a cancelled follower stops waiting; the leader does not notice
+            return await asyncio.wait_for(future, patience)
+        except asyncio.TimeoutError:
+            return None
         finally:
             with self._lock:
                 self.waiting -= 1
@@ -109,6 +113,15 @@ class Flights:
 
     def __len__(self) -> int:
         return len(self._flights)
+
+
+def patience(timeout: object) -> float | None:
+    """How long a follower waits for its leader: no longer than its own request would wait for the
+    API (a number of seconds, or an httpx Timeout's read timeout); None: as long as the leader takes."""
+    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
+        return max(0.0, float(timeout))
+    read = getattr(timeout, "read", None)
+    return max(0.0, float(read)) if isinstance(read, (int, float)) and not isinstance(read, bool) else None
 
 
 def in_event_loop_thread() -> bool:
