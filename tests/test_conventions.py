@@ -389,3 +389,34 @@ def test_the_either_name_p95_query_gives_the_same_answer_in_every_mode(mode: str
     }))
     run = subprocess.run([promtool, "test", "rules", "test.yml"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+# --- end to end through the real SDK, once the recorder calls this layer -------------------------
+# The lead wires conventions.py into the recorder at merge (see the branch's report); until then
+# telemetry.py does not import it and these fail as expected. strict: they must pass once wired.
+_WIRED = "conventions" in vars(__import__("otel_llm.telemetry", fromlist=["_"]))
+_DRAFT_COST = {sc.GEN_AI_USAGE_COST_AMOUNT, sc.GEN_AI_USAGE_COST_CURRENCY, sc.GEN_AI_USAGE_COST_SOURCE}
+
+
+@pytest.mark.xfail(not _WIRED, reason="conventions.py is not wired into the recorder yet", strict=True)
+@pytest.mark.parametrize("value", ["gen_ai_latest_experimental", "gen_ai_latest_experimental/dup"])
+def test_opt_in_modes_end_to_end(value: str, monkeypatch: pytest.MonkeyPatch, instrument: Any, spans: Any,
+                                 reader: Any, fake: FakeAPI) -> None:
+    monkeypatch.setenv(cv.OPT_IN_VARIABLE, value)
+    instrument()
+    run_scenario(fake)
+    got, golden = shape(spans, reader), _golden()
+    ours = {k: v for k, v in golden["metrics"].items() if not k.startswith("gen_ai.")}
+    assert {k: v for k, v in got["metrics"].items() if not k.startswith("gen_ai.")} == ours  # untouched
+    standard = {k for k in got["metrics"] if k.startswith("gen_ai.")}
+    if value.endswith("/dup"):
+        assert standard == set(V1_41_METRICS) | set(LATEST_METRICS)
+    else:
+        assert standard == set(LATEST_METRICS)
+        for name in standard:  # (our otel_llm.tokens keeps its gen_ai.token.type label: ours stay as they are)
+            keys = {k for ks in got["metrics"][name] for k in ks}
+            assert all(k in REGISTRY or k.startswith(NOT_GENAI) for k in keys), name
+    for old, new in zip(golden["spans"], got["spans"], strict=True):
+        added = set(new["attributes"]) - set(old["attributes"])
+        expected = _DRAFT_COST if sc.COST_USD in old["attributes"] else set()
+        assert added == expected and set(old["attributes"]) <= set(new["attributes"]), new["name"]
