@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, Final
 from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 
-from . import conventions
 from . import semconv as sc
 from .attribution import Attribution
 from .extract import Endpoint, ResponseInfo, content_json, response_info, usage_of
@@ -380,7 +379,7 @@ class Call:
             if self.retries:
                 attrs[sc.HTTP_REQUEST_RESEND_COUNT] = self.retries
                 attrs[sc.BACKOFF_SECONDS] = self.backoff
-            span.set_attributes(conventions.span_attributes(t.conventions, attrs, usage))
+            span.set_attributes(attrs)
         attempt = self._last_attempt(exc, recording)
         span.end()
         self._record_metrics(duration, usage, response_model, err, cost, rates is not None, saved, attempt,
@@ -394,10 +393,17 @@ class Call:
         t = self._t
         where = self.where
         ctx = self.context
-        std = _standard_attributes(self.operation, where, self.model, response_model)[0]
-        first = self._first_chunk - self._start if self._first_chunk is not None else None
-        outcome = conventions.Outcome(self.operation, duration, first, usage, err, not self.response_cache_hit)
-        t.standard.record(outcome, std, ctx)
+        std, std_in, std_out = _standard_attributes(self.operation, where, self.model, response_model)
+        if err is not None:
+            t.duration.record(duration, {**std, sc.ERROR_TYPE: err}, context=ctx)
+        else:
+            t.duration.record(duration, std, context=ctx)
+        if self._first_chunk is not None:
+            t.time_to_first_chunk.record(self._first_chunk - self._start, std, context=ctx)
+        if usage is not None and not self.response_cache_hit:
+            t.token_usage.record(usage.input, std_in, context=ctx)
+            if self.operation != sc.OP_EMBEDDINGS:
+                t.token_usage.record(usage.output, std_out, context=ctx)
 
         # Our sums: one key per call, extended per metric.
         who = self.who
