@@ -64,6 +64,7 @@ OPT_IN_VARIABLE: Final = "OTEL_SEMCONV_STABILITY_OPT_IN"
 _LATEST_VALUE: Final = "gen_ai_latest_experimental"
 _DUP_VALUE: Final = "gen_ai_latest_experimental/dup"
 _COST_CURRENCY: Final = "USD"
+_MERGED_LIMIT: Final = 8192
 # The operations the pinned conventions call inference (gen_ai.client.inference.*). Ours without a
 # conventions name (image_generation, audio_*, batch) and embeddings stay on operation.duration.
 _INFERENCE: Final = frozenset({sc.OP_CHAT, sc.OP_TEXT_COMPLETION, sc.OP_GENERATE_CONTENT})
@@ -298,12 +299,15 @@ def metric_records(mode: Mode, outcome: Outcome) -> list[Record]:
 class StandardMetrics:
     """The standard GenAI instruments of one mode, created once per meter; `record()` is the per-call step."""
 
-    __slots__ = ("_counters", "_histograms", "mode")
+    __slots__ = ("_counters", "_histograms", "_merged", "mode")
 
     def __init__(self, meter: Meter, mode: Mode) -> None:
         self.mode: Mode = mode
         self._histograms: dict[str, Histogram] = {}
         self._counters: dict[str, Counter] = {}
+        # (id of a standard set, extras) -> (that set, the merged dict): the recorder reuses one dict
+        # per model and endpoint, so each merge is built once. Holding the set keeps its id unique.
+        self._merged: dict[tuple[int, tuple[tuple[str, Any], ...]], tuple[Mapping[str, Any], Mapping[str, Any]]] = {}
         for spec in instrument_specs(mode):
             if spec.kind == "histogram":
                 self._histograms[spec.name] = meter.create_histogram(
@@ -319,9 +323,19 @@ class StandardMetrics:
     def record(self, outcome: Outcome, attributes: Mapping[str, Any], context: Context | None = None) -> None:
         """Record one call. `attributes` is the call's standard set; each record adds its own extras."""
         for name, value, extra in metric_records(self.mode, outcome):
-            attrs = {**attributes, **dict(extra)} if extra else attributes
+            attrs = self._with(attributes, extra) if extra else attributes
             histogram = self._histograms.get(name)
             if histogram is not None:
                 histogram.record(value, attrs, context=context)
             else:
                 self._counters[name].add(value, attrs, context=context)
+
+    def _with(self, attributes: Mapping[str, Any], extra: tuple[tuple[str, Any], ...]) -> Mapping[str, Any]:
+        key = (id(attributes), extra)
+        found = self._merged.get(key)
+        if found is not None and found[0] is attributes:
+            return found[1]
+        merged = {**attributes, **dict(extra)}
+        if len(self._merged) < _MERGED_LIMIT:  # bounded like the recorder's own cache of standard sets
+            self._merged[key] = (attributes, merged)
+        return merged
