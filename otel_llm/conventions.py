@@ -261,27 +261,20 @@ def _latest_records(outcome: Outcome) -> list[Record]:
         return out
     if outcome.time_to_first_chunk is not None:
         out.append(Record(sc.GEN_AI_CLIENT_INFERENCE_TIME_TO_FIRST_CHUNK, outcome.time_to_first_chunk))
-    if not outcome.metered:
-        return out
     usage = outcome.usage
-    if usage is None:
-        if outcome.error_type is None:
-            # A success that reported no usage: its tokens are unknown, not zero (counted in our
-            # otel_llm.calls.unmetered instead of a 0 sample that would pull averages down).
-            return out
-        # The conventions ask for a 0 on a failed inference, with the error on the histograms.
-        input_tokens = output_tokens = cache_read = cache_write = reasoning = in_audio = out_audio = 0
-    else:
-        input_tokens, output_tokens = usage.input, usage.output
-        cache_read, cache_write, reasoning = usage.cache_read, usage.cache_write, usage.reasoning
-        in_audio, out_audio = usage.input_audio, usage.output_audio
-    out += _split(sc.GEN_AI_CLIENT_INFERENCE_USAGE_INPUT_TOKENS, input_tokens, in_audio)
-    out += _split(sc.GEN_AI_CLIENT_INFERENCE_USAGE_OUTPUT_TOKENS, output_tokens, out_audio)
-    out.append(Record(sc.GEN_AI_CLIENT_INFERENCE_USAGE_CACHE_READ_INPUT_TOKENS, cache_read, _UNKNOWN))
-    out.append(Record(sc.GEN_AI_CLIENT_INFERENCE_USAGE_CACHE_WRITE_INPUT_TOKENS, cache_write, _UNKNOWN))
-    out.append(Record(sc.GEN_AI_CLIENT_INFERENCE_USAGE_REASONING_OUTPUT_TOKENS, reasoning, _UNKNOWN))
-    out.append(Record(sc.GEN_AI_CLIENT_INFERENCE_OPERATION_INPUT_TOKENS, input_tokens, _error(outcome)))
-    out.append(Record(sc.GEN_AI_CLIENT_INFERENCE_OPERATION_OUTPUT_TOKENS, output_tokens, _error(outcome)))
+    if usage is None or not outcome.metered:
+        # No usage (a failure, or a stream that reported none): the pinned conventions ask for token
+        # metrics only "when the count is readily available", so no 0 sample pulls averages down.
+        # A response cache hit: the provider processed no tokens.
+        return out
+    out += _split(sc.GEN_AI_CLIENT_INFERENCE_USAGE_INPUT_TOKENS, usage.input, usage.input_audio)
+    out += _split(sc.GEN_AI_CLIENT_INFERENCE_USAGE_OUTPUT_TOKENS, usage.output, usage.output_audio)
+    out.append(Record(sc.GEN_AI_CLIENT_INFERENCE_USAGE_CACHE_READ_INPUT_TOKENS, usage.cache_read, _UNKNOWN))
+    out.append(Record(sc.GEN_AI_CLIENT_INFERENCE_USAGE_CACHE_WRITE_INPUT_TOKENS, usage.cache_write, _UNKNOWN))
+    out.append(Record(sc.GEN_AI_CLIENT_INFERENCE_USAGE_REASONING_OUTPUT_TOKENS, usage.reasoning, _UNKNOWN))
+    # The per-operation histograms carry no error.type at the pin (only the standard set).
+    out.append(Record(sc.GEN_AI_CLIENT_INFERENCE_OPERATION_INPUT_TOKENS, usage.input))
+    out.append(Record(sc.GEN_AI_CLIENT_INFERENCE_OPERATION_OUTPUT_TOKENS, usage.output))
     return out
 
 
