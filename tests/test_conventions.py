@@ -462,3 +462,11 @@ def test_a_fault_in_the_conventions_layer_leaves_the_app_unharmed(monkeypatch: p
     assert type(result) is openai.types.chat.ChatCompletion and result.id == "chatcmpl-abc123"
     assert chunks and chunks[0].id == "chatcmpl-stream1"
     assert hit  # the fault was on the call's path
+
+
+def test_every_other_v1_41_genai_attribute_is_kept_by_the_pinned_registry() -> None:
+    """Why the latest mode renames one span attribute and removes none: the rest are all still defined."""
+    v1_41 = {v for k, v in vars(sc).items() if k.isupper() and isinstance(v, str) and v in PACKAGE_NAMES
+             and v.startswith("gen_ai.") and not v.startswith("gen_ai.client.")}
+    gone = {v for v in v1_41 if v not in REGISTRY}
+    assert gone == {sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, sc.GEN_AI_TOKEN_TYPE}
