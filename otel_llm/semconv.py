@@ -120,4 +120,34 @@ HTTP_BACKOFF: Final = "otel_llm.http.backoff.duration"  # histogram, s -> ..._du
 # --- instrumentation scope --------------------------------------------------------------------
 SCOPE_NAME: Final = "otel_llm"
 
+# --- the latest GenAI conventions (OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental) -----
+# open-telemetry/semantic-conventions-genai, pinned at the commit below (vendored under
+# tests/data/semconv-genai/, checked by tests/test_conventions.py). conventions.py decides which
+# of these a call emits; the v1.41.0 names above stay the default.
+GENAI_PINNED_COMMIT: Final = "e9de14bafd9725937c6b0c219897260074a2896c"
+GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: Final = "gen_ai.usage.cache_write.input_tokens"  # was cache_creation
+GEN_AI_USAGE_AUDIO_INPUT_TOKENS: Final = "gen_ai.usage.audio.input_tokens"
+GEN_AI_USAGE_AUDIO_OUTPUT_TOKENS: Final = "gen_ai.usage.audio.output_tokens"
+GEN_AI_TOKEN_MODALITY: Final = "gen_ai.token.modality"  # replaces gen_ai.token.type on metrics
+MODALITY_AUDIO: Final = "audio"
+MODALITY_UNKNOWN: Final = "unknown"
+OP_GENERATE_CONTENT: Final = "generate_content"
+GEN_AI_CLIENT_INFERENCE_DURATION: Final = "gen_ai.client.inference.duration"
+GEN_AI_CLIENT_INFERENCE_TIME_TO_FIRST_CHUNK: Final = "gen_ai.client.inference.time_to_first_chunk"
+GEN_AI_CLIENT_INFERENCE_USAGE_INPUT_TOKENS: Final = "gen_ai.client.inference.usage.input_tokens"
+GEN_AI_CLIENT_INFERENCE_USAGE_OUTPUT_TOKENS: Final = "gen_ai.client.inference.usage.output_tokens"
+GEN_AI_CLIENT_INFERENCE_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.client.inference.usage.cache_read.input_tokens"
+GEN_AI_CLIENT_INFERENCE_USAGE_CACHE_WRITE_INPUT_TOKENS: Final = "gen_ai.client.inference.usage.cache_write.input_tokens"
+GEN_AI_CLIENT_INFERENCE_USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.client.inference.usage.reasoning.output_tokens"
+GEN_AI_CLIENT_INFERENCE_OPERATION_INPUT_TOKENS: Final = "gen_ai.client.inference.operation.input_tokens"
+GEN_AI_CLIENT_INFERENCE_OPERATION_OUTPUT_TOKENS: Final = "gen_ai.client.inference.operation.output_tokens"
+# DRAFT, not in the pinned registry: open-telemetry/semantic-conventions-genai PR #443 (open), its
+# changelog fragment at commit 972e9e2a2a58baea4b1f68257d922265e7b1ce27. Emitted in the opt-in modes only.
+GENAI_COST_DRAFT_COMMIT: Final = "972e9e2a2a58baea4b1f68257d922265e7b1ce27"
+GEN_AI_USAGE_COST_AMOUNT: Final = "gen_ai.usage.cost.amount"
+GEN_AI_USAGE_COST_CURRENCY: Final = "gen_ai.usage.cost.currency"
+GEN_AI_USAGE_COST_SOURCE: Final = "gen_ai.usage.cost.source"  # provider | local
+COST_SOURCE_PROVIDER: Final = "provider"
+COST_SOURCE_LOCAL: Final = "local"
+
 __all__ = sorted(name for name in dir() if name.isupper())
