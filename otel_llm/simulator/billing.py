@@ -182,7 +182,7 @@ class BillingLedger:
     ) -> tuple[list[tuple[int, int]], int | None]:
         """The page's buckets [start, end) and the start of the next page, if any. The first bucket
         starts at `start_time` and ends at the next boundary of the width, as OpenAI's do."""
-        start = _int(params, "start_time", required=True)
+        start = _int(params, "start_time", required=True) or 0  # required: never None here
         now = int(self._clock())
         end = _int(params, "end_time") or now
         limit = _int(params, "limit") or limits[0]
