@@ -48,10 +48,11 @@ _WIDTHS: Final = {"1m": (60, 60, 1440), "1h": (3600, 24, 168), "1d": (_DAY, 7, 3
 _COSTS_LIMIT: Final = (7, 180)
 _MAX_CELLS: Final = 200_000  # minute x project x key x model cells kept; older ones go first
 
-# $ per million tokens: input, cached input, output. The case's gateway prices and OpenAI list prices.
+# $ per million tokens: input, cached input, output. The case's gateway table (cached input at half
+# price, as its gateway bills it, same as examples/prices.yaml) and OpenAI list prices.
 PRICES: Final[Mapping[str, tuple[float, float, float]]] = {
-    "gpt-4.1": (2.00, 0.50, 8.00),
-    "claude-sonnet-4.5": (3.00, 0.30, 15.00),
+    "gpt-4.1": (2.00, 1.00, 8.00),
+    "claude-sonnet-4.5": (3.00, 1.50, 15.00),
     "gemini-2.5-flash": (0.35, 0.175, 2.50),
     "deepseek-v3.2": (0.14, 0.07, 0.42),
     "gpt-4o": (2.50, 1.25, 10.00),

@@ -1,0 +1,125 @@
+"""The proof: the simulator serves traffic, a known share of it bypasses our instrumentation, our
+telemetry goes to a real Prometheus, and `otel-llm reconcile` finds exactly that share against the
+simulator's organization Costs and Usage APIs, per day and model."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.trace import TracerProvider
+
+from otel_llm import OpenAIInstrumentor
+from otel_llm.cli import reconcile
+from otel_llm.simulator import Simulator, SimulatorConfig
+from otel_llm.simulator.billing import PRICES
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "stack"))
+from stackservers import free_port, running_prometheus, tool, wait_until  # noqa: E402
+
+REPO = Path(__file__).parents[2]
+ADMIN = "sk-admin-reconcile-test"
+SYSTEM = "You are a support assistant for an online shop. Answer briefly and politely, in English. " * 4
+
+
+@pytest.fixture
+def metrics_endpoint() -> Iterator[tuple[MeterProvider, str]]:
+    """Our telemetry's metrics on a real Prometheus exposition endpoint, as `opentelemetry-instrument`
+    with OTEL_METRICS_EXPORTER=prometheus serves them."""
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from prometheus_client import start_http_server
+
+    reader = PrometheusMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    port = free_port()
+    server, thread = start_http_server(port, addr="127.0.0.1")
+    try:
+        yield provider, f"127.0.0.1:{port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+        provider.shutdown()
+
+
+def _usd(model: str, usage: dict[str, Any]) -> float:
+    price_in, price_cached, price_out = PRICES[model]
+    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens", 0)
+    return ((usage["prompt_tokens"] - cached) * price_in + cached * price_cached
+            + usage["completion_tokens"] * price_out) / 1e6
+
+
+def _raw_call(sim: Simulator, model: str, text: str) -> dict[str, Any]:
+    """A call that never goes through the (instrumented) openai SDK: a service we did not instrument."""
+    body = json.dumps({"model": model, "messages": [{"role": "system", "content": SYSTEM},
+                                                    {"role": "user", "content": text}]}).encode()
+    request = urllib.request.Request(f"{sim.base_url}/chat/completions", body, method="POST", headers={
+        "Authorization": "Bearer sk-other-service", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return dict(json.loads(response.read())["usage"])
+
+
+@pytest.mark.prometheus
+@pytest.mark.skipif(tool("prometheus") is None, reason="prometheus not installed: run scripts/install-tools")
+def test_reconcile_finds_the_uninstrumented_share(
+    tmp_path: Path, metrics_endpoint: tuple[MeterProvider, str], monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    meter_provider, target = metrics_endpoint
+    instrumentor = OpenAIInstrumentor()
+    with Simulator(config=SimulatorConfig(latency_scale=0.0)) as sim, \
+            running_prometheus(tmp_path, scrape_targets=[target]) as prometheus:
+        instrumentor.instrument(tracer_provider=TracerProvider(), meter_provider=meter_provider,
+                                prices=str(REPO / "examples" / "prices.yaml"))
+        try:
+            client = openai.OpenAI(base_url=sim.base_url, api_key="sk-app", max_retries=0)
+            calls = 0
+            for i in range(24):
+                model = ("gpt-4.1", "deepseek-v3.2", "gemini-2.5-flash")[i % 3]
+                client.chat.completions.create(model=model, messages=[
+                    {"role": "system", "content": SYSTEM}, {"role": "user", "content": f"order {i}?"}])
+                calls += 1
+            # The known share: gpt-4.1 calls a service made without our instrumentation.
+            missing = sum(_usd("gpt-4.1", _raw_call(sim, "gpt-4.1", f"refund {i}?")) for i in range(6))
+            wait_until(lambda: _scraped_calls(prometheus.query) >= calls, 30, "Prometheus to scrape every call")
+            time.sleep(2.5)  # two more scrapes: every counter of the last call is in
+        finally:
+            instrumentor.uninstrument()
+        monkeypatch.setenv("OPENAI_ADMIN_KEY", ADMIN)
+        code = reconcile.main(["--base-url", sim.base_url, "--prometheus", prometheus.url, "--include-today",
+                               "--settle", "0", "--days", "2", "--json"])
+        out, err = capsys.readouterr()
+    assert code == 0, err
+    assert ADMIN not in out + err
+    result = json.loads(out)
+    summary = result["summary"]
+    billed = summary["billed_cost_usd"]
+    assert missing > 0 and billed > missing
+    # The share reconcile finds is the share that bypassed the telemetry, within 0.1%.
+    assert summary["difference_usd"] == pytest.approx(missing, rel=1e-3)
+    assert 1 - summary["explained_share"] == pytest.approx(missing / billed, rel=1e-3)
+    rows = {(row["date"], row["model"]): row for row in result["rows"]}
+    today = result["days"][-1]
+    assert {model for _, model in rows} == {"gpt-4.1", "deepseek-v3.2", "gemini-2.5-flash"}
+    assert rows[(today, "gpt-4.1")]["cause"] == "tokens_missing"
+    assert rows[(today, "gpt-4.1")]["difference_usd"] == pytest.approx(missing, rel=1e-3)
+    for model in ("deepseek-v3.2", "gemini-2.5-flash"):
+        assert rows[(today, model)]["cause"] == "ok", rows[(today, model)]
+        assert rows[(today, model)]["recorded_cost_usd"] == pytest.approx(rows[(today, model)]["billed_cost_usd"],
+                                                                          rel=1e-3)
+    # Yesterday: nothing served, nothing recorded, no row.
+    assert all(date == today for date, _ in rows)
+    assert summary["largest_differences"][0]["model"] == "gpt-4.1"
+
+
+def _scraped_calls(query: Any) -> float:
+    result = query("sum(otel_llm_calls_total)")["result"]
+    return float(result[0]["value"][1]) if result else 0.0
