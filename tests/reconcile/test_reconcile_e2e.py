@@ -23,7 +23,7 @@ from otel_llm.simulator import Simulator, SimulatorConfig
 from otel_llm.simulator.billing import PRICES
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "stack"))
-from stackservers import free_port, running_prometheus, tool, wait_until  # noqa: E402
+from stackservers import free_port, running_prometheus, tool, wait_until
 
 REPO = Path(__file__).parents[2]
 ADMIN = "sk-admin-reconcile-test"

@@ -18,7 +18,7 @@ from otel_llm.cli.billing.compare import compare, summarise
 from otel_llm.simulator import Simulator, SimulatorConfig
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "stack"))
-from stackservers import running_prometheus, tool  # noqa: E402
+from stackservers import running_prometheus, tool
 
 NOW = datetime(2026, 11, 30, 15, 0, tzinfo=timezone.utc)
 
