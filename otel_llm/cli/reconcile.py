@@ -30,7 +30,7 @@ from ._term import colour, error
 from .billing import BillingError, Line, anthropic, csvfile, exporter, openai, recorded
 from .billing.compare import Row, compare, summarise
 
-__all__ = ["Period", "build_parser", "explained_line", "main", "period", "reconcile"]
+__all__ = ["Period", "build_parser", "demo_line", "explained_line", "main", "period", "reconcile"]
 
 PROG = "otel-llm reconcile"
 _KEY_VARIABLES = {"openai": "OPENAI_ADMIN_KEY", "anthropic": "ANTHROPIC_ADMIN_KEY"}
@@ -106,6 +106,18 @@ def explained_line(summary: dict[str, Any]) -> str:
         return "nothing billed in the period: nothing to reconcile"
     return (f"recorded spend explains {share:.1%} of the billed spend "
             f"(${summary['recorded_cost_usd']:,.4f} of ${summary['billed_cost_usd']:,.4f})")
+
+
+def demo_line(prometheus: str, base_urls: Sequence[str], admin_key: str) -> str:
+    """Today so far, billed by one or more OpenAI-compatible billing endpoints (the demo's simulators,
+    live: no lag) against everything recorded; the one line `otel-llm demo` ends with."""
+    try:
+        span = period(datetime.now(timezone.utc), 0, 1, True)
+        billed = [line for url in base_urls for line in openai.fetch(url, admin_key, span.days[0], span.horizon)]
+        ours, unmetered = recorded.fetch(prometheus, span.days, span.horizon)
+    except BillingError as exc:
+        return f"reconciliation failed: {exc}"
+    return explained_line(summarise(compare(billed, ours, unmetered)))
 
 
 def format_text(provider: str, span: Period, rows: list[Row], summary: dict[str, Any]) -> str:
