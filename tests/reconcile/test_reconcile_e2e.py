@@ -9,11 +9,13 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
+import yaml
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -123,3 +125,68 @@ def test_reconcile_finds_the_uninstrumented_share(
 def _scraped_calls(query: Any) -> float:
     result = query("sum(otel_llm_calls_total)")["result"]
     return float(result[0]["value"][1]) if result else 0.0
+
+
+@pytest.mark.prometheus
+@pytest.mark.skipif(tool("prometheus") is None, reason="prometheus not installed: run scripts/install-tools")
+def test_alert_fires_when_a_worker_runs_uninstrumented(
+    tmp_path: Path, metrics_endpoint: tuple[MeterProvider, str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The exporter mode publishes the bill, Prometheus scrapes it beside our telemetry, and the shipped
+    LLMSpendNotReconciled rule (its `for` shortened) fires for today when a third of the spend bypasses
+    the instrumentation."""
+    from otel_llm.cli.billing.exporter import Exporter
+
+    meter_provider, target = metrics_endpoint
+    rules = yaml.safe_load((REPO / "prometheus/rules/reconcile.alerts.yml").read_text())
+    for group in rules["groups"]:
+        group["interval"] = "1s"
+        for rule in group["rules"]:
+            rule["for"] = "0s"
+    rules_path = tmp_path / "reconcile.alerts.yml"
+    rules_path.write_text(yaml.safe_dump(rules), encoding="utf-8")
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", ADMIN)
+    urls: dict[str, str] = {}
+
+    def fetch() -> tuple[list[Any], Any]:
+        args = reconcile.build_parser().parse_args([
+            "--base-url", urls["sim"], "--prometheus", urls["prometheus"], "--include-today", "--settle", "0",
+            "--days", "1"])
+        _, span, rows = reconcile.reconcile(args, datetime.now(timezone.utc))
+        return rows, span.settled
+
+    instrumentor = OpenAIInstrumentor()
+    exporter = Exporter("openai", fetch, "127.0.0.1", 0, 3600).start()
+    try:
+        with Simulator(config=SimulatorConfig(latency_scale=0.0)) as sim, running_prometheus(
+                tmp_path, rule_files=[rules_path], scrape_targets=[target, f"127.0.0.1:{exporter.port}"]) as prometheus:
+            urls.update(sim=sim.base_url, prometheus=prometheus.url)
+            instrumentor.instrument(tracer_provider=TracerProvider(), meter_provider=meter_provider,
+                                    prices=str(REPO / "examples" / "prices.yaml"))
+            try:
+                client = openai.OpenAI(base_url=sim.base_url, api_key="sk-app", max_retries=0)
+                for i in range(8):
+                    client.chat.completions.create(model="gpt-4.1", messages=[
+                        {"role": "system", "content": SYSTEM}, {"role": "user", "content": f"order {i}?"}])
+                for i in range(4):  # the uninstrumented worker
+                    _raw_call(sim, "gpt-4.1", f"refund {i}?")
+                wait_until(lambda: _scraped_calls(prometheus.query) >= 8, 30, "Prometheus to scrape every call")
+                time.sleep(2.5)
+            finally:
+                instrumentor.uninstrument()
+            exporter.refresh()
+            today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+
+            def firing() -> list[dict[str, Any]]:
+                return [a for a in prometheus.alerts()
+                        if a["labels"].get("alertname") == "LLMSpendNotReconciled" and a["state"] == "firing"]
+
+            wait_until(lambda: bool(firing()), 30, "LLMSpendNotReconciled to fire")
+            [alert] = firing()
+            up = prometheus.query('otel_llm_billing_up{provider="openai"}')["result"]
+    finally:
+        exporter.stop()
+    assert alert["labels"]["date"] == today and alert["labels"]["provider"] == "openai"
+    assert 0.5 < float(alert["value"]) < 0.8  # 8 of 12 similar calls recorded
+    assert alert["annotations"]["runbook_url"] == "docs/runbook.md#llmspendnotreconciled"
+    assert [float(r["value"][1]) for r in up] == [1.0]
