@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ._term import colour, error
-from .billing import BillingError, Line, anthropic, csvfile, exporter, openai, recorded
+from .billing import BillingError, Line, anthropic, csvfile, exporter, openai, recorded, total
 from .billing.compare import Row, compare, summarise
 
 __all__ = ["Period", "build_parser", "demo_line", "explained_line", "main", "period", "reconcile"]
@@ -91,12 +91,28 @@ def billed_lines(args: argparse.Namespace, span: Period) -> tuple[str, list[Line
 
 
 def reconcile(args: argparse.Namespace, now: datetime) -> tuple[str, Period, list[Row]]:
+    provider, span, rows, _ = reconcile_lines(args, now)
+    return provider, span, rows
+
+
+def reconcile_lines(args: argparse.Namespace, now: datetime) -> tuple[str, Period, list[Row], list[Line]]:
+    """(provider, period, rows per day and model, the bill's own lines with their project and key)."""
     span = period(now, args.settle, args.days, args.include_today, args.since, args.until)
     if not span.days:
         raise BillingError("the period holds no settled day (check --since/--until and --settle)")
     provider, billed = billed_lines(args, span)
     ours, unmetered = recorded.fetch(args.prometheus, span.days, span.horizon, args.match)
-    return provider, span, compare(billed, ours, unmetered, args.tolerance)
+    return provider, span, compare(billed, ours, unmetered, args.tolerance), billed
+
+
+def billed_by(billed: list[Line], dimension: str) -> list[dict[str, Any]]:
+    """The bill per project or API key over the period, largest spend first, from the lines that name
+    one (OpenAI's costs name projects, not keys: a key's row has tokens and no cost). Billed side only:
+    our telemetry knows keys by a one-way fingerprint, not by the provider's key id."""
+    rows = [{dimension: key[0], "billed_cost_usd": figures.cost_usd, "input_tokens": figures.input_tokens,
+             "output_tokens": figures.output_tokens, "requests": figures.requests}
+            for key, figures in total([line for line in billed if getattr(line, dimension)], by=(dimension,)).items()]
+    return sorted(rows, key=lambda row: (-(row["billed_cost_usd"] or 0.0), str(row[dimension])))
 
 
 def explained_line(summary: dict[str, Any]) -> str:
@@ -120,20 +136,26 @@ def demo_line(prometheus: str, base_urls: Sequence[str], admin_key: str) -> str:
     return explained_line(summarise(compare(billed, ours, unmetered)))
 
 
-def format_text(provider: str, span: Period, rows: list[Row], summary: dict[str, Any]) -> str:
+def format_text(provider: str, span: Period, rows: list[Row], summary: dict[str, Any],
+                by_project: Sequence[dict[str, Any]] = ()) -> str:
     end = span.horizon.strftime("%Y-%m-%d %H:%M UTC")
     partial = " (newest day partial)" if span.partial else ""
-    lines = [f"Billed ({provider}) vs recorded, {rows[0].date if rows else '-'} .. {end}{partial}", ""]
+    lines = [f"Billed ({provider}) vs recorded, {span.days[0].strftime('%Y-%m-%d')} .. {end}{partial}", ""]
     header = f"{'date':<10}  {'model':<24} {'billed':>11} {'recorded':>11} {'diff':>11} {'share':>7}  " \
              f"{'in billed/recorded':>23}  {'out billed/recorded':>21}  cause"
     lines.append(header)
     for row in rows:
         share = "-" if row.difference_share is None else f"{row.difference_share:.1%}"
         cause = row.cause if row.cause == "ok" else colour(row.cause, "yellow")
+        if row.unmetered_calls:
+            cause += f" ({row.unmetered_calls:,.0f} calls recorded with no usage)"
         lines.append(
             f"{row.date:<10}  {row.model[:24]:<24} {_usd(row.billed.cost_usd):>11} {_usd(row.recorded.cost_usd):>11} "
             f"{_usd(row.difference_usd):>11} {share:>7}  {_pair(row.billed.input_tokens, row.recorded.input_tokens):>23}  "
             f"{_pair(row.billed.output_tokens, row.recorded.output_tokens):>21}  {cause}")
+    if by_project:
+        lines.append("Billed per project: " + ", ".join(
+            f"{item['project']} {_usd(item['billed_cost_usd'])}" for item in by_project[:8]))
     lines += ["", explained_line(summary)]
     if summary["largest_differences"]:
         lines.append("Largest differences:")
@@ -154,7 +176,10 @@ def format_csv(rows: list[Row]) -> str:
 
 
 def _usd(value: float | None) -> str:
-    return "-" if value is None else f"${value:,.4f}"
+    if value is None:
+        return "-"
+    text = f"{abs(value):,.4f}"
+    return f"{'-' if value < 0 and text.strip('0.,') else ''}${text}"
 
 
 def _pair(billed: float | None, ours: float | None) -> str:
@@ -216,19 +241,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.serve is not None:
         return _serve(args)
     try:
-        provider, span, rows = reconcile(args, datetime.now(timezone.utc))
+        provider, span, rows, billed = reconcile_lines(args, datetime.now(timezone.utc))
     except BillingError as exc:
         error(PROG, str(exc))
         return 1
     summary = summarise(rows)
+    by_project = billed_by(billed, "project")
     if args.json:
         print(json.dumps({"provider": provider, "days": [d.strftime("%Y-%m-%d") for d in span.days],
                           "horizon": span.horizon.isoformat(timespec="seconds"), "partial": span.partial,
-                          "rows": [row.as_dict() for row in rows], "summary": summary}, indent=2, sort_keys=True))
+                          "rows": [row.as_dict() for row in rows], "summary": summary,
+                          "billed_by_project": by_project, "billed_by_api_key": billed_by(billed, "api_key")},
+                         indent=2, sort_keys=True))
     elif args.csv:
         sys.stdout.write(format_csv(rows))
     else:
-        print(format_text(provider, span, rows, summary))
+        print(format_text(provider, span, rows, summary, by_project))
     return 0
 
 

@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from otel_llm import OpenAIInstrumentor
 from otel_llm.cli import reconcile
 from otel_llm.simulator import Simulator, SimulatorConfig
-from otel_llm.simulator.billing import PRICES
+from otel_llm.simulator.billing import PRICES, api_key_id
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "stack"))
 from stackservers import free_port, running_prometheus, tool, wait_until
@@ -96,8 +96,11 @@ def test_reconcile_finds_the_uninstrumented_share(
         finally:
             instrumentor.uninstrument()
         monkeypatch.setenv("OPENAI_ADMIN_KEY", ADMIN)
-        code = reconcile.main(["--base-url", sim.base_url, "--prometheus", prometheus.url, "--include-today",
-                               "--settle", "0", "--days", "2", "--json"])
+        argv = ["--base-url", sim.base_url, "--prometheus", prometheus.url, "--include-today", "--settle", "0",
+                "--days", "2"]
+        assert reconcile.main(argv) == 0
+        text = capsys.readouterr().out
+        code = reconcile.main([*argv, "--json"])
         out, err = capsys.readouterr()
     assert code == 0, err
     assert ADMIN not in out + err
@@ -120,6 +123,13 @@ def test_reconcile_finds_the_uninstrumented_share(
     # Yesterday: nothing served, nothing recorded, no row.
     assert all(date == today for date, _ in rows)
     assert summary["largest_differences"][0]["model"] == "gpt-4.1"
+    # Who sent the unrecorded traffic: the bill's own API key ids; the other service's tokens are there.
+    keys = {row["api_key"]: row for row in result["billed_by_api_key"]}
+    assert set(keys) == {api_key_id("sk-app"), api_key_id("sk-other-service")}
+    assert keys[api_key_id("sk-other-service")]["requests"] == 6
+    print(text)
+    assert f"recorded spend explains {summary['explained_share']:.1%} of the billed spend" in text
+    assert "tokens_missing" in text
 
 
 def _scraped_calls(query: Any) -> float:
