@@ -69,29 +69,52 @@ def _raw_call(sim: Simulator, model: str, text: str) -> dict[str, Any]:
         return dict(json.loads(response.read())["usage"])
 
 
+def _stats_usd(stats: dict[str, Any], model: str) -> float:
+    """What the simulator served of a model, priced with its own table: from its stats, not its bill."""
+    tally = stats["models"][model]
+    return _usd(model, {"prompt_tokens": tally["prompt_tokens"], "completion_tokens": tally["completion_tokens"],
+                        "prompt_tokens_details": {"cached_tokens": tally["cached_tokens"]}})
+
+
 @pytest.mark.prometheus
 @pytest.mark.skipif(tool("prometheus") is None, reason="prometheus not installed: run scripts/install-tools")
-def test_reconcile_finds_the_uninstrumented_share(
-    tmp_path: Path, metrics_endpoint: tuple[MeterProvider, str], monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize("scenario", ["uninstrumented", "priced_wrong", "stream_without_usage"])
+def test_reconcile_finds_the_known_share(
+    scenario: str, tmp_path: Path, metrics_endpoint: tuple[MeterProvider, str], monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    """uninstrumented: 6 gpt-4.1 calls from a service without otel_llm. priced_wrong: our prices file
+    has gpt-4.1 10% under the bill. stream_without_usage: every gemini call streams without usage
+    (the simulator is not api.openai.com, so otel_llm does not ask for it)."""
     meter_provider, target = metrics_endpoint
+    prices = yaml.safe_load((REPO / "examples" / "prices.yaml").read_text())
+    if scenario == "priced_wrong":
+        prices["models"]["gpt-4.1"] = {"input": 1.80, "cached_input": 0.90, "output": 7.20}
+    prices_path = tmp_path / "prices.yaml"
+    prices_path.write_text(yaml.safe_dump(prices), encoding="utf-8")
     instrumentor = OpenAIInstrumentor()
     with Simulator(config=SimulatorConfig(latency_scale=0.0)) as sim, \
             running_prometheus(tmp_path, scrape_targets=[target]) as prometheus:
         instrumentor.instrument(tracer_provider=TracerProvider(), meter_provider=meter_provider,
-                                prices=str(REPO / "examples" / "prices.yaml"))
+                                prices=str(prices_path))
         try:
             client = openai.OpenAI(base_url=sim.base_url, api_key="sk-app", max_retries=0)
-            calls = 0
             for i in range(24):
                 model = ("gpt-4.1", "deepseek-v3.2", "gemini-2.5-flash")[i % 3]
-                client.chat.completions.create(model=model, messages=[
-                    {"role": "system", "content": SYSTEM}, {"role": "user", "content": f"order {i}?"}])
-                calls += 1
-            # The known share: gpt-4.1 calls a service made without our instrumentation.
-            missing = sum(_usd("gpt-4.1", _raw_call(sim, "gpt-4.1", f"refund {i}?")) for i in range(6))
-            wait_until(lambda: _scraped_calls(prometheus.query) >= calls, 30, "Prometheus to scrape every call")
+                messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": f"order {i}?"}]
+                if scenario == "stream_without_usage" and model == "gemini-2.5-flash":
+                    for _ in client.chat.completions.create(model=model, messages=messages, stream=True):
+                        pass
+                else:
+                    client.chat.completions.create(model=model, messages=messages)
+            missing = 0.0
+            if scenario == "uninstrumented":
+                missing = sum(_usd("gpt-4.1", _raw_call(sim, "gpt-4.1", f"refund {i}?")) for i in range(6))
+            elif scenario == "priced_wrong":
+                missing = 0.1 * _stats_usd(sim.stats(), "gpt-4.1")
+            else:
+                missing = _stats_usd(sim.stats(), "gemini-2.5-flash")
+            wait_until(lambda: _scraped_calls(prometheus.query) >= 24, 30, "Prometheus to scrape every call")
             time.sleep(2.5)  # two more scrapes: every counter of the last call is in
         finally:
             instrumentor.uninstrument()
@@ -103,33 +126,32 @@ def test_reconcile_finds_the_uninstrumented_share(
         code = reconcile.main([*argv, "--json"])
         out, err = capsys.readouterr()
     assert code == 0, err
-    assert ADMIN not in out + err
+    assert ADMIN not in out + err + text
     result = json.loads(out)
     summary = result["summary"]
     billed = summary["billed_cost_usd"]
     assert missing > 0 and billed > missing
-    # The share reconcile finds is the share that bypassed the telemetry, within 0.1%.
+    # The share reconcile finds is the share the telemetry missed, within 0.1%.
     assert summary["difference_usd"] == pytest.approx(missing, rel=1e-3)
     assert 1 - summary["explained_share"] == pytest.approx(missing / billed, rel=1e-3)
-    rows = {(row["date"], row["model"]): row for row in result["rows"]}
-    today = result["days"][-1]
-    assert {model for _, model in rows} == {"gpt-4.1", "deepseek-v3.2", "gemini-2.5-flash"}
-    assert rows[(today, "gpt-4.1")]["cause"] == "tokens_missing"
-    assert rows[(today, "gpt-4.1")]["difference_usd"] == pytest.approx(missing, rel=1e-3)
-    for model in ("deepseek-v3.2", "gemini-2.5-flash"):
-        assert rows[(today, model)]["cause"] == "ok", rows[(today, model)]
-        assert rows[(today, model)]["recorded_cost_usd"] == pytest.approx(rows[(today, model)]["billed_cost_usd"],
-                                                                          rel=1e-3)
-    # Yesterday: nothing served, nothing recorded, no row.
-    assert all(date == today for date, _ in rows)
-    assert summary["largest_differences"][0]["model"] == "gpt-4.1"
-    # Who sent the unrecorded traffic: the bill's own API key ids; the other service's tokens are there.
-    keys = {row["api_key"]: row for row in result["billed_by_api_key"]}
-    assert set(keys) == {api_key_id("sk-app"), api_key_id("sk-other-service")}
-    assert keys[api_key_id("sk-other-service")]["requests"] == 6
-    print(text)
     assert f"recorded spend explains {summary['explained_share']:.1%} of the billed spend" in text
-    assert "tokens_missing" in text
+    rows = {row["model"]: row for row in result["rows"]}
+    today = result["days"][-1]
+    assert {row["date"] for row in result["rows"]} == {today}  # yesterday: nothing served, no row
+    assert set(rows) == {"gpt-4.1", "deepseek-v3.2", "gemini-2.5-flash"}
+    culprit, expected = {"uninstrumented": ("gpt-4.1", {"tokens_missing"}),
+                         "priced_wrong": ("gpt-4.1", {"prices"}),
+                         "stream_without_usage": ("gemini-2.5-flash", {"tokens_missing", "not_recorded"})}[scenario]
+    assert rows[culprit]["cause"] in expected, rows[culprit]
+    assert rows[culprit]["difference_usd"] == pytest.approx(missing, rel=1e-3)
+    for model in set(rows) - {culprit}:
+        assert rows[model]["cause"] == "ok", rows[model]
+    assert summary["largest_differences"][0]["model"] == culprit
+    if scenario == "uninstrumented":
+        # Who sent it: the bill's own API key ids; the other service's requests are there.
+        keys = {row["api_key"]: row for row in result["billed_by_api_key"]}
+        assert set(keys) == {api_key_id("sk-app"), api_key_id("sk-other-service")}
+        assert keys[api_key_id("sk-other-service")]["requests"] == 6
 
 
 def _scraped_calls(query: Any) -> float:

@@ -57,6 +57,7 @@ def line(model: str, cost: float | None, tin: float | None = None, tout: float |
 @pytest.mark.parametrize(("billed", "ours", "unmetered", "cause"), [
     (line("m", 10.0, 1000, 500, 100), line("m", 10.01, 1000, 500, 100), 0, "ok"),
     (line("m", 10.0, 1000, 500, 100), None, 0, "not_recorded"),
+    (line("m", 10.0, 1000, 500, 100), None, 4, "tokens_missing"),  # the calls were seen, with no usage
     (line("m", 10.0, 1000, 500, 100), line("m", 8.0, 800, 400, 100), 3, "tokens_missing"),
     (line("m", 10.0, 1000, 500, 100), line("m", 12.0, 1200, 600, 100), 0, "tokens_extra"),
     (line("m", 10.0, 1000, 500, 100), line("m", 10.4, 1000, 500, 0), 0, "cache"),

@@ -70,7 +70,7 @@ def compare(billed: list[Line], recorded: list[Line], unmetered: Mapping[tuple[s
         date, model = key
         b, r = bill.get(key, Figures()), ours.get(key, Figures())
         extra = unmetered.get((date, model), 0.0)
-        rows.append(Row(date, model, b, r, extra, _cause(b, r, tolerance)))
+        rows.append(Row(date, model, b, r, extra, _cause(b, r, extra, tolerance)))
     return rows
 
 
@@ -79,14 +79,14 @@ def _close(ours: float | None, theirs: float | None, tolerance: float) -> bool:
     return abs(a - b) <= tolerance * max(abs(a), abs(b)) + 1e-9
 
 
-def _cause(b: Figures, r: Figures, tol: float) -> str:
+def _cause(b: Figures, r: Figures, unmetered: float, tol: float) -> str:
     billed_tokens = (b.input_tokens or 0.0) + (b.output_tokens or 0.0)
     recorded_tokens = (r.input_tokens or 0.0) + (r.output_tokens or 0.0)
     cost_ok = _close(r.cost_usd, b.cost_usd, tol)
     if not b.cost_usd and not billed_tokens:
         return "ok" if not (r.cost_usd or recorded_tokens) else "not_billed"
     if not (r.cost_usd or recorded_tokens):
-        return "not_recorded"
+        return "tokens_missing" if unmetered else "not_recorded"
     if not b.has_tokens:
         return "ok" if cost_ok else "cost_only"
     if (r.input_tokens or 0) < (b.input_tokens or 0) * (1 - tol) or (r.output_tokens or 0) < (b.output_tokens or 0) * (1 - tol):
