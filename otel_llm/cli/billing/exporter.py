@@ -17,6 +17,7 @@ from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
 
+from ... import semconv as sc
 from . import BillingError
 from .compare import Row
 
@@ -26,11 +27,11 @@ log = logging.getLogger(__name__)
 MAX_DAYS: Final = 35
 _TOKENS: Final = (("input", "input_tokens"), ("output", "output_tokens"), ("cache_read", "cache_read_tokens"))
 _HELP: Final = {
-    "otel_llm_billed_cost_usd": "Spend the provider billed for a settled UTC day and model, USD.",
-    "otel_llm_billed_tokens": "Tokens the provider billed for a settled UTC day and model.",
-    "otel_llm_reconcile_recorded_cost_usd": "Spend our telemetry recorded for that day and model, USD.",
-    "otel_llm_billing_settled_date_timestamp_seconds": "UTC midnight starting the newest settled billing day.",
-    "otel_llm_billing_up": "1 when the last fetch of billing data and of the recorded figures succeeded.",
+    sc.BILLED_COST_USD: "Spend the provider billed for a settled UTC day and model, USD.",
+    sc.BILLED_TOKENS: "Tokens the provider billed for a settled UTC day and model.",
+    sc.RECONCILE_RECORDED_COST_USD: "Spend our telemetry recorded for that day and model, USD.",
+    sc.BILLING_SETTLED_DATE: "UTC midnight starting the newest settled billing day.",
+    sc.BILLING_UP: "1 when the last fetch of billing data and of the recorded figures succeeded.",
 }
 
 Fetch = Callable[[], tuple[list[Row], datetime]]  # -> rows of settled days, newest settled day
@@ -45,16 +46,16 @@ def render(provider: str, rows: list[Row] | None, settled: datetime | None, up: 
             continue
         base = f'provider="{_esc(provider)}",date="{row.date}",model="{_esc(row.model)}"'
         if row.billed.cost_usd is not None:
-            samples["otel_llm_billed_cost_usd"].append(f"{{{base}}} {row.billed.cost_usd!r}")
+            samples[sc.BILLED_COST_USD].append(f"{{{base}}} {row.billed.cost_usd!r}")
         for token_type, field in _TOKENS:
             value = getattr(row.billed, field)
             if value is not None:
-                samples["otel_llm_billed_tokens"].append(f'{{{base},token_type="{token_type}"}} {value!r}')
-        samples["otel_llm_reconcile_recorded_cost_usd"].append(f"{{{base}}} {(row.recorded.cost_usd or 0.0)!r}")
+                samples[sc.BILLED_TOKENS].append(f'{{{base},token_type="{token_type}"}} {value!r}')
+        samples[sc.RECONCILE_RECORDED_COST_USD].append(f"{{{base}}} {(row.recorded.cost_usd or 0.0)!r}")
     label = f'{{provider="{_esc(provider)}"}}'
     if settled is not None:
-        samples["otel_llm_billing_settled_date_timestamp_seconds"].append(f"{label} {settled.timestamp()!r}")
-    samples["otel_llm_billing_up"].append(f"{label} {1 if up else 0}")
+        samples[sc.BILLING_SETTLED_DATE].append(f"{label} {settled.timestamp()!r}")
+    samples[sc.BILLING_UP].append(f"{label} {1 if up else 0}")
     lines = []
     for name, values in samples.items():
         lines += [f"# HELP {name} {_HELP[name]}", f"# TYPE {name} gauge"]
