@@ -4,8 +4,8 @@ Every successful reply is recorded (the same moment `Stats` counts it: when the 
 provider bills) under its minute, project (the `OpenAI-Project` header the SDK sends, else
 `proj_default`), API key id (a one-way id of the bearer key) and model. The admin endpoints read it:
 
-- `GET /v1/organization/costs`: daily buckets, `group_by` project_id / line_item, `limit` (1-180,
-  default 7), `page` / `next_page` / `has_more`.
+- `GET /v1/organization/costs`: daily buckets, `group_by` project_id / line_item / api_key_id, filters
+  `project_ids`, `api_key_ids`, `limit` (1-180, default 7), `page` / `next_page` / `has_more`.
 - `GET /v1/organization/usage/completions` and `/embeddings`: `bucket_width` 1m / 1h / 1d, `group_by`
   model / project_id / api_key_id, filters `models`, `project_ids`, `api_key_ids`.
 
@@ -127,26 +127,28 @@ class BillingLedger:
         width = _one(params, "bucket_width") or "1d"
         if width != "1d":
             raise ApiError(400, "Invalid value for 'bucket_width': only '1d' is supported.", param="bucket_width")
-        group_by = _group_by(params, ("project_id", "line_item"))
-        projects = set(_many(params, "project_ids"))
+        group_by = _group_by(params, ("project_id", "line_item", "api_key_id", "user_id", "api_source"))
+        projects, keys = set(_many(params, "project_ids")), set(_many(params, "api_key_ids"))
         buckets, more = self._buckets(params, _DAY, _COSTS_LIMIT)
         data = []
         for start, end in buckets:
-            sums: dict[tuple[str | None, str | None], float] = defaultdict(float)
-            for (_, _, project, _, model), cell in self._settled(start, end):
-                if projects and project not in projects:
+            sums: dict[tuple[str | None, str | None, str | None], float] = defaultdict(float)
+            for (_, _, project, key, model), cell in self._settled(start, end):
+                if (projects and project not in projects) or (keys and key not in keys):
                     continue
                 for item, amount in _line_items(model, cell):
-                    key = (project if "project_id" in group_by else None, item if "line_item" in group_by else None)
-                    sums[key] += amount
+                    group = (project if "project_id" in group_by else None, item if "line_item" in group_by else None,
+                             key if "api_key_id" in group_by else None)
+                    sums[group] += amount
             results = [
                 {
                     "object": "organization.costs.result",
                     "amount": {"value": value, "currency": "usd"},
                     "line_item": item,
                     "project_id": project,
+                    "api_key_id": key,
                 }
-                for (project, item), value in sorted(sums.items(), key=lambda kv: (kv[0][0] or "", kv[0][1] or ""))
+                for (project, item, key), value in sorted(sums.items(), key=lambda kv: tuple(x or "" for x in kv[0]))
             ]
             data.append({"object": "bucket", "start_time": start, "end_time": end, "results": results})
         return _page(data, more)

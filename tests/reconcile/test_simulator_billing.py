@@ -112,3 +112,30 @@ def test_billing_lag_leaves_out_recent_usage() -> None:
     clock[0] += 3600
     body = ledger._usage("completions", {"start_time": [str(T0)]})
     assert [r["num_model_requests"] for b in body["data"] for r in b["results"]] == [2]
+
+
+def test_the_openai_sdk_reads_the_simulators_bill_with_its_own_admin_types() -> None:
+    """The SDK's own admin resources (query encoding, admin key auth, response models) against the
+    simulator: the JSON is OpenAI's shape, as the SDK's generated models define it."""
+    usage_api = pytest.importorskip("openai.resources.admin.organization.usage")
+    assert usage_api is not None
+    today = int(time.time()) // DAY * DAY
+    with Simulator(config=FAST) as sim:
+        client = openai.OpenAI(base_url=sim.base_url, api_key="sk-app", admin_api_key=ADMIN, max_retries=0)
+        done = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+        client.embeddings.create(model="text-embedding-3-large", input="hello")
+        usage = client.admin.organization.usage
+        costs = usage.costs(start_time=today - 3 * DAY, group_by=["line_item", "project_id", "api_key_id"], limit=2)
+        assert costs.has_more and costs.next_page
+        rest = usage.costs(start_time=today - 3 * DAY, group_by=["line_item", "project_id", "api_key_id"], limit=2,
+                           page=costs.next_page)
+        completions = usage.completions(start_time=today, group_by=["model", "api_key_id"], models=["gpt-4o-mini"])
+        embeddings = usage.embeddings(start_time=today, group_by=["model"])
+    assert [len(costs.data), len(rest.data)] == [2, 2] and not rest.has_more
+    results = [r for bucket in rest.data for r in bucket.results]
+    assert {r.line_item for r in results} == {"gpt-4o-mini, input", "gpt-4o-mini, output", "text-embedding-3-large, input"}
+    assert {r.api_key_id for r in results} == {api_key_id("sk-app")}
+    [result] = [r for bucket in completions.data for r in bucket.results]
+    assert (result.model, result.input_tokens, result.output_tokens, result.num_model_requests) == (
+        "gpt-4o-mini", done.usage.prompt_tokens, done.usage.completion_tokens, 1)
+    assert [r.model for bucket in embeddings.data for r in bucket.results] == ["text-embedding-3-large"]
