@@ -84,7 +84,11 @@ def billed_lines(args: argparse.Namespace, span: Period) -> tuple[str, list[Line
         if not key:
             raise BillingError(f"set {variable} to an admin key of the organization (it is never printed)")
         reader = openai.fetch if args.provider == "openai" else anthropic.fetch
-        lines = reader(args.base_url or _DEFAULT_URLS[args.provider], key, span.days[0], span.horizon)
+        try:
+            lines = reader(args.base_url or _DEFAULT_URLS[args.provider], key, span.days[0], span.horizon)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise BillingError(f"the {args.provider} billing API answered an unexpected shape "
+                               f"({type(exc).__name__}: {str(exc)[:80]})") from None
         name = args.provider_name or args.provider
     dates = {day.strftime("%Y-%m-%d") for day in span.days}
     return name, [line for line in lines if line.date in dates]

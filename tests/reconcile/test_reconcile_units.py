@@ -173,8 +173,10 @@ def test_exporter_gauges_and_up(tmp_path: Path) -> None:
 
     def fetch() -> tuple[list, datetime]:
         calls.append(1)
-        if len(calls) > 1:
+        if len(calls) == 2:
             raise BillingError("the OpenAI Costs API answered 500: boom")
+        if len(calls) == 3:
+            raise ZeroDivisionError("a bug of ours")
         return rows, day("2026-11-28")
 
     server = exporter.Exporter("openai", fetch, "127.0.0.1", 0, 3600).start()
@@ -183,11 +185,14 @@ def test_exporter_gauges_and_up(tmp_path: Path) -> None:
         first = _scrape(server.port)
         server.refresh()  # fails: up 0, the figures stay
         second = _scrape(server.port)
+        server.refresh()  # our own bug: the same, and no exception escapes the refresh loop
+        third = _scrape(server.port)
     finally:
         server.stop()
     assert first["otel_llm_billing_up"] == {(("provider", "openai"),): 1.0}
     assert second["otel_llm_billing_up"] == {(("provider", "openai"),): 0.0}
-    assert first["otel_llm_billed_cost_usd"] == second["otel_llm_billed_cost_usd"]
+    assert first["otel_llm_billed_cost_usd"] == second["otel_llm_billed_cost_usd"] == third["otel_llm_billed_cost_usd"]
+    assert third["otel_llm_billing_up"] == {(("provider", "openai"),): 0.0}
     billed_cost = first["otel_llm_billed_cost_usd"]
     assert len({dict(k)["date"] for k in billed_cost}) == exporter.MAX_DAYS  # 59 days billed, 35 published
     key = (("date", "2026-11-28"), ("model", "gpt-4.1"), ("provider", "openai"))

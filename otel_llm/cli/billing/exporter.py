@@ -92,6 +92,12 @@ class Exporter:
             with self._lock:
                 self._up = False
             return
+        except Exception:
+            # A bug of ours must not stop the refresh loop: say so, mark the figures stale, carry on.
+            log.exception("otel-llm reconcile: refresh failed (keeping the previous figures)")
+            with self._lock:
+                self._up = False
+            return
         with self._lock:
             self._rows, self._settled, self._up = rows, settled, True
 

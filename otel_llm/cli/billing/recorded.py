@@ -80,7 +80,10 @@ def _query(base_url: str, promql: str, at: datetime, timeout: float = 30.0) -> l
         raise BillingError(f"Prometheus at {base_url} answered {error.code}: {error.read()[:200]!r}") from None
     except (OSError, ValueError) as error:
         raise BillingError(f"cannot query Prometheus at {base_url}: {error}") from None
-    if body.get("status") != "success":
-        raise BillingError(f"Prometheus rejected the query: {body.get('error')}")
-    samples = [(item["metric"], float(item["value"][1])) for item in body["data"]["result"]]
+    if not isinstance(body, dict) or body.get("status") != "success":
+        raise BillingError(f"Prometheus rejected the query: {body.get('error') if isinstance(body, dict) else body}")
+    try:
+        samples = [(dict(item["metric"]), float(item["value"][1])) for item in body["data"]["result"]]
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise BillingError(f"Prometheus at {base_url} answered an unexpected shape ({exc!r:.80})") from None
     return [(labels, value) for labels, value in samples if math.isfinite(value)]
