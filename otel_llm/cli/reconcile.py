@@ -80,7 +80,8 @@ def billed_lines(args: argparse.Namespace, span: Period) -> tuple[str, list[Line
         name = args.provider_name or path.stem
     else:
         variable = _KEY_VARIABLES[args.provider]
-        key = os.environ.get(variable, "").strip()
+        # `admin_key` is set only by code (the --demo's simulator key), never by a command-line option.
+        key = (getattr(args, "admin_key", None) or os.environ.get(variable, "")).strip()
         if not key:
             raise BillingError(f"set {variable} to an admin key of the organization (it is never printed)")
         reader = openai.fetch if args.provider == "openai" else anthropic.fetch
@@ -149,7 +150,7 @@ def format_text(provider: str, span: Period, rows: list[Row], summary: dict[str,
              f"{'in billed/recorded':>23}  {'out billed/recorded':>21}  cause"
     lines.append(header)
     for row in rows:
-        share = "-" if row.difference_share is None else f"{row.difference_share:.1%}"
+        share = "-" if row.difference_share is None else f"{row.difference_share:.1%}".replace("-0.0%", "0.0%")
         cause = row.cause if row.cause == "ok" else colour(row.cause, "yellow")
         if row.unmetered_calls:
             cause += f" ({row.unmetered_calls:,.0f} calls recorded with no usage)"
@@ -234,6 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--serve", type=int, metavar="PORT", help="exporter mode: serve the gauges on PORT (0: any)")
     add("--host", default="127.0.0.1", help="address for --serve (default: %(default)s)")
     add("--interval", type=_non_negative, default=3600.0, help="seconds between refreshes with --serve (default: %(default)s)")
+    add("--demo", action="store_true",
+        help="show the alert firing: a simulator, an instrumented app and one worker without otel_llm, a real "
+        "Prometheus with LLMSpendNotReconciled (needs the prometheus binary)")
     return parser
 
 
@@ -244,6 +248,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--csv-map needs --from-csv")
     if args.serve is not None:
         return _serve(args)
+    if args.demo:
+        return _demo()
     try:
         provider, span, rows, billed = reconcile_lines(args, datetime.now(timezone.utc))
     except BillingError as exc:
@@ -261,6 +267,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(format_csv(rows))
     else:
         print(format_text(provider, span, rows, summary, by_project))
+    return 0
+
+
+def _demo() -> int:
+    from .billing import drift_demo
+
+    try:
+        result = drift_demo.run()
+    except BillingError as exc:
+        error(PROG, str(exc))
+        return 1
+    span = period(datetime.now(timezone.utc), 0, 1, True)
+    print(format_text("openai (simulator)", span, result.rows, result.summary))
+    print(f"\nThe uninstrumented worker spent ${result.uninstrumented_usd:,.4f}.")
+    if result.alert is None:
+        print(f"{drift_demo.ALERT} did NOT fire")
+        return 1
+    labels, annotations = result.alert["labels"], result.alert["annotations"]
+    print(f"Alert firing: {drift_demo.ALERT} [{labels.get('severity')}] {annotations.get('summary')}")
     return 0
 
 

@@ -17,7 +17,7 @@ from otel_llm.simulator import Simulator, SimulatorConfig
 from otel_llm.simulator.usage import Usage
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "stack"))
-from stackservers import running_prometheus, tool  # noqa: E402
+from stackservers import running_prometheus, tool
 
 ADMIN = "sk-admin-days"
 CALL = Usage(prompt_tokens=1000, completion_tokens=100)
