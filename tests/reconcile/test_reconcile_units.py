@@ -244,3 +244,62 @@ def test_csv_json_output_without_prometheus_data(tmp_path: Path, capsys: pytest.
     assert result["provider"] == "gw"
     assert [(r["model"], r["billed_cost_usd"], r["recorded_cost_usd"], r["cause"]) for r in result["rows"]] == [
         ("gpt-4.1", 2.5, 0.0, "not_recorded")]
+
+
+def test_anthropic_fetch_sends_the_documented_request_and_follows_pages() -> None:
+    """Against a loopback server answering the documented shapes: admin key header, API version,
+    `group_by[]`, RFC 3339 bounds, and `page` = the previous `next_page`."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs, urlsplit
+
+    seen: list[tuple[str, dict[str, list[str]], str | None, str | None]] = []
+    cost_pages = {
+        None: {"has_more": True, "next_page": "page_2", "data": [{"starting_at": "2026-11-28T00:00:00Z", "results": [
+            {"currency": "USD", "amount": "250", "model": "claude-sonnet-4-5-20250929", "token_type": "output_tokens",
+             "workspace_id": None, "description": "Claude Sonnet 4.5 Usage - Output Tokens", "cost_type": "tokens"}]}]},
+        "page_2": {"has_more": False, "next_page": None, "data": [{"starting_at": "2026-11-29T00:00:00Z", "results": [
+            {"currency": "USD", "amount": "100.5", "model": "claude-sonnet-4-5-20250929",
+             "token_type": "uncached_input_tokens", "workspace_id": "wrkspc_1", "cost_type": "tokens"}]}]},
+    }
+    usage_page = {"has_more": False, "next_page": None, "data": [{"starting_at": "2026-11-28T00:00:00Z", "results": [
+        {"uncached_input_tokens": 1000, "cache_read_input_tokens": 0, "output_tokens": 400,
+         "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+         "model": "claude-sonnet-4-5-20250929", "api_key_id": "apikey_1", "workspace_id": None}]}]}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            url = urlsplit(self.path)
+            query = parse_qs(url.query)
+            seen.append((url.path, query, self.headers.get("x-api-key"), self.headers.get("anthropic-version")))
+            page = query.get("page", [None])[0]
+            body = cost_pages[page] if url.path.endswith("cost_report") else usage_page
+            payload = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        lines = anthropic.fetch(f"http://127.0.0.1:{server.server_address[1]}/v1", "sk-ant-admin-secret",
+                                day("2026-11-28"), day("2026-11-30"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [path for path, *_ in seen] == ["/v1/organizations/cost_report"] * 2 + [
+        "/v1/organizations/usage_report/messages"]
+    assert all(key == "sk-ant-admin-secret" and version == "2023-06-01" for _, _, key, version in seen)
+    first = seen[0][1]
+    assert first["group_by[]"] == ["description", "workspace_id"] and first["bucket_width"] == ["1d"]
+    assert first["starting_at"] == ["2026-11-28T00:00:00Z"] and first["ending_at"] == ["2026-11-30T00:00:00Z"]
+    assert seen[1][1]["page"] == ["page_2"]
+    assert [(x.date, x.model, x.figures.cost_usd, x.figures.input_tokens) for x in lines] == [
+        ("2026-11-28", "claude-sonnet-4-5", 2.5, None), ("2026-11-29", "claude-sonnet-4-5", 1.005, None),
+        ("2026-11-28", "claude-sonnet-4-5", None, 1000.0)]
