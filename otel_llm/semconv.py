@@ -120,6 +120,13 @@ HTTP_BACKOFF: Final = "otel_llm.http.backoff.duration"  # histogram, s -> ..._du
 # --- instrumentation scope --------------------------------------------------------------------
 SCOPE_NAME: Final = "otel_llm"
 
+# --- the reconcile exporter's gauges (Prometheus-native, `otel-llm reconcile --serve`) -------------
+BILLED_COST_USD: Final = "otel_llm_billed_cost_usd"  # provider, date, model
+BILLED_TOKENS: Final = "otel_llm_billed_tokens"  # provider, date, model, token_type
+RECONCILE_RECORDED_COST_USD: Final = "otel_llm_reconcile_recorded_cost_usd"  # provider, date, model
+BILLING_SETTLED_DATE: Final = "otel_llm_billing_settled_date_timestamp_seconds"  # provider
+BILLING_UP: Final = "otel_llm_billing_up"  # provider
+
 # --- the latest GenAI conventions (OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental) -----
 # open-telemetry/semantic-conventions-genai, pinned at the commit below (vendored under
 # tests/data/semconv-genai/, checked by tests/test_conventions.py). conventions.py decides which

@@ -16,6 +16,7 @@ COMMANDS = {
     "report": ("otel_llm.cli.report", "daily spend report and month-end forecast from Prometheus"),
     "doctor": ("otel_llm.cli.doctor", "explain why no LLM telemetry shows up"),
     "budgets": ("otel_llm.cli.budgets", "budget rules: `otel-llm budgets render`"),
+    "reconcile": ("otel_llm.cli.reconcile", "compare the provider's bill with the recorded spend, per day and model"),
 }
 
 

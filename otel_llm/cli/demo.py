@@ -50,6 +50,7 @@ class DemoResult:
     seconds: float
     urls: dict[str, str] = field(default_factory=dict)
     workdir: str = ""
+    reconciliation: str = ""  # helper RECONCILE: the billed-vs-recorded line (otel_llm.cli.reconcile)
 
 
 def _workload_env(metrics_port: int, response_cache: bool) -> dict[str, str]:
@@ -162,8 +163,12 @@ def run_demo(calls: int = 300, budget_daily: float = 0.05, budget_monthly: float
         report = report_mod.build_report(report_mod.fetch(prom_url, now), now, budget_daily, budget_monthly)
         urls = {"prometheus": prom_url, "alertmanager": am_url, "webhook": webhook.url,
                 "simulator": gateway.base_url, "canary": canary.base_url}
+        # --- reconcile (helper RECONCILE): the simulators' own bill vs the recorded spend ----------
+        from .reconcile import demo_line
+        reconciliation = demo_line(prom_url, [gateway.base_url, canary.base_url], "sk-admin-demo")
+        # --- end reconcile ---------------------------------------------------------------------------
         return DemoResult(summary, [gateway.stats(), canary.stats()], report, webhook.alerts(), fired,
-                          time.monotonic() - started, urls, str(workdir))
+                          time.monotonic() - started, urls, str(workdir), reconciliation)
     finally:
         if not keep:
             for stop in reversed(stoppers):
@@ -221,6 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"Alerts delivered to the webhook ({'the daily budget alert fired' if result.alert_fired else 'NO critical alert'}):")
     print(format_alerts(result.alerts))
     print(f"\ndemo took {result.seconds:.0f}s")
+    print(f"Does it match the bill? {result.reconciliation}")  # helper RECONCILE
     if args.keep:
         print("\nStill running (stop them by PID when done):")
         for name, url in result.urls.items():

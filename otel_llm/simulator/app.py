@@ -3,7 +3,9 @@
 Every /v1 request goes through the same pipeline: route, API key (401), JSON body (400), model (404),
 the key's rate limit (429), the injected fault if any, then the endpoint's handler. The reply gets
 OpenAI's response headers (`x-request-id`, `openai-*`, `x-ratelimit-*`). `/_simulator/stats` and
-`POST /_simulator/reset` are the simulator's own, unauthenticated, never faulted.
+`POST /_simulator/reset` are the simulator's own, unauthenticated, never faulted. The organization
+Costs and Usage endpoints (`GET /v1/organization/...`, admin key only) read the bill of what was
+served (billing.py).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from .billing import COSTS_PATH, USAGE_PATHS, BillingLedger, is_admin_key
 from .cache import PromptCache
 from .config import SimulatorConfig
 from .faults import DROP, FaultInjector, RateLimiter
@@ -33,12 +36,13 @@ _DROP_AFTER_EVENTS: Final = 3  # a dropped stream delivers its first few events,
 
 @dataclass(frozen=True)
 class Request:
-    """An HTTP request; header names are lower-case."""
+    """An HTTP request; header names are lower-case; `query` is the raw query string."""
 
     method: str
     path: str
     headers: Mapping[str, str]
     body: bytes = b""
+    query: str = ""
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,7 @@ class SimulatorApp:
         self.models = catalog(config.extra_models)
         self.cache = PromptCache(config.cache_min_tokens, config.cache_increment, config.cache_ttl)
         self.stats = Stats()
+        self.billing = BillingLedger(config.billing_lag)
         self.faults = FaultInjector(config)
         self.limiter = RateLimiter(config.rpm_limit, config.tpm_limit)
         self._created = int(time.time())
@@ -87,6 +92,7 @@ class SimulatorApp:
     def reset(self) -> None:
         """Forget stats, cached prompts, fail-sequence attempts and rate-limit windows."""
         self.stats.reset()
+        self.billing.clear()
         self.cache.clear()
         self.faults.clear()
         self.limiter.clear()
@@ -95,6 +101,14 @@ class SimulatorApp:
         if request.method == "GET" and request.path.startswith("/v1/models"):
             self.faults.check_auth(request.headers)
             return self._models(request.path.removeprefix("/v1/models").strip("/"))
+        if request.method == "GET" and (request.path == COSTS_PATH or request.path in USAGE_PATHS):
+            if not is_admin_key(self.faults.check_auth(request.headers)):
+                raise ApiError(
+                    403,
+                    "You have insufficient permissions for this operation. Missing scopes: api.usage.read. "
+                    "Use an admin key.",
+                )
+            return self.billing.handle(request.path, request.query)
         route = _ROUTES.get(request.path)
         if route is None or request.method != "POST":
             raise ApiError(404, f"Invalid URL ({request.method} {request.path})")
@@ -134,6 +148,8 @@ class SimulatorApp:
             return DropReply(served.reply.delay)
         self.limiter.consume(key, served.usage.total_tokens)
         self.stats.record(ctx.model.id, route.operation, "200", served.usage)
+        kind = "embeddings" if route.kind == "embedding" else "completions"
+        self.billing.record(kind, request.headers.get("openai-project", ""), key, ctx.model.id, served.usage)
         return dataclasses.replace(served.reply, headers=self.limiter.headers(key))
 
     def _model(self, name: str, route: _Route) -> ModelSpec:

@@ -86,6 +86,8 @@ def build_parser(prog: str = "otel-llm simulate") -> argparse.ArgumentParser:
         default=_DEFAULTS.cache_ttl,
         help="seconds a cached prefix lives (default: %(default)s)",
     )
+    add("--billing-lag", type=_non_negative, default=0.0, metavar="SECONDS",
+        help="the organization Costs/Usage endpoints leave out the last SECONDS served (default: 0)")
     add("--seed", type=int, default=0, help="seed of the random fault draws (default: 0)")
     add(
         "--model",
@@ -123,6 +125,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         cache_ttl=args.cache_ttl,
         seed=args.seed,
         extra_models=tuple(args.model),
+        billing_lag=args.billing_lag,
     )
 
 

@@ -21,6 +21,9 @@ class SimulatorConfig:
 
     Faults: `rate_401`, `rate_429`, `rate_500`, `rate_503` draw from one seeded generator; `rpm_limit`
     and `tpm_limit` (0 = unlimited) are real per-API-key limits over a 60 s window.
+
+    Billing: the organization Costs/Usage endpoints leave out what was served in the last
+    `billing_lag` seconds (0 = the bill is live), as a provider's billing data settles late.
     """
 
     latency_scale: float = 1.0
@@ -44,13 +47,14 @@ class SimulatorConfig:
     tpm_limit: int = 0
     seed: int = 0
     extra_models: tuple[str, ...] = ()
+    billing_lag: float = 0.0
 
     def __post_init__(self) -> None:
         rates = (self.rate_401, self.rate_429, self.rate_500, self.rate_503)
         if any(not 0.0 <= rate <= 1.0 for rate in rates) or sum(rates) > 1.0:
             raise ValueError(f"fault rates must be in [0, 1] and sum to at most 1, got {rates}")
-        if min(self.latency_scale, self.ttft_min, self.chunk_delay, self.retry_after) < 0:
-            raise ValueError("latency_scale, ttft_min, chunk_delay and retry_after must be >= 0")
+        if min(self.latency_scale, self.ttft_min, self.chunk_delay, self.retry_after, self.billing_lag) < 0:
+            raise ValueError("latency_scale, ttft_min, chunk_delay, retry_after and billing_lag must be >= 0")
         if self.ttft_max < self.ttft_min:
             raise ValueError("ttft_max must be >= ttft_min")
         if not 1 <= self.min_output_tokens <= self.max_output_tokens:

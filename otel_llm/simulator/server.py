@@ -174,8 +174,9 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
         headers = {name.lower(): value for name, value in self.headers.items()}
-        path = urlsplit(self.path).path.rstrip("/") or "/"
-        reply = self.server.app.handle(Request(self.command, path, headers, body))
+        url = urlsplit(self.path)
+        path = url.path.rstrip("/") or "/"
+        reply = self.server.app.handle(Request(self.command, path, headers, body, url.query))
         try:
             self._write(reply)
         except (BrokenPipeError, ConnectionResetError):

@@ -1,0 +1,105 @@
+"""The cost a gateway reports for a call itself, read from its response or headers. Pure, never raises.
+
+Checked sources (each one's own documentation):
+
+| gateway | where | unit | source |
+|---|---|---|---|
+| OpenRouter | body `usage.cost` (every response; the last chunk of a stream) | credits = USD | https://openrouter.ai/docs/use-cases/usage-accounting |
+| LiteLLM proxy | header `x-litellm-response-cost` | USD, decimal string | https://docs.litellm.ai/docs/proxy/response_headers , https://docs.litellm.ai/docs/proxy/pass_through_cost_tracking |
+| LLM Gateway (llmgateway.io) | body `usage.cost_usd_total` | USD | https://docs.llmgateway.io/features/cost-breakdown |
+
+Notes. OpenRouter with BYOK (`usage.is_byok`): `usage.cost` is OpenRouter's fee only, the provider's
+own charge is `usage.cost_details.upstream_inference_cost` and billed by that provider; we report
+`usage.cost`, what the gateway bills. LiteLLM sends headers before generating, so a streamed call
+carries no cost header (its usage is priced locally). Checked and left out: Cloudflare AI Gateway
+(`cf-aig-custom-cost` is a request header that sets prices, not a reported cost) and Vercel AI Gateway
+(cost in the AI SDK's provider metadata, not in the OpenAI-compatible response).
+
+A reported cost that is not a finite number in [0, MAX_USD] is ignored (None), so the computed cost
+stands; a boolean is not a number.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+__all__ = ["HEADER_SOURCES", "MAX_USD", "USAGE_SOURCES", "ProviderCost", "cost_from_headers", "cost_from_response"]
+
+MAX_USD: Final = 10_000.0  # no single call costs more; anything above is a unit or parsing error
+# usage field -> gateway, tried in this order.
+USAGE_SOURCES: Final = (("cost", "openrouter"), ("cost_usd_total", "llmgateway"))
+# response header (lower-case) -> gateway.
+HEADER_SOURCES: Final = (("x-litellm-response-cost", "litellm"),)
+
+
+@dataclass(frozen=True)
+class ProviderCost:
+    """A call's cost in USD as the gateway reported it, and where it was read (e.g. `usage.cost`)."""
+
+    usd: float
+    gateway: str
+    field: str
+
+
+def cost_from_response(response: Any) -> ProviderCost | None:
+    """From a response object (an SDK model, a stream chunk, or a dict) with `usage`; None if absent."""
+    try:
+        usage = _get(response, "usage")
+        if usage is None:
+            return None
+        for field, gateway in USAGE_SOURCES:
+            usd = _usd(_get(usage, field))
+            if usd is not None:
+                return ProviderCost(usd, gateway, f"usage.{field}")
+    except Exception:
+        return None
+    return None
+
+
+def cost_from_headers(headers: Any) -> ProviderCost | None:
+    """From HTTP response headers (httpx.Headers, or any mapping; names case-insensitive)."""
+    try:
+        lowered = _lower(headers)
+        for name, gateway in HEADER_SOURCES:
+            usd = _usd(lowered.get(name))
+            if usd is not None:
+                return ProviderCost(usd, gateway, name)
+    except Exception:
+        return None
+    return None
+
+
+def _get(obj: Any, name: str) -> Any:
+    """An attribute or key; the SDK's models keep fields they do not declare in `model_extra`."""
+    if isinstance(obj, Mapping):
+        return obj.get(name)
+    value = getattr(obj, name, None)
+    if value is None:
+        extra = getattr(obj, "model_extra", None)
+        if isinstance(extra, Mapping):
+            value = extra.get(name)
+    return value
+
+
+def _lower(headers: Any) -> dict[str, Any]:
+    if headers is None:
+        return {}
+    items = headers.items() if hasattr(headers, "items") else headers
+    return {str(name).lower(): value for name, value in items}
+
+
+def _usd(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    if isinstance(value, str):
+        value = value.strip()
+    try:
+        usd = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return usd if math.isfinite(usd) and 0.0 <= usd <= MAX_USD else None
