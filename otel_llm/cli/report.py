@@ -175,6 +175,16 @@ def _tz(name: str) -> tzinfo:
         raise argparse.ArgumentTypeError(f"unknown time zone {name!r} (an IANA name, e.g. Europe/Paris)") from exc
 
 
+def _grouping(text: str) -> list[str]:
+    from .report_export import GROUPINGS
+
+    chosen = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = sorted(set(chosen) - set(GROUPINGS))
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown label {', '.join(unknown)} (choose from {', '.join(GROUPINGS)})")
+    return chosen
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="LLM spend for a day and its month to date, with the "
                                      "month-end forecast and budget flags, read from Prometheus.")
@@ -187,6 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--html", type=Path, metavar="FILE", help="also write the self-contained HTML report")
     parser.add_argument("--csv", type=Path, metavar="FILE", help="also write the chargeback CSV (per day and label set)")
     parser.add_argument("--focus", type=Path, metavar="FILE", help="also write the chargeback as FinOps FOCUS CSV")
+    parser.add_argument("--group-by", type=_grouping, default="model,provider,user,team,api_key,feature",
+                        metavar="LABELS", help="rows of --csv/--focus per day and per these labels, comma-separated "
+                        "(model and provider always; default: all of user,team,api_key,feature)")
     parser.add_argument("--post-webhook", metavar="URL", default=os.environ.get(WEBHOOK_ENV),
                         help=f"post a digest to a Slack-compatible webhook (default: ${WEBHOOK_ENV})")
     parser.add_argument("--trace-url", metavar="TEMPLATE", default=os.environ.get(TRACE_URL_ENV),
@@ -241,10 +254,10 @@ def write_outputs(args: argparse.Namespace, report: Mapping[str, Any]) -> list[s
     if args.csv is not None or args.focus is not None:
         from . import report_export
         if args.csv is not None:
-            args.csv.write_text(report_export.chargeback_csv(report), encoding="utf-8")
+            args.csv.write_text(report_export.chargeback_csv(report, args.group_by), encoding="utf-8")
             written.append(f"chargeback CSV: {args.csv.resolve()}")
         if args.focus is not None:
-            args.focus.write_text(report_export.focus_csv(report), encoding="utf-8")
+            args.focus.write_text(report_export.focus_csv(report, args.group_by), encoding="utf-8")
             written.append(f"FOCUS CSV: {args.focus.resolve()}")
     if args.post_webhook:
         from . import report_digest
