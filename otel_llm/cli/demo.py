@@ -221,6 +221,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"Alerts delivered to the webhook ({'the daily budget alert fired' if result.alert_fired else 'NO critical alert'}):")
     print(format_alerts(result.alerts))
     print(f"\ndemo took {result.seconds:.0f}s")
+    # --- the HTML report (helper REPORT: otel_llm/cli/report_html.py) ---
+    from . import report_html
+
+    html_path = Path(tempfile.gettempdir()) / "otel-llm-demo-report.html"
+    html_path.write_text(report_html.render(result.report), encoding="utf-8")
+    print(f"HTML report: {html_path}")
+    # --- end of the HTML report ---
     if args.keep:
         print("\nStill running (stop them by PID when done):")
         for name, url in result.urls.items():
