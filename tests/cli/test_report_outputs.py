@@ -234,3 +234,56 @@ def test_a_webhook_that_refuses_is_one_line_and_the_files_are_written(
     assert len(err) == 1 and err[0].startswith("otel-llm report: error: cannot post the digest to the webhook")
     assert "secret-token" not in err[0]
     assert page.exists()
+
+
+EXEMPLARS = """# TYPE gen_ai_client_token_usage histogram
+gen_ai_client_token_usage_bucket{gen_ai_request_model="gpt-4.1",gen_ai_token_type="input",le="1024"} 1 # {trace_id="0af7651916cd43dd8448eb211c80319c",span_id="b7ad6b7169203331"} 900
+gen_ai_client_token_usage_bucket{gen_ai_request_model="gpt-4.1",gen_ai_token_type="input",le="16384"} 2 # {trace_id="4bf92f3577b34da6a3ce929d0e0e4736",span_id="00f067aa0ba902b7"} 12000
+gen_ai_client_token_usage_bucket{gen_ai_request_model="gpt-4.1",gen_ai_token_type="input",le="+Inf"} 2
+gen_ai_client_token_usage_sum{gen_ai_request_model="gpt-4.1",gen_ai_token_type="input"} 12900
+gen_ai_client_token_usage_count{gen_ai_request_model="gpt-4.1",gen_ai_token_type="input"} 2
+# EOF
+"""
+
+
+@pytest.mark.prometheus
+def test_largest_calls_link_to_their_traces(tmp_path: Path) -> None:
+    """An app's token histogram with exemplars, scraped as OpenMetrics by a real Prometheus."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from stackservers import running_prometheus, tool, wait_until
+
+    if tool("prometheus") is None:
+        pytest.skip("prometheus not installed: run scripts/install-tools (CI does)")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = EXEMPLARS.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/openmetrics-text; version=1.0.0; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with running_prometheus(tmp_path, scrape_targets=[f"127.0.0.1:{server.server_address[1]}"]) as prometheus:
+            prom = Prometheus(prometheus.url)
+            now = datetime.now(timezone.utc)
+            wait_until(lambda: len(prom.exemplars("gen_ai_client_token_usage_bucket", now - timedelta(hours=1),
+                                                  datetime.now(timezone.utc))) >= 2, 30, "exemplars scraped")
+            page = tmp_path / "r.html"
+            assert report.main(["--prometheus", prometheus.url, "--period", "24h", "--html", str(page),
+                                "--trace-url", "http://tempo.example/trace/{trace_id}"]) == 0
+    finally:
+        server.shutdown()
+        server.server_close()
+    text = page.read_text(encoding="utf-8")
+    links = re.findall(r'<td>gpt-4.1</td><td class=n>([\d,]+)</td><td><a href="([^"]+)">', text)
+    assert links == [("12,000", "http://tempo.example/trace/4bf92f3577b34da6a3ce929d0e0e4736"),
+                     ("900", "http://tempo.example/trace/0af7651916cd43dd8448eb211c80319c")]
