@@ -74,10 +74,11 @@ def _next_month(start: datetime) -> datetime:
     return start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
 
 
-def month_elapsed_ratio(moment: datetime) -> float:
-    """How much of `moment`'s calendar month (in `moment`'s own time zone) has passed."""
-    start = month_start(moment)
-    return (moment - start).total_seconds() / (_next_month(start) - start).total_seconds()
+def month_elapsed_ratio(month: Period, tz: tzinfo) -> float:
+    """How much of the calendar month (in `tz`) that `month` starts has passed at its end: 1.0 for
+    a whole month (a report of the last day, read on the 1st), never 0 for it."""
+    start = month.start.astimezone(tz)
+    return (month.end - month.start).total_seconds() / (_next_month(start) - start).total_seconds()
 
 
 def _midnight(day: date, tz: tzinfo) -> datetime:
@@ -280,7 +281,7 @@ def build(raw: Mapping[str, Raw], periods: Sequence[Period], days: Sequence[Peri
     report["days"] = [_day_point(d, raw.get(d.key, {})) for d in days]
     report["chargeback"] = [r for d in days for r in chargeback_rows(d, raw.get(d.key, {}))]
     report["forecast"] = forecast(report[day.key]["spend_usd"], report[month.key]["spend_usd"],
-                                  month.end.astimezone(tz), budgets)
+                                  month_elapsed_ratio(month, tz), budgets)
     report["forecast"]["budget_source"] = budget_source
     return report
 
@@ -290,10 +291,9 @@ def _day_point(day: Period, raw: Raw) -> dict[str, Any]:
             "unpriced_calls": sum(v for _, v in raw.get("unpriced", []))}
 
 
-def forecast(day_spend: float, month_spend: float, month_end: datetime,
+def forecast(day_spend: float, month_spend: float, elapsed: float,
              budgets: Mapping[str, float | None]) -> dict[str, Any]:
     """Month-end projection (month-to-date spend over the elapsed share of the month) and budget flags."""
-    elapsed = month_elapsed_ratio(month_end)
     projected = month_spend / elapsed if elapsed > 0 else 0.0
     out: dict[str, Any] = {"month_elapsed_ratio": elapsed, "projected_month_end_usd": projected,
                            "budget_daily_usd": budgets.get("daily"), "budget_monthly_usd": budgets.get("monthly")}

@@ -136,7 +136,7 @@ def test_growth_counts_a_new_series_whole_and_carries_an_hour() -> None:
 def test_periods_follow_the_time_zone() -> None:
     from zoneinfo import ZoneInfo
 
-    from otel_llm.cli.reportdata import daily_periods, report_periods
+    from otel_llm.cli.reportdata import daily_periods, month_elapsed_ratio, report_periods
 
     now = datetime(2026, 3, 30, 1, 30, tzinfo=timezone.utc)  # Paris moved to summer time on the 29th
     day, month = report_periods("yesterday", now, ZoneInfo("Europe/Paris"))
@@ -148,3 +148,24 @@ def test_periods_follow_the_time_zone() -> None:
     assert report_periods("2026-03-01", now, timezone.utc)[0].seconds == 86400
     with pytest.raises(ValueError):
         report_periods(str(date(2026, 4, 2)), now, timezone.utc)
+    # Read on the 1st, yesterday's report closes the whole previous month: all of it elapsed, not none.
+    first = datetime(2026, 12, 1, 0, 30, tzinfo=timezone.utc)
+    day, month = report_periods("yesterday", first, timezone.utc)
+    assert (day.label, month.label, month_elapsed_ratio(month, timezone.utc)) == ("2026-11-30", "2026-11 to date", 1.0)
+    assert month_elapsed_ratio(report_periods("24h", first, timezone.utc)[1], timezone.utc) == pytest.approx(0.5 / 24 / 31)
+
+
+def test_an_empty_prometheus_gives_a_report_not_an_error() -> None:
+    from otel_llm.cli import report_html
+    from otel_llm.cli.reportdata import build, daily_periods, report_periods
+
+    now = datetime(2026, 11, 30, 8, 0, tzinfo=timezone.utc)
+    periods = report_periods("yesterday", now, timezone.utc)
+    days = daily_periods(periods[1], timezone.utc)
+    empty = build({}, periods, days, now, timezone.utc, {"daily": None, "monthly": None})
+    text = report.format_text(empty)
+    assert text.splitlines()[1] == "Day    $0.0000  (no daily budget)"
+    assert "Not in the spend" not in text and "Errors" not in text
+    page = report_html.render(empty)
+    assert "no budget set" in page and "Every call was priced and metered." in page
+    assert len(empty["days"]) == 29 and empty["chargeback"] == []

@@ -25,13 +25,13 @@ from otel_llm.cli.report_export import FOCUS_COLUMNS, chargeback_csv, focus_csv
 from .caseday_report import UNPRICED_MODEL, caseday_prometheus
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stack"))
-from stackservers import webhook_receiver  # noqa: E402
+from stackservers import webhook_receiver
 
 YESTERDAY = datetime.now(timezone.utc).date() - timedelta(days=1)
 SCREENSHOT = Path(__file__).resolve().parents[2] / "build" / "report-test.png"
 # FOCUS 1.2 column IDs, as published in specification/columns/*.md of
 # FinOps-Open-Cost-and-Usage-Spec/FOCUS_Spec (57 columns).
-FOCUS_1_2 = frozenset("""
+FOCUS_1_2 = frozenset("""  # noqa: SIM905 (the published list, as it reads)
 AvailabilityZone BilledCost BillingAccountId BillingAccountName BillingAccountType BillingCurrency BillingPeriodEnd
 BillingPeriodStart CapacityReservationId CapacityReservationStatus ChargeCategory ChargeClass ChargeDescription
 ChargeFrequency ChargePeriodEnd ChargePeriodStart CommitmentDiscountCategory CommitmentDiscountId
