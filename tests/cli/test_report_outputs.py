@@ -31,7 +31,7 @@ YESTERDAY = datetime.now(timezone.utc).date() - timedelta(days=1)
 SCREENSHOT = Path(__file__).resolve().parents[2] / "build" / "report-test.png"
 # FOCUS 1.2 column IDs, as published in specification/columns/*.md of
 # FinOps-Open-Cost-and-Usage-Spec/FOCUS_Spec (57 columns).
-FOCUS_1_2 = frozenset("""  # noqa: SIM905 (the published list, as it reads)
+FOCUS_1_2 = frozenset("""
 AvailabilityZone BilledCost BillingAccountId BillingAccountName BillingAccountType BillingCurrency BillingPeriodEnd
 BillingPeriodStart CapacityReservationId CapacityReservationStatus ChargeCategory ChargeClass ChargeDescription
 ChargeFrequency ChargePeriodEnd ChargePeriodStart CommitmentDiscountCategory CommitmentDiscountId
@@ -41,7 +41,7 @@ InvoiceIssuerName ListCost ListUnitPrice PricingCategory PricingCurrency Pricing
 PricingCurrencyEffectiveCost PricingCurrencyListUnitPrice PricingQuantity PricingUnit ProviderName PublisherName
 RegionId RegionName ResourceId ResourceName ResourceType ServiceCategory ServiceName ServiceSubcategory SkuId SkuMeter
 SkuPriceDetails SkuPriceId SubAccountId SubAccountName SubAccountType Tags
-""".split())
+""".split())  # noqa: SIM905 (the published list, as it reads)
 
 
 @pytest.fixture(scope="module")
