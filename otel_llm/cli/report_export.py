@@ -7,7 +7,8 @@ with these columns: billing period (the calendar month), charge period (the day)
 (gen_ai.provider.name), ServiceName, SkuId (the model), ConsumedQuantity in ConsumedUnit "Tokens"
 (input + output tokens, input including cache reads), BilledCost and EffectiveCost in USD (what
 otel_llm priced: the provider's bill may differ, see the reconcile exporter), and Tags for user,
-team, key and feature. Columns of our own carry the `x_` prefix the spec reserves for them.
+team, key and feature. ContractedCost and ListCost repeat BilledCost: otel_llm knows one price per
+model, the one its prices file or genai-prices gave (a gateway's negotiated table is that price). Columns of our own carry the `x_` prefix the spec reserves for them.
 
 A model with unpriced calls that day has no known cost: its BilledCost is left empty and
 x_CostStatus says why, instead of a $0 that a FinOps tool would add up as real.
@@ -32,7 +33,8 @@ FOCUS_COLUMNS: Final = (
     "BillingAccountId", "BillingAccountName", "BillingCurrency", "BillingPeriodStart", "BillingPeriodEnd",
     "ChargePeriodStart", "ChargePeriodEnd", "ChargeCategory", "ChargeClass", "ChargeDescription", "ChargeFrequency",
     "ProviderName", "PublisherName", "InvoiceIssuerName", "ServiceCategory", "ServiceName", "SkuId",
-    "ConsumedQuantity", "ConsumedUnit", "PricingCategory", "BilledCost", "EffectiveCost", "Tags",
+    "ConsumedQuantity", "ConsumedUnit", "PricingCategory", "PricingQuantity", "PricingUnit", "BilledCost",
+    "EffectiveCost", "ContractedCost", "ListCost", "Tags",
     "x_CostStatus", "x_InputTokens", "x_OutputTokens", "x_CacheReadTokens",
 )
 _TAGS: Final = {"user": "user", "team": "team", "api_key": "api_key_fingerprint", "feature": "feature"}
@@ -102,7 +104,8 @@ def focus_csv(report: Mapping[str, Any], by: Sequence[str] = GROUPINGS, account:
             "ProviderName": row["provider"], "PublisherName": row["provider"], "InvoiceIssuerName": row["provider"],
             "ServiceCategory": "AI and Machine Learning", "ServiceName": "LLM API", "SkuId": row["model"],
             "ConsumedQuantity": _number(row["input_tokens"] + row["output_tokens"]), "ConsumedUnit": "Tokens",
-            "PricingCategory": "Standard", "BilledCost": cost, "EffectiveCost": cost,
+            "PricingCategory": "Standard", "PricingQuantity": _number(row["input_tokens"] + row["output_tokens"]),
+            "PricingUnit": "Tokens", "BilledCost": cost, "EffectiveCost": cost, "ContractedCost": cost, "ListCost": cost,
             "Tags": json.dumps(tags, sort_keys=True) if tags else "",
             "x_CostStatus": "priced by otel_llm" if row["priced"] else "unpriced: no price known for this model",
             "x_InputTokens": _number(row["input_tokens"]), "x_OutputTokens": _number(row["output_tokens"]),

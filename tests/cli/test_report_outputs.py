@@ -196,11 +196,13 @@ def test_focus_of_a_hand_computed_day_uses_focus_1_2_columns() -> None:
     rows = list(csv.DictReader(io.StringIO(focus_csv(_hand_report()))))
     assert {k: rows[0][k] for k in (
         "BillingPeriodStart", "BillingPeriodEnd", "ChargePeriodStart", "ChargePeriodEnd", "ProviderName", "SkuId",
-        "ConsumedQuantity", "ConsumedUnit", "BilledCost", "BillingCurrency", "ChargeCategory", "Tags")} == {
+        "ConsumedQuantity", "ConsumedUnit", "BilledCost", "BillingCurrency", "ChargeCategory", "Tags", "PricingQuantity",
+        "ListCost")} == {
         "BillingPeriodStart": "2026-11-01T00:00:00Z", "BillingPeriodEnd": "2026-12-01T00:00:00Z",
         "ChargePeriodStart": "2026-11-29T00:00:00Z", "ChargePeriodEnd": "2026-11-30T00:00:00Z",
         "ProviderName": "openai", "SkuId": "gpt-4.1", "ConsumedQuantity": "1100", "ConsumedUnit": "Tokens",
-        "BilledCost": "0.00255", "BillingCurrency": "USD", "ChargeCategory": "Usage",
+        "BilledCost": "0.00255", "BillingCurrency": "USD", "ChargeCategory": "Usage", "PricingQuantity": "1100",
+        "ListCost": "0.00255",
         "Tags": json.dumps({"api_key_fingerprint": "0a1b2c3d4e5f", "team": "support", "user": "alice"}),
     }
     assert (rows[1]["SkuId"], rows[1]["BilledCost"], rows[1]["x_CostStatus"]) == (
