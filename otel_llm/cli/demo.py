@@ -225,8 +225,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from . import report_html
 
     html_path = Path(tempfile.gettempdir()) / "otel-llm-demo-report.html"
-    html_path.write_text(report_html.render(result.report), encoding="utf-8")
-    print(f"HTML report: {html_path}")
+    try:
+        html_path.write_text(report_html.render(result.report), encoding="utf-8")
+        print(f"HTML report: {html_path}")
+    except (ImportError, OSError) as exc:
+        print(f"HTML report: not written: {exc}")
     # --- end of the HTML report ---
     if args.keep:
         print("\nStill running (stop them by PID when done):")

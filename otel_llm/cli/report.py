@@ -272,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         report = generate(args, now)
         written = write_outputs(args, report)
-    except (PrometheusError, budget_file.BudgetError, OSError, ValueError) as exc:
+    except (PrometheusError, budget_file.BudgetError, OSError, ValueError, ImportError) as exc:
         error(PROG, str(exc))
         return 1
     print(format_json(report) if args.format == "json" else format_text(report, tty=colour("x", "red") != "x"))

@@ -76,7 +76,10 @@ def _svg(figure: Any) -> str:
 
 
 def _pyplot() -> Any:
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError as exc:
+        raise ImportError("the HTML report draws its charts with matplotlib: pip install 'otel-llm[report]'") from exc
 
     matplotlib.use("Agg")
     matplotlib.rcParams.update({"svg.fonttype": "none", "font.size": 9, "axes.spines.top": False,

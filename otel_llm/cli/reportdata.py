@@ -93,7 +93,10 @@ def report_periods(kind: str, now: datetime, tz: tzinfo) -> tuple[Period, Period
         end_local = local_now
     else:
         chosen = {"yesterday": local_now.date() - timedelta(days=1), "today": local_now.date()}.get(kind)
-        chosen = chosen or date.fromisoformat(kind)
+        try:
+            chosen = chosen or date.fromisoformat(kind)
+        except ValueError:
+            raise ValueError(f"--period {kind!r}: use yesterday, today, 24h or a date YYYY-MM-DD") from None
         start_local = _midnight(chosen, tz)
         end_local = min(_midnight(chosen + timedelta(days=1), tz), local_now)
         if end_local <= start_local:

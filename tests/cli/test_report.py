@@ -146,8 +146,10 @@ def test_periods_follow_the_time_zone() -> None:
     assert [d.label for d in days][::28] == ["2026-03-01", "2026-03-29"]
     assert days[-1].end == day.end
     assert report_periods("2026-03-01", now, timezone.utc)[0].seconds == 86400
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="has not started yet"):
         report_periods(str(date(2026, 4, 2)), now, timezone.utc)
+    with pytest.raises(ValueError, match="use yesterday, today, 24h or a date YYYY-MM-DD"):
+        report_periods("last-week", now, timezone.utc)
     # Read on the 1st, yesterday's report closes the whole previous month: all of it elapsed, not none.
     first = datetime(2026, 12, 1, 0, 30, tzinfo=timezone.utc)
     day, month = report_periods("yesterday", first, timezone.utc)
@@ -169,3 +171,16 @@ def test_an_empty_prometheus_gives_a_report_not_an_error() -> None:
     page = report_html.render(empty)
     assert "no budget set" in page and "Every call was priced and metered." in page
     assert len(empty["days"]) == 29 and empty["chargeback"] == []
+
+
+def test_html_without_matplotlib_names_the_extra(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from otel_llm.cli import report_html
+    from otel_llm.cli.reportdata import build, report_periods
+
+    monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)  # as if the extra were not installed
+    now = datetime(2026, 11, 30, 8, 0, tzinfo=timezone.utc)
+    periods = report_periods("yesterday", now, timezone.utc)
+    empty = build({}, periods, periods[:1], now, timezone.utc, {"daily": None, "monthly": None})
+    with pytest.raises(ImportError, match=r"pip install 'otel-llm\[report\]'"):
+        report_html.render(empty)
