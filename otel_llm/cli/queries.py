@@ -39,6 +39,7 @@ __all__ = [
     "Prometheus",
     "PrometheusError",
     "Sample",
+    "SHARED",
     "budget_query",
     "growth",
     "seen",
@@ -102,9 +103,10 @@ def _seconds(value: float) -> str:
     return f"{max(round(value), 1)}s"
 
 
-def growth(metric: str, seconds: float, by: Iterable[str], where: str = "") -> str:
-    """The exact growth of `metric` over the `seconds` ending at the query time, summed by `by`."""
-    w = _seconds(seconds)
+def growth(metric: str, seconds: float | str, by: Iterable[str], where: str = "") -> str:
+    """The exact growth of `metric` over the `seconds` ending at the query time, summed by `by`.
+    `seconds` may be a range string instead, such as Grafana's `$__range`."""
+    w = seconds if isinstance(seconds, str) else _seconds(seconds)
     selector = f"{metric}{{{where}}}" if where else metric
     return (
         f"sum by ({', '.join(by)}) ("
@@ -169,3 +171,33 @@ class Prometheus:
                 out.append({"series": series.get("seriesLabels", {}), "labels": exemplar.get("labels", {}),
                             "value": float(exemplar["value"]), "timestamp": float(exemplar["timestamp"])})
         return out
+
+
+# Named queries for every reader that shows a range (Grafana panels, the report): WINDOW is the
+# range, e.g. Grafana's `$__range` or "1d". The budget and alert views read the recording rules.
+WINDOW: Final = "$__range"
+_MODEL, _TYPE = LABELS["model"], LABELS["token_type"]
+SHARED: Final[Mapping[str, str]] = {
+    "spend": growth(METRICS["cost"], WINDOW, []),
+    "spend_by_model": growth(METRICS["cost"], WINDOW, [_MODEL]),
+    "spend_by_user": growth(METRICS["cost"], WINDOW, [LABELS["user"]]),
+    "spend_by_team": growth(METRICS["cost"], WINDOW, [LABELS["team"]]),
+    "spend_by_api_key": growth(METRICS["cost"], WINDOW, [LABELS["api_key"]]),
+    "spend_by_prompt_size": growth(METRICS["cost"], WINDOW, [LABELS["prompt_size"]]),
+    "reference_by_prompt_size": growth(METRICS["cost_reference"], WINDOW, [LABELS["prompt_size"]]),
+    "tokens_by_type": growth(METRICS["tokens"], WINDOW, [_TYPE]),
+    "prompt_cache_hit_ratio": "sum(" + growth(METRICS["tokens"], WINDOW, [_TYPE], _TYPE + '="cache_read"')
+                              + ") / sum(" + growth(METRICS["tokens"], WINDOW, [_TYPE], _TYPE + '="input"') + ")",
+    "cache_savings_by_kind": growth(METRICS["savings"], WINDOW, [LABELS["cache_kind"]]),
+    "unpriced_calls_by_model": growth(METRICS["unpriced"], WINDOW, [_MODEL]),
+    "unmetered_calls_by_model": growth(METRICS["unmetered"], WINDOW, [_MODEL]),
+    "failed_calls_by_model": growth(METRICS["calls"], WINDOW, [_MODEL], 'error_type!=""'),
+    "http_429_by_model": growth(METRICS["attempts"], WINDOW, [_MODEL], f'{LABELS["status_class"]}="429"'),
+    "budget_daily": budget_query("daily"),
+    "budget_monthly": budget_query("monthly"),
+    "spend_24h_budget_view": f'{RULES["spend_24h"]}{{scope="global"}}',
+    "spend_mtd_budget_view": f'{RULES["spend_mtd"]}{{scope="global"}}',
+    "spend_mtd_projected": f'{RULES["spend_mtd_projected"]}{{scope="global"}}',
+    "error_ratio_by_model": RULES["errors_ratio5m"],
+    "http_429_ratio_by_model": RULES["http_429_ratio5m"],
+}

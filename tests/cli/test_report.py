@@ -184,3 +184,33 @@ def test_html_without_matplotlib_names_the_extra(monkeypatch: pytest.MonkeyPatch
     empty = build({}, periods, periods[:1], now, timezone.utc, {"daily": None, "monthly": None})
     with pytest.raises(ImportError, match=r"pip install 'otel-llm\[report\]'"):
         report_html.render(empty)
+
+
+@pytest.mark.prometheus
+def test_every_shared_query_is_valid_and_the_range_ones_equal_the_day(caseday: Any) -> None:
+    """The queries a dashboard would draw (cli/queries.SHARED), with its range set to the day."""
+    from otel_llm.cli.queries import RULES, SHARED, WINDOW, Prometheus
+
+    prometheus, truth = caseday
+    prom = Prometheus(prometheus.url)
+    day_end = datetime.combine(YESTERDAY + timedelta(days=1), datetime.min.time(), timezone.utc)
+    rule_based = {name for name, expr in SHARED.items() if any(rule in expr for rule in RULES.values())}
+    got = {name: prom.query(expr.replace(WINDOW, "1d"), None if name in rule_based else day_end)
+           for name, expr in SHARED.items()}  # PrometheusError on any invalid query
+    assert {name for name, rows in got.items() if not rows} == rule_based - {"budget_daily", "budget_monthly"}
+    assert got["spend"][0][1] == pytest.approx(truth.spend, rel=1e-9)
+    assert got["prompt_cache_hit_ratio"][0][1] == pytest.approx(truth.tokens["cache_read"] / truth.tokens["input"])
+    assert {r[0]["gen_ai_request_model"]: r[1] for r in got["failed_calls_by_model"]} == truth.failed
+    assert got["budget_daily"][0][1] == 50.0
+
+
+def test_every_rule_name_the_cli_reads_is_recorded_by_the_shipped_rules() -> None:
+    import yaml
+
+    from otel_llm.cli.queries import RULES
+
+    rules_dir = Path(__file__).resolve().parents[2] / "prometheus" / "rules"
+    recorded = {rule["record"] for path in rules_dir.glob("*.yml")
+                for group in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("groups", [])
+                for rule in group["rules"] if "record" in rule}
+    assert set(RULES.values()) - recorded == set()
