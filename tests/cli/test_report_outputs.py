@@ -210,10 +210,12 @@ def test_focus_of_a_hand_computed_day_uses_focus_1_2_columns() -> None:
 
 
 @pytest.mark.prometheus
-def test_digest_reaches_a_local_webhook(caseday: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_digest_reaches_a_local_webhook(caseday: Any, capsys: pytest.CaptureFixture[str],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
     prometheus, truth = caseday
     with webhook_receiver() as receiver:
-        assert report.main(["--prometheus", prometheus.url, "--post-webhook", receiver.url]) == 0
+        monkeypatch.setenv("OTEL_LLM_DIGEST_WEBHOOK", receiver.url)  # the daily cron job's way
+        assert report.main(["--prometheus", prometheus.url]) == 0
         bodies = receiver.snapshot()
     assert len(bodies) == 1
     lines = bodies[0]["text"].splitlines()
@@ -289,3 +291,31 @@ def test_largest_calls_link_to_their_traces(tmp_path: Path) -> None:
     links = re.findall(r'<td>gpt-4.1</td><td class=n>([\d,]+)</td><td><a href="([^"]+)">', text)
     assert links == [("12,000", "http://tempo.example/trace/4bf92f3577b34da6a3ce929d0e0e4736"),
                      ("900", "http://tempo.example/trace/0af7651916cd43dd8448eb211c80319c")]
+
+
+@pytest.mark.parametrize(("status", "body"), [(500, b"oops"), (200, b"<html>not json</html>"),
+                                              (200, b'{"status": "error", "error": "bad query"}')])
+def test_a_broken_prometheus_is_one_line(status: int, body: bytes, capsys: pytest.CaptureFixture[str]) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        assert report.main(["--prometheus", f"http://127.0.0.1:{server.server_address[1]}"]) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("otel-llm report: error: "), err
+    assert "Traceback" not in err[0]
