@@ -269,7 +269,7 @@ def render(report: Mapping[str, Any], top: int = 10) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<style>{_CSS}</style></head><body><main>",
         f"<h1>LLM spend, {_e(periods[0]['label'])}</h1>",
-        f'<p class="sub">Days and month in {_e(report["timezone"])}; read from Prometheus {_e(source)} at '
+        f'<p class="sub">Days and month in {_e(report["timezone"])}; read from Prometheus{" " + _e(source) if source else ""} at '
         f'{_e(report["generated_at"])}; budgets from {_e(report["forecast"].get("budget_source") or "-")}.</p>',
         _cards(report),
         f"<h2>Spend per day, {_e(periods[1]['label'])}</h2><figure>{chart}</figure>",

@@ -61,6 +61,9 @@ def test_report_of_a_replayed_day_equals_what_was_written(caseday: Any, capsys: 
     # The month to date ends with the day; the budgets are the rules' series; the forecast is MTD / elapsed.
     month = got["month_to_date"]
     assert month["spend_usd"] >= day["spend_usd"] - 1e-9
+    assert sum(d["spend_usd"] for d in got["days"]) == pytest.approx(month["spend_usd"], rel=1e-9)
+    assert got["days"][-1] == {"date": YESTERDAY.isoformat(), "spend_usd": pytest.approx(truth.spend, rel=1e-9),
+                               "unpriced_calls": truth.unpriced}
     forecast = got["forecast"]
     assert (forecast["budget_daily_usd"], forecast["budget_monthly_usd"]) == (50.0, 1000.0)
     assert forecast["budget_source"] == "Prometheus budget rules"
