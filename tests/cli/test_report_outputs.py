@@ -319,3 +319,21 @@ def test_a_broken_prometheus_is_one_line(status: int, body: bytes, capsys: pytes
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("otel-llm report: error: "), err
     assert "Traceback" not in err[0]
+
+
+@pytest.mark.prometheus
+def test_demo_writes_the_html_report_and_prints_its_path(capsys: pytest.CaptureFixture[str]) -> None:
+    from otel_llm.cli import demo
+    from otel_llm.cli.procs import find_binary
+
+    if find_binary("prometheus") is None or find_binary("prometheus-alertmanager", "alertmanager") is None:
+        pytest.skip("prometheus/alertmanager not installed: run scripts/install-tools (CI does)")
+    assert demo.main([]) == 0
+    out = capsys.readouterr().out
+    printed = re.search(r"^HTML report: (.+)$", out, re.MULTILINE)
+    assert printed, out
+    page = Path(printed.group(1))
+    shown = figures(page.read_text(encoding="utf-8"))
+    spend = re.search(r"^Day    \$([\d.,]+)", out, re.MULTILINE)
+    assert spend and shown["day.spend_usd"][1] == f"${spend.group(1)}"  # the page says what the terminal said
+    assert 'data-figure="day.flag">OVER BUDGET' in page.read_text(encoding="utf-8")  # the demo's budget is spent
