@@ -2,8 +2,9 @@
 script, nothing fetched at view time), so it opens from an e-mail attachment or a file share.
 
 Charts are drawn by matplotlib to inline SVG: a well-kept plotting library whose SVG needs no
-JavaScript and no network, weighs kilobytes (plotly's offline bundle is about 4 MB per file), and
-survives mail clients that strip scripts. Text in the SVG stays text (`svg.fonttype: none`).
+JavaScript and no network, weighs tens of kilobytes (plotly embeds its several-megabyte bundle in
+every file), and survives mail clients that strip scripts. Text in the SVG stays text
+(`svg.fonttype: none`).
 Every figure in the page carries its exact value in a `data-value` attribute, next to its rounded
 text, so a test (or a script) can compare the page with Prometheus.
 """
