@@ -20,7 +20,7 @@ from typing import Final
 
 import yaml
 
-__all__ = ["Budget", "BudgetError", "load", "main", "parse", "render_file", "render_rules"]
+__all__ = ["Budget", "BudgetError", "load", "main", "parse", "render_file", "render_rules", "validate_usd"]
 
 PERIODS: Final = ("daily", "monthly")
 # budgets.yaml section -> (scope label value, Prometheus label that identifies the budget holder)
@@ -108,11 +108,12 @@ def _periods(value: object, source: str, where: str, scope: str, holder: str) ->
     for period, amount in periods.items():
         if period not in PERIODS:
             raise BudgetError(f"{source}: {where}.{period}: unknown period (allowed: daily, monthly)")
-        out.append(Budget(scope, holder, period, _amount(amount, source, f"{where}.{period}")))
+        out.append(Budget(scope, holder, period, validate_usd(amount, source, f"{where}.{period}")))
     return out
 
 
-def _amount(value: object, source: str, where: str) -> float:
+def validate_usd(value: object, source: str, where: str) -> float:
+    """A budget amount, or BudgetError naming `source` (the file) and `where` (the key)."""
     # bool is an int in Python; `daily: yes` is a typo, not a budget of $1.
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise BudgetError(f"{source}: {where}: must be a number of USD, got {value!r}")

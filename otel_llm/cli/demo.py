@@ -227,6 +227,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(format_alerts(result.alerts))
     print(f"\ndemo took {result.seconds:.0f}s")
     print(f"Does it match the bill? {result.reconciliation}")  # helper RECONCILE
+    # --- the HTML report (helper REPORT: otel_llm/cli/report_html.py) ---
+    from . import report_html
+
+    html_path = Path(tempfile.gettempdir()) / "otel-llm-demo-report.html"
+    try:
+        html_path.write_text(report_html.render(result.report), encoding="utf-8")
+        print(f"HTML report: {html_path}")
+    except (ImportError, OSError) as exc:
+        print(f"HTML report: not written: {exc}")
+    # --- end of the HTML report ---
     if args.keep:
         print("\nStill running (stop them by PID when done):")
         for name, url in result.urls.items():

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from . import queries
 from ._term import colour
 
 __all__ = ["Finding", "main", "run_checks"]
@@ -55,9 +56,9 @@ def tcp_connect(host: str, port: int, timeout: float = 1.0) -> bool:
 
 
 def _prom_query(base_url: str, promql: str) -> list[tuple[dict[str, str], float]]:
-    from .report import query
+    from .queries import Prometheus
 
-    return query(base_url, promql, timeout=3)
+    return Prometheus(base_url, timeout=3).query(promql)
 
 
 def installed_distributions() -> set[str]:
@@ -131,8 +132,8 @@ def _check_exporters(env: Mapping[str, str], connect: Connect) -> Iterable[Findi
 
 def _check_prometheus(url: str, query: Query) -> Iterable[Finding]:
     try:
-        calls = query(url, "sum(otel_llm_calls_total)")
-        unpriced = query(url, "sum by (gen_ai_request_model) (otel_llm_calls_unpriced_total) > 0")
+        calls = query(url, queries.seen(queries.METRICS["calls"], "24h"))
+        unpriced = query(url, queries.seen(queries.METRICS["unpriced"], "24h", [queries.LABELS["model"]]) + " > 0")
     except Exception as exc:
         yield Finding("problem", f"Prometheus at {url} does not answer: {exc}")
         return

@@ -1,91 +1,219 @@
+"""`otel-llm report` against a real Prometheus holding a replayed day of the case (caseday_report.py):
+its figures equal what was written, the text fits a screen, unpriced spend is never $0, budgets are
+validated, and `doctor` finds the same data after the app has exited."""
+
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from otel_llm.cli.report import build_report, exact_query, format_json, format_text
+from otel_llm.cli import doctor, report
+from otel_llm.cli.queries import growth
+
+from .caseday_report import PRICES, REFERENCE, UNPRICED_MODEL, caseday_prometheus
+
+YESTERDAY = datetime.now(timezone.utc).date() - timedelta(days=1)
 
 
-def _labels(model: str, user: str, team: str, key: str, **extra: str) -> dict[str, str]:
-    return {"gen_ai_request_model": model, "user_id": user, "otel_llm_team": team,
-            "otel_llm_api_key_fingerprint": key, **extra}
+@pytest.fixture(scope="module")
+def caseday(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    with caseday_prometheus(tmp_path_factory.mktemp("caseday"), YESTERDAY) as running:
+        yield running
 
 
-RAW = {
-    "24h": {
-        "cost": [(_labels("gpt-4.1", "alice", "support", "aaaaaaaaaaaa"), 3.0),
-                 (_labels("deepseek-v3.2", "bob", "billing", "bbbbbbbbbbbb"), 1.0),
-                 (_labels("gpt-4.1", "bob", "billing", "bbbbbbbbbbbb"), 2.0)],
-        "tokens": [(_labels("gpt-4.1", "alice", "support", "aaaaaaaaaaaa", gen_ai_token_type="input"), 1000),
-                   (_labels("gpt-4.1", "alice", "support", "aaaaaaaaaaaa", gen_ai_token_type="cache_read"), 250),
-                   (_labels("gpt-4.1", "alice", "support", "aaaaaaaaaaaa", gen_ai_token_type="output"), 100)],
-        "savings": [(_labels("gpt-4.1", "alice", "support", "aaaaaaaaaaaa", otel_llm_cache_kind="prompt"), 0.25),
-                    (_labels("gpt-4.1", "bob", "billing", "bbbbbbbbbbbb", otel_llm_cache_kind="response"), 0.5),
-                    (_labels("deepseek-v3.2", "bob", "billing", "bbbbbbbbbbbb", otel_llm_cache_kind="response"), 0.125)],
-        "response_cache": [
-            ({"gen_ai_request_model": "gpt-4.1", "otel_llm_response_cache_result": "hit"}, 3),
-            ({"gen_ai_request_model": "gpt-4.1", "otel_llm_response_cache_result": "miss"}, 4),
-            ({"gen_ai_request_model": "deepseek-v3.2", "otel_llm_response_cache_result": "hit"}, 2),
-            ({"gen_ai_request_model": "deepseek-v3.2", "otel_llm_response_cache_result": "error"}, 1),
-        ],
-    },
-}
-RAW["month"] = RAW["24h"]
-NOW = datetime(2025, 6, 11, 0, 0, tzinfo=timezone.utc)  # 10 of 30 days elapsed
+def _json(url: str, capsys: pytest.CaptureFixture[str], *extra: str) -> dict[str, Any]:
+    assert report.main(["--prometheus", url, "--format", "json", *extra]) == 0
+    return dict(json.loads(capsys.readouterr().out))
 
 
-def test_build_report_aggregates_every_dimension() -> None:
-    report = build_report(RAW, NOW, budget_daily=5.0, budget_monthly=10.0, top=1)
-    day = report["last_24h"]
-    assert day["spend_usd"] == 6.0
-    assert day["tokens"] == {"cache_read": 250, "input": 1000, "output": 100}
-    assert day["cache_hit_ratio"] == 0.25
-    assert day["cache_savings_usd"] == 0.25  # the provider's prompt cache only
-    assert day["response_cache_requests"] == {"hit": 5, "miss": 4, "error": 1}
-    assert day["response_cache_hit_ratio"] == 0.5
-    assert day["response_cache_savings_usd"] == 0.625
-    assert [(r["name"], r["spend_usd"]) for r in day["by"]["model"]] == [("gpt-4.1", 5.0), ("deepseek-v3.2", 1.0)]
-    assert [(r["name"], r["spend_usd"]) for r in day["by"]["user"]] == [("alice", 3.0), ("bob", 3.0)]
-    assert [r["name"] for r in day["by"]["api_key"]] == ["aaaaaaaaaaaa", "bbbbbbbbbbbb"]
-    assert day["top_spenders"] == day["by"]["user"][:1]
-    forecast = report["forecast"]
-    assert forecast["month_elapsed_ratio"] == pytest.approx(1 / 3)
-    assert forecast["projected_month_end_usd"] == pytest.approx(18.0)
-    assert forecast["over_monthly_budget"] is True
-    assert forecast["daily_budget_ratio"] == pytest.approx(1.2)
-    assert forecast["over_daily_budget"] is True
+@pytest.mark.prometheus
+def test_report_of_a_replayed_day_equals_what_was_written(caseday: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    prometheus, truth = caseday
+    got = _json(prometheus.url, capsys)  # default period: yesterday, UTC
+    assert got["periods"][0]["label"] == YESTERDAY.isoformat()
+    day = got["day"]
+    assert day["spend_usd"] == pytest.approx(truth.spend, rel=1e-9)
+    for dim in ("model", "user", "team", "api_key", "feature"):
+        table = {row["name"]: row["spend_usd"] for row in day["by"][dim] if row["spend_usd"]}
+        assert table == pytest.approx(dict(truth.by[dim]), rel=1e-9), dim
+    assert [r["name"] for r in day["by"]["model"]][:4] == sorted(truth.by["model"], key=lambda m: -truth.by["model"][m])
+    assert day["tokens"] == pytest.approx(dict(truth.tokens))
+    assert day["calls"] == truth.calls
+    assert (day["unpriced_calls"], day["unpriced_by_model"]) == (truth.unpriced, {UNPRICED_MODEL: truth.unpriced})
+    assert day["unmetered_calls"] == truth.unmetered
+    assert day["cache_hit_ratio"] == pytest.approx(truth.tokens["cache_read"] / truth.tokens["input"])
+    assert day["cache_savings_usd"] == pytest.approx(truth.prompt_savings, rel=1e-9)
+    assert day["response_cache_hit_ratio"] == pytest.approx(truth.response_hits / truth.response_lookups)
+    assert day["response_cache_savings_usd"] == pytest.approx(truth.response_savings, rel=1e-9)
+    routing = {r["prompt_size"]: r for r in day["routing"]}
+    for size, usd in truth.reference.items():
+        assert routing[size]["reference_usd"] == pytest.approx(usd, rel=1e-9)
+        assert routing[size]["would_save_usd"] == pytest.approx(truth.spend_by_size[size] - usd, rel=1e-9)
+        assert routing[size]["reference_model"] == REFERENCE
+    reliability = {r["model"]: r for r in day["reliability"]}
+    assert {m: r["errors"] for m, r in reliability.items() if r["errors"]} == truth.failed
+    assert {m: r["http_429"] for m, r in reliability.items() if r["http_429"]} == truth.http_429
+    # The month to date ends with the day; the budgets are the rules' series; the forecast is MTD / elapsed.
+    month = got["month_to_date"]
+    assert month["spend_usd"] >= day["spend_usd"] - 1e-9
+    assert sum(d["spend_usd"] for d in got["days"]) == pytest.approx(month["spend_usd"], rel=1e-9)
+    assert got["days"][-1] == {"date": YESTERDAY.isoformat(), "spend_usd": pytest.approx(truth.spend, rel=1e-9),
+                               "unpriced_calls": truth.unpriced}
+    forecast = got["forecast"]
+    assert (forecast["budget_daily_usd"], forecast["budget_monthly_usd"]) == (50.0, 1000.0)
+    assert forecast["budget_source"] == "Prometheus budget rules"
+    assert forecast["daily_budget_ratio"] == pytest.approx(truth.spend / 50.0)
+    assert forecast["projected_month_end_usd"] == pytest.approx(month["spend_usd"] / forecast["month_elapsed_ratio"])
+    assert set(PRICES) <= set(truth.by["model"])
 
 
-def test_empty_prometheus_gives_zeros_not_errors() -> None:
-    report = build_report({}, NOW, None, None)
-    assert report["last_24h"]["spend_usd"] == 0
-    assert report["last_24h"]["cache_hit_ratio"] is None
-    assert report["last_24h"]["response_cache_hit_ratio"] is None
-    assert report["last_24h"]["response_cache_requests"] == {"hit": 0, "miss": 0, "error": 0}
-    assert "budget" not in format_text(report).lower().split("forecast")[-1]
-    assert "response cache: no lookups (off, or no deterministic requests)" in format_text(report)
+@pytest.mark.prometheus
+def test_text_report_fits_a_screen_and_never_shows_unpriced_as_zero(
+        caseday: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    prometheus, truth = caseday
+    assert report.main(["--prometheus", prometheus.url]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) <= 20, "\n".join(lines)
+    assert max(len(line) for line in lines) <= 120
+    text = "\n".join(lines)
+    assert "$0.0000" not in text
+    assert f"{truth.unpriced} unpriced calls ({UNPRICED_MODEL} {truth.unpriced})" in text
+    assert f"Day    ${truth.spend:,.2f} + {truth.unpriced} unpriced calls" in text
+    assert text.count("Models ") == 1  # no repeated 24h / month tables
 
 
-def test_format_text_and_json() -> None:
-    report = build_report(RAW, NOW, budget_daily=5.0, budget_monthly=100.0)
-    text = format_text(report)
-    assert "spend $6.0000" in text
-    assert "prompt cache: hit 25.0% of input tokens, saved $0.2500" in text
-    assert "response cache: hit 50.0% of 10 lookups, saved $0.6250" in text
-    assert "Top spenders (24h): alice $3.0000, bob $3.0000" in text
-    assert "Month-end forecast: $18.00 (33.3% of the month elapsed)" in text
-    assert "Monthly budget $100.00: projected at 18%, within budget" in text
-    assert "Daily budget $5.0000: 24h spend at 120%, OVER BUDGET" in text
-    assert "\033[" not in text
-    day = json.loads(format_json(report))["last_24h"]
-    assert day["spend_usd"] == 6.0
-    assert (day["response_cache_hit_ratio"], day["response_cache_savings_usd"]) == (0.5, 0.625)
+@pytest.mark.prometheus
+def test_a_day_in_another_time_zone_is_a_different_window(caseday: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    prometheus, truth = caseday
+    # In Tokyo (UTC+9) the UTC day straddles two local days; together they hold all of it.
+    tokyo = [_json(prometheus.url, capsys, "--tz", "Asia/Tokyo", "--period", (YESTERDAY + timedelta(days=n)).isoformat())
+             for n in (0, 1)]
+    assert 0 < tokyo[0]["day"]["spend_usd"] < truth.spend
+    assert tokyo[0]["day"]["spend_usd"] + tokyo[1]["day"]["spend_usd"] == pytest.approx(truth.spend, rel=1e-9)
 
 
-def test_exact_query_counts_a_new_series_whole() -> None:
-    assert exact_query("m_total", 3600, ["a", "b"]) == (
-        "sum by (a, b) ((last_over_time(m_total[3600s]) - last_over_time(m_total[5m] offset 3600s)) >= 0"
+@pytest.mark.prometheus
+def test_doctor_finds_the_calls_after_the_app_exited(caseday: Any) -> None:
+    prometheus, truth = caseday  # the day's series ended hours ago: stale for a plain instant query
+    findings = doctor.run_checks({"OTEL_METRICS_EXPORTER": "prometheus"}, set(), {"otel_llm"}, lambda h, p: True,
+                                 prometheus.url)
+    messages = [f.message for f in findings]
+    assert f"Prometheus has seen {truth.calls} LLM calls" in messages, messages
+    assert f"model '{UNPRICED_MODEL}' has {truth.unpriced} unpriced calls: add it to the OTEL_LLM_PRICES file" in messages
+
+
+@pytest.mark.parametrize("value", ["-5", "0", "nan", "inf", "fifty"])
+def test_a_bad_budget_flag_is_refused_naming_it(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        report.main(["--prometheus", "http://127.0.0.1:9", f"--budget-daily={value}"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("otel-llm report: error: argument --budget-daily: must be a ")
+    assert "OVER BUDGET" not in err
+
+
+@pytest.mark.parametrize(("text", "why"), [("-5", "a positive"), ("0", "a positive"), ("'50'", "a number"),
+                                          (".nan", "a positive")])
+def test_a_bad_budget_in_the_file_is_refused_naming_file_and_key(
+        tmp_path: Path, text: str, why: str, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "budgets.yaml"
+    path.write_text(f"global:\n  daily: 50\n  monthly: {text}\n", encoding="utf-8")
+    assert report.main(["--prometheus", "http://127.0.0.1:9", "--budgets", str(path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith(f"otel-llm report: error: {path}: global.monthly: must be {why}")
+
+
+def test_growth_counts_a_new_series_whole_and_carries_an_hour() -> None:
+    assert growth("m_total", 3600, ["a", "b"]) == (
+        "sum by (a, b) ((last_over_time(m_total[3600s]) - last_over_time(m_total[1h] offset 3600s)) >= 0"
         " or last_over_time(m_total[3600s]))"
     )
+
+
+def test_periods_follow_the_time_zone() -> None:
+    from zoneinfo import ZoneInfo
+
+    from otel_llm.cli.reportdata import daily_periods, month_elapsed_ratio, report_periods
+
+    now = datetime(2026, 3, 30, 1, 30, tzinfo=timezone.utc)  # Paris moved to summer time on the 29th
+    day, month = report_periods("yesterday", now, ZoneInfo("Europe/Paris"))
+    assert (day.label, day.seconds) == ("2026-03-29", 23 * 3600)
+    assert month.start == datetime(2026, 2, 28, 23, 0, tzinfo=timezone.utc)
+    days = daily_periods(month, ZoneInfo("Europe/Paris"))
+    assert [d.label for d in days][::28] == ["2026-03-01", "2026-03-29"]
+    assert days[-1].end == day.end
+    assert report_periods("2026-03-01", now, timezone.utc)[0].seconds == 86400
+    with pytest.raises(ValueError, match="has not started yet"):
+        report_periods(str(date(2026, 4, 2)), now, timezone.utc)
+    with pytest.raises(ValueError, match="use yesterday, today, 24h or a date YYYY-MM-DD"):
+        report_periods("last-week", now, timezone.utc)
+    # Read on the 1st, yesterday's report closes the whole previous month: all of it elapsed, not none.
+    first = datetime(2026, 12, 1, 0, 30, tzinfo=timezone.utc)
+    day, month = report_periods("yesterday", first, timezone.utc)
+    assert (day.label, month.label, month_elapsed_ratio(month, timezone.utc)) == ("2026-11-30", "2026-11 to date", 1.0)
+    assert month_elapsed_ratio(report_periods("24h", first, timezone.utc)[1], timezone.utc) == pytest.approx(0.5 / 24 / 31)
+
+
+def test_an_empty_prometheus_gives_a_report_not_an_error() -> None:
+    from otel_llm.cli import report_html
+    from otel_llm.cli.reportdata import build, daily_periods, report_periods
+
+    now = datetime(2026, 11, 30, 8, 0, tzinfo=timezone.utc)
+    periods = report_periods("yesterday", now, timezone.utc)
+    days = daily_periods(periods[1], timezone.utc)
+    empty = build({}, periods, days, now, timezone.utc, {"daily": None, "monthly": None})
+    text = report.format_text(empty)
+    assert text.splitlines()[1] == "Day    $0.0000  (no daily budget)"
+    assert "Not in the spend" not in text and "Errors" not in text
+    page = report_html.render(empty)
+    assert "no budget set" in page and "Every call was priced and metered." in page
+    assert len(empty["days"]) == 29 and empty["chargeback"] == []
+
+
+def test_html_without_matplotlib_names_the_extra(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from otel_llm.cli import report_html
+    from otel_llm.cli.reportdata import build, report_periods
+
+    monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)  # as if the extra were not installed
+    now = datetime(2026, 11, 30, 8, 0, tzinfo=timezone.utc)
+    periods = report_periods("yesterday", now, timezone.utc)
+    empty = build({}, periods, periods[:1], now, timezone.utc, {"daily": None, "monthly": None})
+    with pytest.raises(ImportError, match=r"pip install 'otel-llm\[report\]'"):
+        report_html.render(empty)
+
+
+@pytest.mark.prometheus
+def test_every_shared_query_is_valid_and_the_range_ones_equal_the_day(caseday: Any) -> None:
+    """The queries a dashboard would draw (cli/queries.SHARED), with its range set to the day."""
+    from otel_llm.cli.queries import RULES, SHARED, WINDOW, Prometheus
+
+    prometheus, truth = caseday
+    prom = Prometheus(prometheus.url)
+    day_end = datetime.combine(YESTERDAY + timedelta(days=1), datetime.min.time(), timezone.utc)
+    rule_based = {name for name, expr in SHARED.items() if any(rule in expr for rule in RULES.values())}
+    got = {name: prom.query(expr.replace(WINDOW, "1d"), None if name in rule_based else day_end)
+           for name, expr in SHARED.items()}  # PrometheusError on any invalid query
+    assert {name for name, rows in got.items() if not rows} == rule_based - {"budget_daily", "budget_monthly"}
+    assert got["spend"][0][1] == pytest.approx(truth.spend, rel=1e-9)
+    assert got["prompt_cache_hit_ratio"][0][1] == pytest.approx(truth.tokens["cache_read"] / truth.tokens["input"])
+    assert {r[0]["gen_ai_request_model"]: r[1] for r in got["failed_calls_by_model"]} == truth.failed
+    assert got["budget_daily"][0][1] == 50.0
+
+
+def test_every_rule_name_the_cli_reads_is_recorded_by_the_shipped_rules() -> None:
+    import yaml
+
+    from otel_llm.cli.queries import RULES
+
+    rules_dir = Path(__file__).resolve().parents[2] / "prometheus" / "rules"
+    recorded = {rule["record"] for path in rules_dir.glob("*.yml")
+                for group in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("groups", [])
+                for rule in group["rules"] if "record" in rule}
+    assert set(RULES.values()) - recorded == set()

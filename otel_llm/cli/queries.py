@@ -1,0 +1,203 @@
+"""The one place that knows Prometheus names and PromQL: metric and recording-rule names, the exact
+growth query, and a small HTTP client. `report`, its exports and digest, and `doctor` all ask here.
+
+Spend in a period must be exact, so no `increase()`: it extrapolates, and it never sees the first
+increment of a new series (a new user's first call, a fresh process). The growth of a counter over
+the period (start, end] is, per raw series, evaluated at `end`:
+
+    last_over_time(m[W]) - last_over_time(m[CARRY] offset W)     (its growth inside the period)
+    or last_over_time(m[W])                                      (a series born inside the period
+                                                                  started from zero: its whole value)
+
+with W = end - start, and a negative difference (a counter reset) falls back to the series' last
+value. This is the telescoping of the recording rules in prometheus/rules/cost.rules.yml (same 1h
+carry window), but for any period: the rules' windows are rolling 24h and the UTC month, while a
+report's day is a calendar day in the reader's time zone. Series of processes that have exited
+still count (range vectors skip staleness markers): a plain instant query would not see them, which
+is why `doctor` and `report` both use `seen()` here.
+
+RULES names every recording rule that a reader of this package uses; when a rule is renamed in
+prometheus/rules/, change it here only.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+__all__ = [
+    "CARRY",
+    "LABELS",
+    "METRICS",
+    "RULES",
+    "Prometheus",
+    "PrometheusError",
+    "Sample",
+    "SHARED",
+    "budget_query",
+    "growth",
+    "seen",
+]
+
+Sample = tuple[dict[str, str], float]
+
+# Raw counters (their Prometheus names, README "What is recorded").
+METRICS: Final[Mapping[str, str]] = {
+    "cost": "otel_llm_cost_USD_total",
+    "cost_reference": "otel_llm_cost_reference_USD_total",
+    "tokens": "otel_llm_tokens_total",
+    "calls": "otel_llm_calls_total",
+    "unpriced": "otel_llm_calls_unpriced_total",
+    "unmetered": "otel_llm_calls_unmetered_total",
+    "savings": "otel_llm_cache_savings_USD_total",
+    "response_cache": "otel_llm_response_cache_requests_total",
+    "attempts": "otel_llm_http_attempts_total",
+    "token_usage_bucket": "gen_ai_client_token_usage_bucket",
+}
+
+# Recording rules read by the CLI (prometheus/rules/*.yml and the rendered budgets).
+RULES: Final[Mapping[str, str]] = {
+    "budget_daily": "otel_llm:budget_usd:daily",
+    "budget_monthly": "otel_llm:budget_usd:monthly",
+    "spend_24h": "scope:otel_llm_cost_usd:sum24h",
+    "spend_mtd": "scope:otel_llm_cost_usd:mtd",
+    "spend_mtd_projected": "scope:otel_llm_cost_usd:mtd_projected",
+    "calls_rate5m": "provider_model:otel_llm_calls:rate5m",
+    "errors_ratio5m": "provider_model:otel_llm_calls_errors:ratio_rate5m",
+    "http_429_ratio5m": "provider_model:otel_llm_http_attempts_429:ratio_rate5m",
+}
+
+# Report dimension -> Prometheus label.
+LABELS: Final[Mapping[str, str]] = {
+    "model": "gen_ai_request_model",
+    "provider": "gen_ai_provider_name",
+    "user": "user_id",
+    "team": "otel_llm_team",
+    "api_key": "otel_llm_api_key_fingerprint",
+    "feature": "otel_llm_feature",
+    "token_type": "gen_ai_token_type",
+    "prompt_size": "otel_llm_prompt_size",
+    "reference_model": "otel_llm_reference_model",
+    "cache_kind": "otel_llm_cache_kind",
+    "cache_result": "otel_llm_response_cache_result",
+    "error_type": "error_type",
+    "status_class": "otel_llm_http_status_class",
+    "scope": "scope",
+}
+
+# The rules' carry window: a series silent for longer than this before a period starts counts whole.
+CARRY: Final = "1h"
+
+
+class PrometheusError(RuntimeError):
+    """Prometheus did not answer, or rejected a query; the message says which and where."""
+
+
+def _seconds(value: float) -> str:
+    return f"{max(round(value), 1)}s"
+
+
+def growth(metric: str, seconds: float | str, by: Iterable[str], where: str = "") -> str:
+    """The exact growth of `metric` over the `seconds` ending at the query time, summed by `by`.
+    `seconds` may be a range string instead, such as Grafana's `$__range`."""
+    w = seconds if isinstance(seconds, str) else _seconds(seconds)
+    selector = f"{metric}{{{where}}}" if where else metric
+    return (
+        f"sum by ({', '.join(by)}) ("
+        f"(last_over_time({selector}[{w}]) - last_over_time({selector}[{CARRY}] offset {w})) >= 0"
+        f" or last_over_time({selector}[{w}]))"
+    )
+
+
+def seen(metric: str, lookback: str, by: Iterable[str] = ()) -> str:
+    """What a counter stood at last within `lookback`, summed: found after the app has exited."""
+    labels = ", ".join(by)
+    return f"sum by ({labels}) (last_over_time({metric}[{lookback}]))"
+
+
+def budget_query(period: str, scope: str = "global") -> str:
+    """The budget the alert rules compare spend against (rendered from prometheus/budgets.yaml)."""
+    return f'max(last_over_time({RULES[f"budget_{period}"]}{{scope="{scope}"}}[1h]))'
+
+
+@dataclass(frozen=True)
+class Prometheus:
+    """Instant and exemplar queries against one Prometheus over its HTTP API."""
+
+    url: str
+    timeout: float = 10.0
+
+    def _get(self, path: str, params: Mapping[str, str]) -> Any:
+        address = f"{self.url.rstrip('/')}{path}?{urllib.parse.urlencode(params)}"
+        try:
+            with urllib.request.urlopen(address, timeout=self.timeout) as response:
+                body = json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")[:300]
+            raise PrometheusError(f"Prometheus at {self.url} rejected the query: {detail}") from exc
+        except (OSError, ValueError) as exc:
+            raise PrometheusError(f"cannot query Prometheus at {self.url}: {exc}") from exc
+        if body.get("status") != "success":
+            raise PrometheusError(f"Prometheus rejected the query: {body.get('error')}")
+        return body["data"]
+
+    def query(self, promql: str, at: datetime | None = None) -> list[Sample]:
+        params = {"query": promql}
+        if at is not None:
+            params["time"] = f"{at.timestamp():.3f}"
+        data = self._get("/api/v1/query", params)
+        if data.get("resultType") == "scalar":
+            return [({}, float(data["result"][1]))]
+        return [(item["metric"], float(item["value"][1])) for item in data["result"]]
+
+    def scalar(self, promql: str, at: datetime | None = None) -> float | None:
+        """The single value of `promql`, or None when it returns nothing."""
+        samples = self.query(promql, at)
+        return samples[0][1] if samples else None
+
+    def exemplars(self, promql: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Exemplars of the series selected by `promql`: [{labels, value, timestamp, series labels}]."""
+        data = self._get("/api/v1/query_exemplars",
+                         {"query": promql, "start": f"{start.timestamp():.3f}", "end": f"{end.timestamp():.3f}"})
+        out = []
+        for series in data or []:
+            for exemplar in series.get("exemplars", []):
+                out.append({"series": series.get("seriesLabels", {}), "labels": exemplar.get("labels", {}),
+                            "value": float(exemplar["value"]), "timestamp": float(exemplar["timestamp"])})
+        return out
+
+
+# Named queries for every reader that shows a range (Grafana panels, the report): WINDOW is the
+# range, e.g. Grafana's `$__range` or "1d". The budget and alert views read the recording rules.
+WINDOW: Final = "$__range"
+_MODEL, _TYPE = LABELS["model"], LABELS["token_type"]
+SHARED: Final[Mapping[str, str]] = {
+    "spend": growth(METRICS["cost"], WINDOW, []),
+    "spend_by_model": growth(METRICS["cost"], WINDOW, [_MODEL]),
+    "spend_by_user": growth(METRICS["cost"], WINDOW, [LABELS["user"]]),
+    "spend_by_team": growth(METRICS["cost"], WINDOW, [LABELS["team"]]),
+    "spend_by_api_key": growth(METRICS["cost"], WINDOW, [LABELS["api_key"]]),
+    "spend_by_prompt_size": growth(METRICS["cost"], WINDOW, [LABELS["prompt_size"]]),
+    "reference_by_prompt_size": growth(METRICS["cost_reference"], WINDOW, [LABELS["prompt_size"]]),
+    "tokens_by_type": growth(METRICS["tokens"], WINDOW, [_TYPE]),
+    "prompt_cache_hit_ratio": "sum(" + growth(METRICS["tokens"], WINDOW, [_TYPE], _TYPE + '="cache_read"')
+                              + ") / sum(" + growth(METRICS["tokens"], WINDOW, [_TYPE], _TYPE + '="input"') + ")",
+    "cache_savings_by_kind": growth(METRICS["savings"], WINDOW, [LABELS["cache_kind"]]),
+    "unpriced_calls_by_model": growth(METRICS["unpriced"], WINDOW, [_MODEL]),
+    "unmetered_calls_by_model": growth(METRICS["unmetered"], WINDOW, [_MODEL]),
+    "failed_calls_by_model": growth(METRICS["calls"], WINDOW, [_MODEL], 'error_type!=""'),
+    "http_429_by_model": growth(METRICS["attempts"], WINDOW, [_MODEL], f'{LABELS["status_class"]}="429"'),
+    "budget_daily": budget_query("daily"),
+    "budget_monthly": budget_query("monthly"),
+    "spend_24h_budget_view": f'{RULES["spend_24h"]}{{scope="global"}}',
+    "spend_mtd_budget_view": f'{RULES["spend_mtd"]}{{scope="global"}}',
+    "spend_mtd_projected": f'{RULES["spend_mtd_projected"]}{{scope="global"}}',
+    "error_ratio_by_model": RULES["errors_ratio5m"],
+    "http_429_ratio_by_model": RULES["http_429_ratio5m"],
+}
