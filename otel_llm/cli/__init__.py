@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
+import os
 import sys
 from collections.abc import Sequence
 
@@ -17,6 +19,25 @@ COMMANDS = {
     "doctor": ("otel_llm.cli.doctor", "explain why no LLM telemetry shows up"),
     "budgets": ("otel_llm.cli.budgets", "budget rules: `otel-llm budgets render`"),
 }
+# subcommand -> modules it needs beyond the core package; all come with the `cli` extra.
+NEEDS = {
+    "demo": ("openai", "yaml", "opentelemetry.sdk", "opentelemetry.distro", "opentelemetry.exporter.prometheus"),
+    "budgets": ("yaml",),
+}
+EXTRA_HINT = "pip install 'otel-llm[cli]' (from a clone of the repository: pip install '.[cli]')"
+
+
+def missing_modules(command: str) -> list[str]:
+    """The modules `command` needs that are not installed."""
+    missing = []
+    for name in NEEDS.get(command, ()):
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except ModuleNotFoundError:  # a parent package is missing
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,9 +58,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("a command is required")
     if args[0] not in COMMANDS:
         parser.parse_args(args[:1])  # exits 2 with argparse's "invalid choice"
-    module = importlib.import_module(COMMANDS[args[0]][0])
+    missing = missing_modules(args[0])
+    if missing and not {"-h", "--help"} & set(args[1:]):
+        print(f"otel-llm {args[0]}: error: needs the `cli` extra ({', '.join(missing)} not installed): "
+              f"{EXTRA_HINT}", file=sys.stderr)
+        return 2
     try:
-        return int(module.main(args[1:]) or 0)
+        module = importlib.import_module(COMMANDS[args[0]][0])
+        code = int(module.main(args[1:]) or 0)
+        sys.stdout.flush()  # here, where a closed pipe is caught below, not at interpreter exit
+        return code
+    except ModuleNotFoundError as exc:  # a dependency NEEDS does not list yet: still say what to do
+        print(f"otel-llm {args[0]}: error: {exc.name} is not installed: {EXTRA_HINT}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("otel-llm: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`otel-llm doctor | head`): that is not an error. Point stdout at
+        # /dev/null so the interpreter's final flush does not raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0

@@ -29,14 +29,13 @@ from otel_llm.simulator import Simulator, SimulatorConfig
 
 from . import report as report_mod
 from ._term import colour, error
+from .assets import AssetMissing, asset
 from .procs import Child, free_port, wait_until
 from .stack import MissingBinary, Webhook, start_alertmanager, start_prometheus, write_demo_rules
 
 __all__ = ["DemoResult", "main", "run_demo"]
 
 PROG = "otel-llm demo"
-ROOT = Path(__file__).resolve().parents[2]
-PRICES = ROOT / "examples" / "prices.yaml"
 ALERT = "LLMDailyBudgetSpent"
 
 
@@ -66,7 +65,7 @@ def _workload_env(metrics_port: int, response_cache: bool) -> dict[str, str]:
         "OTEL_EXPORTER_PROMETHEUS_PORT": str(metrics_port),
         "OTEL_TRACES_EXPORTER": "none",
         "OTEL_LOGS_EXPORTER": "none",
-        "OTEL_LLM_PRICES": str(PRICES),
+        "OTEL_LLM_PRICES": str(asset("examples/prices.yaml")),
         # The case's biggest lever: what sending these calls to the cheapest model would cost.
         "OTEL_LLM_REFERENCE_MODEL": "deepseek-v3.2",
         "PYTHONUNBUFFERED": "1",
@@ -112,6 +111,7 @@ def run_demo(calls: int = 300, budget_daily: float = 0.05, budget_monthly: float
 
     `inspect(prometheus_url)` runs once the alert is in, while everything still runs (tests use it)."""
     out = out or sys.stdout
+    asset("examples/prices.yaml"), asset("prometheus/rules")  # AssetMissing now, before anything starts
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="otel-llm-demo-"))
     stoppers: list[Any] = []
@@ -209,6 +209,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = run_demo(args.calls, args.budget_daily, keep=args.keep, response_cache=args.response_cache)
     except MissingBinary as exc:
         error(PROG, f"{exc} is not installed: run scripts/install-tools")
+        return 2
+    except AssetMissing as exc:
+        error(PROG, str(exc))
         return 2
     except KeyboardInterrupt:
         error(PROG, "interrupted; everything started was stopped")

@@ -13,8 +13,9 @@ from typing import Any
 
 import yaml
 
-from otel_llm.budgets import Budget, render_rules
+from .budget_rules import Budget, render_rules
 
+from .assets import asset
 from .procs import Child, find_binary, free_port, http_ok, wait_until
 
 __all__ = [
@@ -31,7 +32,6 @@ __all__ = [
 # fire within seconds. The exact-spend rules telescope over whatever interval they run at, so the
 # figures stay exact; only the "1m" in the delta's name becomes a misnomer inside the demo.
 RULE_INTERVAL = "5s"
-PROJECT_RULES = Path(__file__).resolve().parents[2] / "prometheus" / "rules"
 _INTERVAL = re.compile(r"^(\s*interval:\s*)\S+", re.MULTILINE)
 
 
@@ -80,8 +80,9 @@ class Webhook:
 
 
 def write_demo_rules(directory: Path, daily_usd: float, monthly_usd: float,
-                     source: Path = PROJECT_RULES) -> list[Path]:
+                     source: Path | None = None) -> list[Path]:
     """Copy the project's rule files with RULE_INTERVAL, and render the demo's own budgets file."""
+    source = source or asset("prometheus/rules")
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for path in sorted(source.glob("*.yml")):
