@@ -4,7 +4,9 @@ temporary directory. Product code: `otel-llm demo` uses it, and so do the end-to
 from __future__ import annotations
 
 import json
+import logging
 import re
+import sys
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,10 +15,11 @@ from typing import Any
 
 import yaml
 
-from .budget_rules import Budget, render_rules
-
 from .assets import asset
+from .budget_rules import Budget, render_rules
 from .procs import Child, find_binary, free_port, http_ok, wait_until
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "RULE_INTERVAL",
@@ -37,6 +40,17 @@ _INTERVAL = re.compile(r"^(\s*interval:\s*)\S+", re.MULTILINE)
 
 class MissingBinary(RuntimeError):
     """Prometheus or Alertmanager is not installed."""
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A sender that went away (Alertmanager closing a keep-alive connection) is no error."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            log.debug("webhook client %s went away", client_address)
+            return
+        log.exception("webhook: error while serving %s", client_address)
 
 
 @dataclass
@@ -62,7 +76,7 @@ class Webhook:
             def log_message(self, format: str, *args: object) -> None:
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server = _QuietServer(("127.0.0.1", self.port), Handler)
         self.port = int(self._server.server_address[1])
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
