@@ -30,7 +30,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 setup: $(VENV)/.installed
 
 tools:
-	@$(STEP) "Prometheus, Alertmanager, Redis (apt-get, first run only)" bash scripts/install-tools
+	@$(STEP) "Checking Prometheus, Alertmanager, Redis (apt-get installs them on the first run)" bash scripts/install-tools
 
 demo: setup tools
 	@$(BIN)/otel-llm demo
