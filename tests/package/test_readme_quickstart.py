@@ -81,3 +81,22 @@ def test_quick_start_as_written_records_spans_and_cost(tmp_path: Path) -> None:
     cost = [line for line in metrics.splitlines() if line.startswith("otel_llm_cost_USD_total{")]
     assert cost and sum(float(line.rsplit(" ", 1)[1]) for line in cost) > 0
     assert 'service_name="support-bot"' in metrics or "support-bot" in done.stdout
+
+
+def test_the_stack_sections_exporter_variables_start_the_sdk() -> None:
+    """The stack section's block runs docker compose (not here), but its app-side variables must be
+    ones the installed SDK can start with: port 4318 is the Collector's OTLP/HTTP receiver."""
+    from otel_llm.cli.doctor import installed_components, run_checks
+
+    (block,) = readme_blocks("The telemetry stack")
+    env: dict[str, str] = {"OTEL_SERVICE_NAME": "support-bot"}
+    for line in block.splitlines():
+        if line.startswith("export OTEL_"):
+            for word in line.split("#")[0].split()[1:]:
+                name, _, value = word.partition("=")
+                env[name] = value
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"].endswith(":4318")
+    assert env.get("OTEL_EXPORTER_OTLP_PROTOCOL") == "http/protobuf"
+    findings = run_checks(env, {"opentelemetry-sdk"}, {"otel_llm"}, lambda h, p: True,
+                          components=installed_components())
+    assert [f.message for f in findings if f.level == "problem"] == []
