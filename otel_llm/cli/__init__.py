@@ -51,7 +51,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        try:
+            code = _run(list(sys.argv[1:] if argv is None else argv))
+        finally:  # also on argparse's SystemExit after --help
+            sys.stdout.flush()  # here, where a closed pipe is caught below, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        # The reader went away (`otel-llm doctor | head`): that is not an error. Point stdout at
+        # /dev/null so the interpreter's final flush does not raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _run(args: list[str]) -> int:
     parser = build_parser()
     if not args or args[0].startswith("-"):
         parser.parse_args(args)  # prints help / usage and exits 0 or 2
@@ -65,18 +79,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         module = importlib.import_module(COMMANDS[args[0]][0])
-        code = int(module.main(args[1:]) or 0)
-        sys.stdout.flush()  # here, where a closed pipe is caught below, not at interpreter exit
-        return code
+        return int(module.main(args[1:]) or 0)
     except ModuleNotFoundError as exc:  # a dependency NEEDS does not list yet: still say what to do
         print(f"otel-llm {args[0]}: error: {exc.name} is not installed: {EXTRA_HINT}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("otel-llm: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        # The reader went away (`otel-llm doctor | head`): that is not an error. Point stdout at
-        # /dev/null so the interpreter's final flush does not raise again.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 0
