@@ -1,40 +1,72 @@
-# One command per task. `make demo` and `make test` set themselves up on a fresh Debian machine.
+# One command per task. `make demo` and `make test` set themselves up on a fresh Debian machine; the
+# installers' own output goes to $(LOG), one line per step on the terminal.
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+LOG ?= .setup.log
+STEP := scripts/step $(LOG)
+# Both cores (one worker per CPU); a test file's tests stay on one worker, so its module fixtures
+# (a built wheel, a Prometheus) are made once.
+XDIST ?= -n auto --dist loadfile
+# The core suite: the instrumentation itself, no stack binaries, no packaging, no long reliability runs.
+CORE_TESTS := tests/test_instrumentation.py tests/test_host_survives.py tests/test_replay.py \
+	tests/test_pricing.py tests/test_attribution.py tests/test_loading.py tests/test_retries.py \
+	tests/test_response_cache.py tests/test_lean_core.py
+# The lowest and highest Python that pyproject's requires-python claims (pyenv's, when present).
+PY_LOWEST ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.11.*/bin/python) python3.11)
+PY_HIGHEST ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13.*/bin/python) python3.13)
 
-.PHONY: setup tools demo test test-openai1 bench check clean
+.PHONY: setup tools demo test test-fast test-openai1 test-pythons bench check clean
 
 $(BIN)/python:
-	$(PY) -m venv $(VENV)
+	@$(STEP) "Creating $(VENV)" $(PY) -m venv $(VENV)
 
-setup: $(BIN)/python
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[cli,test,redis]'
+# Reinstalled only when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	@$(STEP) "Installing otel-llm and its test tools into $(VENV) (pip, from PyPI)" \
+		sh -c '$(BIN)/pip install --upgrade pip && $(BIN)/pip install -e ".[cli,test,redis]"'
+	@touch $@
+
+setup: $(VENV)/.installed
 
 tools:
-	bash scripts/install-tools
+	@$(STEP) "Checking Prometheus, Alertmanager, Redis (apt-get installs them on the first run)" bash scripts/install-tools
 
 demo: setup tools
-	$(BIN)/otel-llm demo
+	@$(BIN)/otel-llm demo
 
 test: setup tools
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(XDIST)
+
+# The core suite in under two minutes, for the edit-test loop (make test is the complete run).
+test-fast: setup
+	$(BIN)/python -m pytest -q $(XDIST) -m "not slow" $(CORE_TESTS)
 
 # The core suite again against an openai 1.x release (the SDK before its httpx2 transport).
 test-openai1:
-	$(PY) -m venv .venv-openai1
-	.venv-openai1/bin/pip install -q -e '.[cli,test]' 'openai==1.109.1'
-	.venv-openai1/bin/python -m pytest -q tests/test_instrumentation.py tests/test_host_survives.py \
-		tests/test_replay.py tests/test_pricing.py tests/test_attribution.py tests/test_loading.py
+	@test -x .venv-openai1/bin/python || $(STEP) "Creating .venv-openai1" $(PY) -m venv .venv-openai1
+	@$(STEP) "Installing otel-llm with openai 1.109.1 into .venv-openai1" \
+		.venv-openai1/bin/pip install -e '.[cli,test]' 'openai==1.109.1'
+	.venv-openai1/bin/python -m pytest -q $(XDIST) -m "not slow" $(CORE_TESTS)
+
+# The core suite on the lowest and the highest Python that requires-python claims.
+test-pythons:
+	@for py in $(PY_LOWEST) $(PY_HIGHEST); do \
+		version=$$($$py -c 'import sys; print("%d.%d" % sys.version_info[:2])') || exit 1; \
+		venv=.venv-py$$version; \
+		test -x $$venv/bin/python || $(STEP) "Creating $$venv" $$py -m venv $$venv || exit 1; \
+		$(STEP) "Installing otel-llm into $$venv" $$venv/bin/pip install -e '.[cli,test]' || exit 1; \
+		echo "core suite on Python $$version:"; \
+		$$venv/bin/python -m pytest -q $(XDIST) -m "not slow" $(CORE_TESTS) || exit 1; \
+	done
 
 bench: setup
 	$(MAKE) -f bench/Makefile.inc bench
 
 check: setup
-	$(BIN)/pip install -q ruff mypy
+	@$(STEP) "Installing ruff and mypy" $(BIN)/pip install ruff mypy
 	$(BIN)/ruff check otel_llm
 	$(BIN)/mypy otel_llm
 
 clean:
-	rm -rf $(VENV) .venv-openai1 .bench-venv build *.egg-info
+	rm -rf $(VENV) .venv-openai1 .venv-py3.* .bench-venv build dist *.egg-info $(LOG)

@@ -8,6 +8,7 @@ multiplications.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import math
 import threading
@@ -149,6 +150,9 @@ def load_prices_file(path: str | Path) -> PricesFile:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise PricesFileError(name, "(file)", f"cannot read: {exc.strerror or exc}") from None
+    if not name.endswith(".toml") and importlib.util.find_spec("yaml") is None:
+        raise PricesFileError(name, "(file)", "a YAML prices file needs PyYAML: pip install 'otel-llm[yaml]' "
+                              "(or write the prices as TOML)")
     try:
         if name.endswith(".toml"):
             import tomllib

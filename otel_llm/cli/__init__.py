@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
+import os
 import sys
 from collections.abc import Sequence
 
@@ -18,6 +20,25 @@ COMMANDS = {
     "budgets": ("otel_llm.cli.budgets", "budget rules: `otel-llm budgets render`"),
     "reconcile": ("otel_llm.cli.reconcile", "compare the provider's bill with the recorded spend, per day and model"),
 }
+# subcommand -> modules it needs beyond the core package; all come with the `cli` extra.
+NEEDS = {
+    "demo": ("openai", "yaml", "opentelemetry.sdk", "opentelemetry.distro", "opentelemetry.exporter.prometheus"),
+    "budgets": ("yaml",),
+}
+EXTRA_HINT = "pip install 'otel-llm[cli]' (from a clone of the repository: pip install '.[cli]')"
+
+
+def missing_modules(command: str) -> list[str]:
+    """The modules `command` needs that are not installed."""
+    missing = []
+    for name in NEEDS.get(command, ()):
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except ModuleNotFoundError:  # a parent package is missing
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,16 +52,38 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        try:
+            code = _run(list(sys.argv[1:] if argv is None else argv))
+        finally:  # also on argparse's SystemExit after --help
+            sys.stdout.flush()  # here, where a closed pipe is caught below, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        # The reader went away (`otel-llm doctor | head`): that is not an error. Point stdout at
+        # /dev/null so the interpreter's final flush does not raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _run(args: list[str]) -> int:
     parser = build_parser()
     if not args or args[0].startswith("-"):
         parser.parse_args(args)  # prints help / usage and exits 0 or 2
         parser.error("a command is required")
     if args[0] not in COMMANDS:
         parser.parse_args(args[:1])  # exits 2 with argparse's "invalid choice"
-    module = importlib.import_module(COMMANDS[args[0]][0])
+    missing = missing_modules(args[0])
+    if missing and not {"-h", "--help"} & set(args[1:]):
+        print(f"otel-llm {args[0]}: error: needs the `cli` extra ({', '.join(missing)} not installed): "
+              f"{EXTRA_HINT}", file=sys.stderr)
+        return 2
     try:
+        module = importlib.import_module(COMMANDS[args[0]][0])
         return int(module.main(args[1:]) or 0)
+    except ModuleNotFoundError as exc:  # a dependency NEEDS does not list yet: still say what to do
+        print(f"otel-llm {args[0]}: error: {exc.name} is not installed: {EXTRA_HINT}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("otel-llm: interrupted", file=sys.stderr)
         return 130

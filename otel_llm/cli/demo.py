@@ -29,15 +29,15 @@ from otel_llm.simulator import Simulator, SimulatorConfig
 
 from . import report as report_mod
 from ._term import colour, error
+from .assets import AssetMissing, asset
 from .procs import Child, free_port, wait_until
 from .stack import MissingBinary, Webhook, start_alertmanager, start_prometheus, write_demo_rules
 
 __all__ = ["DemoResult", "main", "run_demo"]
 
 PROG = "otel-llm demo"
-ROOT = Path(__file__).resolve().parents[2]
-PRICES = ROOT / "examples" / "prices.yaml"
 ALERT = "LLMDailyBudgetSpent"
+DAILY_PER_CALL = 0.05 / 300  # the default: $0.05 for 300 calls
 
 
 @dataclass
@@ -50,7 +50,16 @@ class DemoResult:
     seconds: float
     urls: dict[str, str] = field(default_factory=dict)
     workdir: str = ""
-    reconciliation: str = ""  # helper RECONCILE: the billed-vs-recorded line (otel_llm.cli.reconcile)
+    pids: dict[str, int] = field(default_factory=dict)  # the child processes (they outlive us with keep)
+    spend_usd: float = 0.0  # what the budget rules counted
+    budget_daily: float = 0.0
+    reconciliation: str = ""  # the billed-vs-recorded line (otel_llm.cli.reconcile)
+
+
+def scaled_budget(calls: int) -> float:
+    """The demo's daily budget: DAILY_PER_CALL per call, so any --calls spends past it (a call costs
+    $0.0003 to $0.002 with the workload's models; a one-off FAQ call can cost less)."""
+    return round(calls * DAILY_PER_CALL, 6)
 
 
 def _workload_env(metrics_port: int, response_cache: bool) -> dict[str, str]:
@@ -67,7 +76,7 @@ def _workload_env(metrics_port: int, response_cache: bool) -> dict[str, str]:
         "OTEL_EXPORTER_PROMETHEUS_PORT": str(metrics_port),
         "OTEL_TRACES_EXPORTER": "none",
         "OTEL_LOGS_EXPORTER": "none",
-        "OTEL_LLM_PRICES": str(PRICES),
+        "OTEL_LLM_PRICES": str(asset("examples/prices.yaml")),
         # The case's biggest lever: what sending these calls to the cheapest model would cost.
         "OTEL_LLM_REFERENCE_MODEL": "deepseek-v3.2",
         "PYTHONUNBUFFERED": "1",
@@ -89,16 +98,26 @@ def _scraped_calls(prometheus: str) -> float:
     return samples[0][1] if samples else 0
 
 
-def _rules_caught_up(prometheus: str) -> bool:
-    """The budget rules have counted every scraped dollar. Until then the workload must keep serving
-    its metrics: once it exits its series go stale, and a rule evaluation (every 5s) that has not
-    seen the final values by then never will, so the alert would wait on spend it cannot see."""
+def _rules_caught_up(prometheus: str) -> float | None:
+    """The 24h spend the budget rules counted, once they have counted every scraped dollar (else None).
+    Until then the workload must keep serving its metrics: once it exits its series go stale, and a
+    rule evaluation (every 5s) that has not seen the final values by then never will, so the alert
+    would wait on spend it cannot see."""
     try:
         scraped = report_mod.query(prometheus, "sum(otel_llm_cost_USD_total)", timeout=2)
         counted = report_mod.query(prometheus, 'scope:otel_llm_cost_usd:sum24h{scope="global"}', timeout=2)
     except report_mod.PrometheusError:
-        return False
-    return bool(scraped and counted) and counted[0][1] >= scraped[0][1] * (1 - 1e-9)
+        return None
+    if scraped and counted and counted[0][1] >= scraped[0][1] * (1 - 1e-9):
+        return counted[0][1]
+    return None
+
+
+def _counted_spend(prometheus: str, timeout: float) -> float | None:
+    deadline = time.monotonic() + timeout
+    while (spend := _rules_caught_up(prometheus)) is None and time.monotonic() < deadline:
+        time.sleep(0.25)
+    return spend
 
 
 def _critical_delivered(webhook: Webhook) -> bool:
@@ -106,13 +125,16 @@ def _critical_delivered(webhook: Webhook) -> bool:
                for a in webhook.alerts())
 
 
-def run_demo(calls: int = 300, budget_daily: float = 0.05, budget_monthly: float = 1.0, keep: bool = False,
+def run_demo(calls: int = 300, budget_daily: float | None = None, budget_monthly: float = 1.0, keep: bool = False,
              alert_timeout: float = 60.0, out: Any = None, response_cache: bool = True,
              inspect: Callable[[str], None] | None = None) -> DemoResult:
     """Run the demo; raises MissingBinary when Prometheus/Alertmanager are not installed.
 
-    `inspect(prometheus_url)` runs once the alert is in, while everything still runs (tests use it)."""
+    `budget_daily` defaults to scaled_budget(calls). `inspect(prometheus_url)` runs once the alert is
+    in, while everything still runs (tests use it)."""
     out = out or sys.stdout
+    budget_daily = scaled_budget(calls) if budget_daily is None else budget_daily
+    asset("examples/prices.yaml"), asset("prometheus/rules")  # AssetMissing now, before anything starts
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="otel-llm-demo-"))
     stoppers: list[Any] = []
@@ -150,13 +172,16 @@ def run_demo(calls: int = 300, budget_daily: float = 0.05, budget_monthly: float
         if not wait_until(lambda: _scraped_calls(prom_url) >= finished, 30):
             raise RuntimeError("Prometheus did not scrape the workload's final values within 30s")
         time.sleep(2.5)  # two more scrapes: every counter of the last call is in
-        if not wait_until(lambda: _rules_caught_up(prom_url), 30):
+        spend = _counted_spend(prom_url, 30)
+        if spend is None:
             raise RuntimeError("Prometheus' budget rules did not count the workload's spend within 30s")
         assert workload.proc.stdin is not None
         workload.proc.stdin.close()
         workload.proc.wait(timeout=15)
 
-        fired = wait_until(lambda: _critical_delivered(webhook), alert_timeout, interval=0.5)
+        # Under the budget the alert cannot fire: say so instead of waiting for it.
+        fired = spend >= budget_daily and wait_until(lambda: _critical_delivered(webhook), alert_timeout,
+                                                          interval=0.5)
         if inspect is not None:
             inspect(prom_url)
         now = datetime.now(timezone.utc)
@@ -167,8 +192,10 @@ def run_demo(calls: int = 300, budget_daily: float = 0.05, budget_monthly: float
         from .reconcile import demo_line
         reconciliation = demo_line(prom_url, [gateway.base_url, canary.base_url], "sk-admin-demo")
         # --- end reconcile ---------------------------------------------------------------------------
+        pids = {"prometheus": prometheus.pid, "alertmanager": alertmanager.pid}
         return DemoResult(summary, [gateway.stats(), canary.stats()], report, webhook.alerts(), fired,
-                          time.monotonic() - started, urls, str(workdir), reconciliation)
+                          time.monotonic() - started, urls, str(workdir), pids, spend, budget_daily,
+                          reconciliation)
     finally:
         if not keep:
             for stop in reversed(stoppers):
@@ -196,8 +223,9 @@ def format_alerts(alerts: Sequence[dict[str, Any]]) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[1].replace("\n", " "))
     parser.add_argument("--calls", type=int, default=300, help="LLM calls in the workload (default: %(default)s)")
-    parser.add_argument("--budget-daily", type=float, default=0.05, metavar="USD",
-                        help="demo daily budget, low so the alert fires (default: %(default)s)")
+    parser.add_argument("--budget-daily", type=float, metavar="USD",
+                        help="demo daily budget (default: $0.05 per 300 calls, low enough that the "
+                             "workload spends past it and the alert fires)")
     parser.add_argument("--response-cache", action=argparse.BooleanOptionalAction, default=True,
                         help="answer the workload's exact-repeat temperature=0 questions from otel_llm's "
                              "in-memory response cache (default: on; --no-response-cache to compare)")
@@ -208,12 +236,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.calls < 1 or args.budget_daily <= 0:
+    if args.calls < 1 or (args.budget_daily is not None and args.budget_daily <= 0):
         parser.error("--calls and --budget-daily must be positive")
     try:
+        if args.budget_daily is None and args.calls < 20:
+            print(f"demo: with {args.calls} call{'' if args.calls == 1 else 's'} the spend may stay under the scaled daily budget "
+                  f"${scaled_budget(args.calls):.4f}, and then no alert fires", file=sys.stderr)
         result = run_demo(args.calls, args.budget_daily, keep=args.keep, response_cache=args.response_cache)
     except MissingBinary as exc:
         error(PROG, f"{exc} is not installed: run scripts/install-tools")
+        return 2
+    except AssetMissing as exc:
+        error(PROG, str(exc))
         return 2
     except KeyboardInterrupt:
         error(PROG, "interrupted; everything started was stopped")
@@ -223,7 +257,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     print(report_mod.format_text(result.report, tty=colour("x", "red") != "x"))
     print()
-    print(f"Alerts delivered to the webhook ({'the daily budget alert fired' if result.alert_fired else 'NO critical alert'}):")
+    under = result.spend_usd < result.budget_daily
+    if result.alert_fired:
+        verdict = "the daily budget alert fired"
+    elif under:
+        verdict = (f"none expected: the workload spent ${result.spend_usd:.4f}, under the daily budget "
+                   f"${result.budget_daily:.4f}; lower --budget-daily or raise --calls to see it fire")
+    else:
+        verdict = (f"NO critical alert within the wait, although the workload spent ${result.spend_usd:.4f} of "
+                   f"a ${result.budget_daily:.4f} daily budget")
+    print(f"Alerts delivered to the webhook ({verdict}):")
     print(format_alerts(result.alerts))
     print(f"\ndemo took {result.seconds:.0f}s")
     print(f"Does it match the bill? {result.reconciliation}")  # helper RECONCILE
@@ -238,8 +281,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"HTML report: not written: {exc}")
     # --- end of the HTML report ---
     if args.keep:
-        print("\nStill running (stop them by PID when done):")
-        for name, url in result.urls.items():
-            print(f"  {name}: {url}")
-        print("  note: the simulators lived in this process and stopped with it")
-    return 0 if result.alert_fired else 1
+        print(format_kept(result))
+    return 0 if result.alert_fired or under else 1
+
+
+def format_kept(result: DemoResult) -> str:
+    """What --keep leaves running (child processes, with their PIDs) and what stopped with us."""
+    lines = [f"\nStill running (stop them with `kill {' '.join(str(p) for p in result.pids.values())}` when done):"]
+    lines += [f"  {name}: {result.urls[name]} (pid {pid})" for name, pid in result.pids.items()]
+    lines.append(f"  their files: {result.workdir} (remove it afterwards)")
+    stopped = [name for name in result.urls if name not in result.pids]
+    lines.append(f"Stopped with this command (they lived in its process): {', '.join(stopped)}")
+    return "\n".join(lines)

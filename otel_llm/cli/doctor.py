@@ -4,12 +4,18 @@
    `opentelemetry-instrument` loads), and OTEL_LLM_ENABLED does not switch it off;
 2. no other openai instrumentation is installed (two would double-count or fight over the patch),
    unless OTEL_PYTHON_DISABLED_INSTRUMENTATIONS names it;
-3. where traces and metrics go (OTEL_*_EXPORTER) and whether that endpoint answers (TCP connect);
-4. with --prometheus: Prometheus answers, has otel_llm series, and no model is unpriced;
-5. whether message content capture is on (a privacy note, not a failure).
+3. the OpenTelemetry SDK is installed and configured: a configurator (opentelemetry-distro), the
+   exporter package for each chosen exporter and OTLP protocol (traces, metrics and logs: one
+   missing and the SDK does not start), and OTEL_SERVICE_NAME;
+4. where traces and metrics go (OTEL_*_EXPORTER) and whether that endpoint answers (TCP connect);
+5. with --prometheus: Prometheus answers, has otel_llm series, and no calls are unpriced or
+   unmetered (ended with no usage);
+6. whether message content capture is on (a privacy note, not a failure).
 
-Exit 0 when all is well, 1 when a problem was found. The checks take the environment, the installed
-distributions and the network probes as arguments, so tests run them against a fake world.
+Exit 0 when all is well, 1 when a problem was found.
+
+The checks take the environment, the installed distributions and entry points and the network probes
+as arguments, so tests run them against a fake world.
 """
 
 from __future__ import annotations
@@ -37,7 +43,17 @@ OTHER_INSTRUMENTATIONS = {
     "openinference-instrumentation-openai": "openinference",
 }
 _TRUE = {"1", "true", "yes", "on"}
+SIGNALS = ("traces", "metrics", "logs")
+# OTLP protocol -> the exporter entry point the SDK loads for `otlp` (opentelemetry-sdk _configuration)
+OTLP_BY_PROTOCOL = {"grpc": "otlp_proto_grpc", "http/protobuf": "otlp_proto_http"}
+EXPORTER_PACKAGES = {
+    "otlp_proto_grpc": "opentelemetry-exporter-otlp-proto-grpc",
+    "otlp_proto_http": "opentelemetry-exporter-otlp-proto-http",
+    "prometheus": "opentelemetry-exporter-prometheus",
+}
+CONFIGURATOR_GROUP = "opentelemetry_configurator"
 Connect = Callable[[str, int], bool]
+Components = Mapping[str, set[str]]  # entry-point group -> names registered in it
 Query = Callable[[str, str], list[tuple[dict[str, str], float]]]
 
 
@@ -67,6 +83,55 @@ def installed_distributions() -> set[str]:
 
 def registered_instrumentors() -> set[str]:
     return {ep.name for ep in importlib.metadata.entry_points(group="opentelemetry_instrumentor")}
+
+
+def installed_components() -> dict[str, set[str]]:
+    groups = [CONFIGURATOR_GROUP, *(f"opentelemetry_{signal}_exporter" for signal in SIGNALS)]
+    return {group: {ep.name for ep in importlib.metadata.entry_points(group=group)} for group in groups}
+
+
+def _exporter_names(env: Mapping[str, str], signal: str) -> list[str]:
+    names = [name.strip() for name in env.get(f"OTEL_{signal.upper()}_EXPORTER", "otlp").split(",") if name.strip()]
+    return [] if names == ["none"] else names
+
+
+def _check_sdk(env: Mapping[str, str], distributions: set[str], components: Components) -> Iterable[Finding]:
+    findings = list(_sdk_problems(env, distributions, components))
+    return findings or [Finding("ok", "the OpenTelemetry SDK, a configurator and the chosen exporters are "
+                                      f"installed; service {env['OTEL_SERVICE_NAME']!r}"
+                                      if env.get("OTEL_SERVICE_NAME") else "the OpenTelemetry SDK, a "
+                                      "configurator and the chosen exporters are installed")]
+
+
+def _sdk_problems(env: Mapping[str, str], distributions: set[str], components: Components) -> Iterable[Finding]:
+    """What makes `opentelemetry-instrument` start no SDK at all, or label everything unknown_service."""
+    if "opentelemetry-sdk" not in distributions:
+        yield Finding("problem", "the OpenTelemetry SDK is not installed: otel_llm records into the API's no-op "
+                      "providers and nothing is exported; pip install 'otel-llm[cli]' (or set the SDK up in the app)")
+        return
+    if not components.get(CONFIGURATOR_GROUP):
+        yield Finding("problem", "no OpenTelemetry configurator is installed: `opentelemetry-instrument` then sets up "
+                      "no SDK and exports nothing; pip install opentelemetry-distro (in the cli extra)")
+    for signal in SIGNALS:
+        variable = f"OTEL_{signal.upper()}_EXPORTER"
+        for name in _exporter_names(env, signal):
+            entry = name
+            if name == "otlp":
+                protocol = (env.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL")
+                            or env.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "grpc").strip()
+                if protocol not in OTLP_BY_PROTOCOL:
+                    yield Finding("problem", f"OTLP protocol {protocol!r} is not one the SDK knows "
+                                  f"({', '.join(OTLP_BY_PROTOCOL)}): the SDK does not start")
+                    continue
+                entry = OTLP_BY_PROTOCOL[protocol]
+            if entry not in components.get(f"opentelemetry_{signal}_exporter", set()):
+                package = EXPORTER_PACKAGES.get(entry, f"the package that provides the {entry!r} exporter")
+                where = f"{variable}={name}" + (f" over {protocol}" if name == "otlp" else "")
+                yield Finding("problem", f"{where} needs the {entry} exporter, which is not installed: the SDK "
+                              f"does not start and nothing is recorded; pip install {package}")
+    if not env.get("OTEL_SERVICE_NAME", "").strip() and "service.name=" not in env.get("OTEL_RESOURCE_ATTRIBUTES", ""):
+        yield Finding("problem", "OTEL_SERVICE_NAME is not set: the app's telemetry is labelled "
+                      "unknown_service and cannot be told from another app's; export OTEL_SERVICE_NAME=your-app")
 
 
 def _check_package(env: Mapping[str, str], entry_points: set[str]) -> Iterable[Finding]:
@@ -132,8 +197,10 @@ def _check_exporters(env: Mapping[str, str], connect: Connect) -> Iterable[Findi
 
 def _check_prometheus(url: str, query: Query) -> Iterable[Finding]:
     try:
+        by = [queries.LABELS["model"], "server_address"]
         calls = query(url, queries.seen(queries.METRICS["calls"], "24h"))
-        unpriced = query(url, queries.seen(queries.METRICS["unpriced"], "24h", [queries.LABELS["model"]]) + " > 0")
+        unpriced = query(url, queries.seen(queries.METRICS["unpriced"], "24h", by) + " > 0")
+        unmetered = query(url, queries.seen(queries.METRICS["unmetered"], "24h", by) + " > 0")
     except Exception as exc:
         yield Finding("problem", f"Prometheus at {url} does not answer: {exc}")
         return
@@ -143,10 +210,21 @@ def _check_prometheus(url: str, query: Query) -> Iterable[Finding]:
     else:
         yield Finding("ok", f"Prometheus has seen {calls[0][1]:.0f} LLM calls")
     for labels, value in unpriced:
-        yield Finding("problem", f"model {labels.get('gen_ai_request_model', '?')!r} has {value:.0f} unpriced calls: "
-                      "add it to the OTEL_LLM_PRICES file")
+        yield Finding("problem", f"model {labels.get('gen_ai_request_model', '?')!r}{_at(labels)} has {value:.0f} "
+                      "unpriced calls: add it to the OTEL_LLM_PRICES file")
+    for labels, value in unmetered:
+        yield Finding("problem", f"model {labels.get('gen_ai_request_model', '?')!r}{_at(labels)} has {value:.0f} "
+                      "unmetered calls (no usage at all, so no tokens and no cost): for streams set "
+                      "OTEL_LLM_INCLUDE_STREAM_USAGE=always or name that host in it; a gateway that strips "
+                      "usage must pass it through")
     if calls and not unpriced:
         yield Finding("ok", "every model seen so far is priced")
+    if calls and not unmetered:
+        yield Finding("ok", "every call seen so far reported its usage")
+
+
+def _at(labels: Mapping[str, str]) -> str:
+    return f" at {labels['server_address']}" if labels.get("server_address") else ""
 
 
 def _check_content(env: Mapping[str, str]) -> Iterable[Finding]:
@@ -158,9 +236,13 @@ def _check_content(env: Mapping[str, str]) -> Iterable[Finding]:
 
 
 def run_checks(env: Mapping[str, str], distributions: set[str], entry_points: set[str], connect: Connect,
-               prometheus: str | None = None, query: Query = _prom_query) -> list[Finding]:
-    findings = [*_check_package(env, entry_points), *_check_conflicts(env, distributions),
-                *_check_exporters(env, connect)]
+               prometheus: str | None = None, query: Query = _prom_query,
+               components: Components | None = None) -> list[Finding]:
+    """All checks; `components` (entry points by group) None skips the SDK checks."""
+    findings = [*_check_package(env, entry_points), *_check_conflicts(env, distributions)]
+    if components is not None:
+        findings += _check_sdk(env, distributions, components)
+    findings += _check_exporters(env, connect)
     if prometheus:
         findings += _check_prometheus(prometheus, query)
     findings += _check_content(env)
@@ -179,11 +261,14 @@ def format_findings(findings: Sequence[Finding], tty: bool) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
-    parser.add_argument("--prometheus", metavar="URL", help="also check that Prometheus sees priced LLM calls")
+    help_text = (__doc__ or "").split("\n\nThe checks take")[0].replace("`otel-llm doctor`: ", "", 1)
+    parser = argparse.ArgumentParser(prog=PROG, description=help_text,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--prometheus", metavar="URL",
+                        help="also check that Prometheus sees LLM calls, all priced and metered")
     args = parser.parse_args(argv)
     findings = run_checks(dict(os.environ), installed_distributions(), registered_instrumentors(),
-                          tcp_connect, args.prometheus)
+                          tcp_connect, args.prometheus, components=installed_components())
     print(format_findings(findings, tty=colour("x", "red") != "x"))
     return 1 if any(f.level == "problem" for f in findings) else 0
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from otel_llm import budgets as budget_file
+from otel_llm.cli import budget_rules as budget_file
 
 from . import reportdata as data
 from ._term import colour, error

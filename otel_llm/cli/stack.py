@@ -4,7 +4,9 @@ temporary directory. Product code: `otel-llm demo` uses it, and so do the end-to
 from __future__ import annotations
 
 import json
+import logging
 import re
+import sys
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,9 +15,11 @@ from typing import Any
 
 import yaml
 
-from otel_llm.budgets import Budget, render_rules
-
+from .assets import asset
+from .budget_rules import Budget, render_rules
 from .procs import Child, find_binary, free_port, http_ok, wait_until
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "RULE_INTERVAL",
@@ -31,12 +35,22 @@ __all__ = [
 # fire within seconds. The exact-spend rules telescope over whatever interval they run at, so the
 # figures stay exact; only the "1m" in the delta's name becomes a misnomer inside the demo.
 RULE_INTERVAL = "5s"
-PROJECT_RULES = Path(__file__).resolve().parents[2] / "prometheus" / "rules"
 _INTERVAL = re.compile(r"^(\s*interval:\s*)\S+", re.MULTILINE)
 
 
 class MissingBinary(RuntimeError):
     """Prometheus or Alertmanager is not installed."""
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A sender that went away (Alertmanager closing a keep-alive connection) is no error."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            log.debug("webhook client %s went away", client_address)
+            return
+        log.exception("webhook: error while serving %s", client_address)
 
 
 @dataclass
@@ -62,7 +76,7 @@ class Webhook:
             def log_message(self, format: str, *args: object) -> None:
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server = _QuietServer(("127.0.0.1", self.port), Handler)
         self.port = int(self._server.server_address[1])
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
@@ -80,8 +94,9 @@ class Webhook:
 
 
 def write_demo_rules(directory: Path, daily_usd: float, monthly_usd: float,
-                     source: Path = PROJECT_RULES) -> list[Path]:
+                     source: Path | None = None) -> list[Path]:
     """Copy the project's rule files with RULE_INTERVAL, and render the demo's own budgets file."""
+    source = source or asset("prometheus/rules")
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for path in sorted(source.glob("*.yml")):

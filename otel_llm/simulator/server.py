@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -135,6 +136,14 @@ class _Server(ThreadingHTTPServer):
     def track(self, connection: socket.socket, open_: bool) -> None:
         with self._lock:
             (self._connections.add if open_ else self._connections.discard)(connection)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away (a reset keep-alive connection, a stream closed early) is normal
+        life for a server: logged at debug. Anything else is a fault of ours: logged with its traceback."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            log.debug("client %s went away", client_address)
+            return
+        log.exception("error while serving %s", client_address)
 
     def close_connections(self) -> None:
         with self._lock:

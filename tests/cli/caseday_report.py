@@ -192,7 +192,7 @@ def caseday_prometheus(workdir: Path, day: date, budgets: tuple[float, float] = 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stack"))
     from stackservers import running_prometheus, tool, wait_until
 
-    from otel_llm.budgets import Budget, render_rules
+    from otel_llm.cli.budget_rules import Budget, render_rules
 
     promtool = tool("promtool")
     if promtool is None or tool("prometheus") is None:

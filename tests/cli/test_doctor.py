@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from otel_llm.cli.doctor import format_findings, run_checks
+import pytest
+
+from otel_llm.cli.doctor import format_findings, main, run_checks
 
 GOOD_ENV = {"OTEL_METRICS_EXPORTER": "otlp", "OTEL_TRACES_EXPORTER": "otlp",
             "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}
@@ -44,6 +46,8 @@ def test_prometheus_unpriced_models() -> None:
     def query(url: str, promql: str) -> list[tuple[dict[str, str], float]]:
         if "unpriced" in promql:
             return [({"gen_ai_request_model": "my-finetune"}, 3.0)]
+        if "unmetered" in promql:
+            return []
         return [({}, 10.0)]
 
     env = {"OTEL_METRICS_EXPORTER": "prometheus", "OTEL_TRACES_EXPORTER": "none"}
@@ -58,3 +62,89 @@ def test_prometheus_down() -> None:
     findings = run_checks({"OTEL_METRICS_EXPORTER": "prometheus"}, set(), {"otel_llm"}, lambda h, p: True,
                           "http://prom:9090", query)
     assert any("does not answer" in m for m in _problems(findings))
+
+
+# The SDK checks (issue 15): each misconfiguration that makes `opentelemetry-instrument` record nothing.
+ALL_COMPONENTS = {
+    "opentelemetry_configurator": {"configurator"},
+    "opentelemetry_traces_exporter": {"console", "otlp", "otlp_proto_grpc", "otlp_proto_http"},
+    "opentelemetry_metrics_exporter": {"console", "otlp", "otlp_proto_grpc", "otlp_proto_http", "prometheus"},
+    "opentelemetry_logs_exporter": {"console", "otlp", "otlp_proto_grpc", "otlp_proto_http"},
+}
+HTTP_ONLY = {group: names - {"otlp_proto_grpc"} for group, names in ALL_COMPONENTS.items()}
+SDK = {"opentelemetry-sdk"}
+NAMED = {"OTEL_SERVICE_NAME": "support-bot"}
+
+
+def _sdk_problems(env: dict[str, str], distributions: set[str] = SDK, components: dict = ALL_COMPONENTS) -> list[str]:
+    return _problems(run_checks(env, distributions, {"otel_llm"}, lambda h, p: True, components=components))
+
+
+def test_all_good_with_the_sdk_installed() -> None:
+    findings = run_checks({**GOOD_ENV, **NAMED}, SDK, {"otel_llm"}, lambda h, p: True, components=ALL_COMPONENTS)
+    assert _problems(findings) == []
+    assert any(f.level == "ok" and "SDK" in f.message and "support-bot" in f.message for f in findings)
+
+
+def test_default_grpc_protocol_without_the_grpc_exporter_is_a_problem() -> None:
+    # The README's old Quick start: only the HTTP exporter installed, protocol left at its gRPC default.
+    problems = _sdk_problems({**NAMED, "OTEL_METRICS_EXPORTER": "prometheus"}, components=HTTP_ONLY)
+    assert problems == [
+        "OTEL_TRACES_EXPORTER=otlp over grpc needs the otlp_proto_grpc exporter, which is not installed: the SDK "
+        "does not start and nothing is recorded; pip install opentelemetry-exporter-otlp-proto-grpc",
+        "OTEL_LOGS_EXPORTER=otlp over grpc needs the otlp_proto_grpc exporter, which is not installed: the SDK "
+        "does not start and nothing is recorded; pip install opentelemetry-exporter-otlp-proto-grpc",
+    ]
+    http = {**NAMED, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_METRICS_EXPORTER": "prometheus"}
+    assert _sdk_problems(http, components=HTTP_ONLY) == []
+
+
+def test_prometheus_exporter_missing_and_bad_protocol() -> None:
+    no_prometheus = {**ALL_COMPONENTS, "opentelemetry_metrics_exporter": {"otlp", "otlp_proto_grpc"}}
+    problems = _sdk_problems({**NAMED, "OTEL_METRICS_EXPORTER": "prometheus"}, components=no_prometheus)
+    assert problems == ["OTEL_METRICS_EXPORTER=prometheus needs the prometheus exporter, which is not installed: "
+                        "the SDK does not start and nothing is recorded; pip install opentelemetry-exporter-prometheus"]
+    problems = _sdk_problems({**NAMED, "OTEL_EXPORTER_OTLP_PROTOCOL": "http"})
+    assert len(problems) == 3 and all("OTLP protocol 'http' is not one the SDK knows" in m for m in problems)
+
+
+def test_sdk_not_installed_or_not_configured() -> None:
+    assert _sdk_problems(NAMED, distributions=set()) == [
+        "the OpenTelemetry SDK is not installed: otel_llm records into the API's no-op providers and nothing is "
+        "exported; pip install 'otel-llm[cli]' (or set the SDK up in the app)"]
+    no_configurator = {**ALL_COMPONENTS, "opentelemetry_configurator": set()}
+    (problem,) = _sdk_problems(NAMED, components=no_configurator)
+    assert problem.startswith("no OpenTelemetry configurator is installed")
+
+
+def test_service_name_unset_is_a_problem_unless_given_as_a_resource_attribute() -> None:
+    (problem,) = _sdk_problems({})
+    assert problem.startswith("OTEL_SERVICE_NAME is not set: the app's telemetry is labelled unknown_service")
+    assert _sdk_problems({"OTEL_RESOURCE_ATTRIBUTES": "service.name=bot,deployment.environment=prod"}) == []
+
+
+def test_prometheus_unmetered_calls_name_the_setting_that_fixes_them() -> None:
+    def query(url: str, promql: str) -> list[tuple[dict[str, str], float]]:
+        if "unmetered" in promql:
+            return [({"gen_ai_request_model": "llama-3.1-70b", "server_address": "gateway.internal"}, 7.0)]
+        if "unpriced" in promql:
+            return []
+        return [({}, 10.0)]
+
+    env = {"OTEL_METRICS_EXPORTER": "prometheus", "OTEL_TRACES_EXPORTER": "none"}
+    findings = run_checks(env, set(), {"otel_llm"}, lambda h, p: True, "http://prom:9090", query)
+    assert _problems(findings) == [
+        "model 'llama-3.1-70b' at gateway.internal has 7 unmetered calls (no usage at all, so no tokens and no "
+        "cost): for streams set OTEL_LLM_INCLUDE_STREAM_USAGE=always or name that host in it; a gateway that "
+        "strips usage must pass it through"]
+    assert not format_findings(findings, tty=False).endswith("no problems found")
+
+
+def test_help_lists_every_check(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "in the order a user would:" in out
+    for number in range(1, 7):
+        assert f"\n{number}. " in out, number
+    assert "Exit 0 when all is well, 1 when a problem was found." in out

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from otel_llm import budgets
+from otel_llm.cli import budget_rules as budgets
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -60,7 +60,7 @@ import pytest
 import yaml
 from stackservers import Prometheus, free_port, wait_until
 
-from otel_llm.budgets import Budget, render_rules
+from otel_llm.cli.budget_rules import Budget, render_rules
 from otel_llm.simulator import Simulator, SimulatorConfig
 
 REPO = Path(__file__).resolve().parents[2]
