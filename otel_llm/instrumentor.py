@@ -19,8 +19,9 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 
 from . import retries
 from . import semconv as sc
-from .cache import CACHED_OPERATIONS, ResponseCache
-from .call import Call, report_fault
+from .cache import CACHED_OPERATIONS, ResponseCache, open_cache
+from .call import Call
+from .faults import report_fault
 from .settings import Settings, load_settings
 from .streams import wrap_stream
 from .telemetry import Telemetry
@@ -131,6 +132,7 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             _log.info("otel_llm: disabled by OTEL_LLM_ENABLED")
             return
         telemetry = Telemetry(settings, tracer_provider, meter_provider)
+        telemetry.use_cache(open_cache(settings, telemetry.response_cache_requests, telemetry.ledger.lock))
         self.telemetry = telemetry
         # The SDK imports its resource modules lazily, on first use; importing them all here would add
         # ~90 ms to the app's start-up. Patch the modules already loaded now, and each other one when
@@ -220,7 +222,7 @@ def _start(telemetry: Telemetry, patch: Patch, instance: Any, kwargs: dict[str, 
         call = telemetry.start(patch.operation, client, kwargs, streaming)
         if streaming and not patch.events and _wants_usage(telemetry.settings, call, kwargs):
             kwargs = {**kwargs, "stream_options": {**(kwargs.get("stream_options") or {}), "include_usage": True}}
-            call.strip_usage = True
+            call.ask_usage()
         return call, kwargs
     except Exception as exc:
         report_fault("start", exc)

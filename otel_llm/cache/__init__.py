@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from .. import semconv as sc
-from ..call import Call, report_fault
+from ..call import Call
+from ..faults import report_fault
 
 if TYPE_CHECKING:
     from ..ledger import Sum
@@ -255,7 +256,7 @@ class ResponseCache:
             self._recovered()
         if raw is None:
             self._count(call, MISS)
-            _mark(call, False)
+            call.mark_response_cache_miss()
             return None
         try:
             result = self._rebuild(raw, client, call.streaming)
@@ -265,7 +266,7 @@ class ResponseCache:
                       "and overwritten", type(exc).__name__, exc)
             return None
         self._count(call, HIT)
-        call.response_cache_hit = True  # last: a fault above leaves a plain miss
+        call.mark_response_cache_hit()  # last: a fault above leaves a plain miss
         return result
 
     def _entry(self, key: str, result: Any, call: Call, kwargs: Mapping[str, Any]) -> bytes | None:
@@ -273,8 +274,7 @@ class ResponseCache:
         try:
             name = type(result).__name__
             if name in ("Stream", "AsyncStream"):
-                call.cache_chunks = []
-                call.cache_store = partial(self._store_stream, key, kwargs)
+                call.keep_chunks(partial(self._store_stream, key, kwargs))
                 return None
             if self._types.get(name) is not type(result):
                 return None  # not one of ours (a gateway's surprise): never stored
@@ -288,8 +288,7 @@ class ResponseCache:
     def _store_stream(self, key: str, kwargs: Mapping[str, Any], call: Call) -> None:
         """At the end of a stream the app read to the end: store its chunks for replay."""
         try:
-            chunks = call.cache_chunks or []
-            call.cache_chunks = None
+            chunks = call.take_chunks()
             if not chunks or call.response_cache_hit or not _stream_complete(kwargs, chunks):
                 return
             self._put(key, _encode(type(chunks[0]).__name__, True, [_dump(c) for c in chunks]))
@@ -352,12 +351,6 @@ class ResponseCache:
         import anyio.to_thread  # the openai SDK's own dependency; works under asyncio and trio
 
         return await anyio.to_thread.run_sync(partial(func, *args))
-
-
-def _mark(call: Call, hit: bool) -> None:
-    span = call.span
-    if span.is_recording():
-        span.set_attribute(sc.RESPONSE_CACHE_HIT, hit)
 
 
 def _encode(name: str, stream: bool, body: Any) -> bytes:
