@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 from opentelemetry.metrics import MeterProvider, get_meter
 from opentelemetry.trace import SpanKind, TracerProvider, get_tracer
 
-from . import faults
+from . import faults, sdk
 from . import semconv as sc
 from .attribution import current, fingerprint
 from .call import Call
@@ -160,7 +160,7 @@ class Telemetry:
 def _capture_input(kwargs: Mapping[str, Any], attrs: dict[str, Any]) -> None:
     for name in ("messages", "input", "prompt"):
         value = kwargs.get(name)
-        if value is not None and type(value).__name__ not in ("NotGiven", "Omit"):
+        if sdk.given(value):
             attrs[sc.GEN_AI_INPUT_MESSAGES] = content_json(value)
             break
     instructions = kwargs.get("instructions")
