@@ -17,7 +17,7 @@ _SECRETS: Final = re.compile(
     r"""
     (?i:bearer|basic)\s+[^\s,;"']+            # an Authorization header's credentials
     | (?i:api[-_]?key|x-api-key|key|token|secret|password|authorization)
-      (?P<sep>["']?\s*[:=]\s*["']?)[^\s,;"'}]+  # key=..., "api-key": "..."
+      (?P<sep>["']?\s*[:=]\s*["']?)(?:(?i:bearer|basic)\s+)?[^\s,;"'}]+  # key=..., "api-key": "..."
     | \b(?:sk|pk|rk|gsk|xai|fw)[-_][A-Za-z0-9*._-]{3,}  # OpenAI, gateways (sk-or-v1-, LiteLLM), Groq, xAI; masked too
     | \b[A-Fa-f0-9]{32,}\b                     # Azure keys (32 hex) and other hex secrets
     | \b[A-Za-z0-9_\-*]{40,}                  # any other long token (Azure's 84-character keys, JWTs' parts)
