@@ -12,7 +12,7 @@ from types import ModuleType
 from typing import Any, Final
 
 __all__ = [
-    "RAW_RESPONSE_HEADER", "given", "helper_raw_stream", "is_stream", "raw_kind", "raw_request",
+    "RAW_RESPONSE_HEADER", "given", "helper_raw_stream", "is_sentinel", "is_stream", "raw_kind", "raw_request",
     "set_parsed", "transport",
 ]
 
@@ -21,6 +21,11 @@ RAW_RESPONSE_HEADER: Final = "X-Stainless-Raw-Response"
 _SENTINELS: Final = frozenset({"NotGiven", "Omit"})
 _STREAMS: Final = frozenset({"Stream", "AsyncStream"})
 _TRANSPORTS: Final = ("httpx2", "httpx")  # openai 3.x, then 1.x and 2.x
+
+
+def is_sentinel(value: object) -> bool:
+    """The SDK's NotGiven / Omit: a parameter the app did not pass."""
+    return type(value).__name__ in _SENTINELS
 
 
 def given(value: object) -> bool:

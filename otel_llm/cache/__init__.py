@@ -18,6 +18,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Final, Protocol
 from urllib.parse import parse_qs, urlsplit
 
+from .. import sdk
 from .. import semconv as sc
 from ..call import Call
 from ..faults import report_fault
@@ -34,7 +35,6 @@ KEY_PREFIX: Final = "otel_llm:rc:v1:"
 _FORMAT: Final = 1  # envelope version: entries of another version are misses
 # Per-call transport arguments: they change how the request travels, not what it asks.
 _TRANSPORT_ARGS: Final = frozenset({"timeout", "extra_headers"})
-_RAW_RESPONSE_HEADER: Final = "X-Stainless-Raw-Response"  # set by with_raw_response / with_streaming_response
 CACHED_OPERATIONS: Final = frozenset({sc.OP_CHAT, sc.OP_TEXT_COMPLETION, sc.OP_EMBEDDINGS})
 # Responses API tools the app itself executes; any other tool (web search, file search, code
 # interpreter, MCP, ...) acts at the provider, so its answer depends on the world, not the prompt.
@@ -59,8 +59,7 @@ class _Uncacheable(Exception):
     """A request argument we cannot put in a key (a generator, a file): the call bypasses the cache."""
 
 
-def _given(value: object) -> bool:
-    return value is not None and type(value).__name__ not in ("NotGiven", "Omit")
+_given = sdk.given
 
 
 def _canon(value: Any) -> Any:
@@ -70,7 +69,7 @@ def _canon(value: Any) -> Any:
     if isinstance(value, float):
         return int(value) if value.is_integer() else value  # temperature=0 and 0.0 are one request
     if isinstance(value, Mapping):
-        return {str(k): _canon(v) for k, v in value.items() if type(v).__name__ not in ("NotGiven", "Omit")}
+        return {str(k): _canon(v) for k, v in value.items() if not sdk.is_sentinel(v)}
     if isinstance(value, (list, tuple)):
         return [_canon(v) for v in value]
     dump = getattr(value, "model_dump", None)  # a pydantic model passed as a param
@@ -83,8 +82,7 @@ def cacheable(settings: Settings, operation: str, method: str, events: bool, kwa
     """Whether a request may be answered from the cache: see the README's "Response cache" section."""
     if method != "create" or operation not in CACHED_OPERATIONS:
         return False  # .parse() is not cached: its result embeds the app's own classes
-    headers = kwargs.get("extra_headers")
-    if isinstance(headers, Mapping) and _RAW_RESPONSE_HEADER in headers:
+    if sdk.raw_request(kwargs):
         return False
     if kwargs.get("stream") is True and (not settings.response_cache_streams or events):
         return False
@@ -273,7 +271,7 @@ class ResponseCache:
         """The bytes to store for a plain result; for a stream, arm the call to store at its end."""
         try:
             name = type(result).__name__
-            if name in ("Stream", "AsyncStream"):
+            if sdk.is_stream(result):
                 call.keep_chunks(partial(self._store_stream, key, kwargs))
                 return None
             if self._types.get(name) is not type(result):
@@ -359,15 +357,15 @@ def _encode(name: str, stream: bool, body: Any) -> bytes:
 
 def _replay(client: Any, cls: type, chunks: list[dict[str, Any]]) -> Any:
     """The SDK's own Stream (or AsyncStream) over the stored chunks, as server-sent events."""
-    import httpx2
     import openai
 
+    http = sdk.transport(client)  # httpx2 under openai 3.x, httpx under 1.x and 2.x
     body = b"".join(b"data: " + json.dumps(c, separators=(",", ":")).encode() + b"\n\n" for c in chunks)
-    response = httpx2.Response(
+    response = http.Response(
         200,
         headers={"content-type": "text/event-stream"},
         content=body + b"data: [DONE]\n\n",
-        request=httpx2.Request("POST", str(client.base_url)),
+        request=http.Request("POST", str(client.base_url)),
     )
     stream_cls = openai.AsyncStream if type(client).__name__.startswith("Async") else openai.Stream
     return stream_cls(cast_to=cls, response=response, client=client)
