@@ -16,8 +16,9 @@ from opentelemetry import trace
 from opentelemetry.trace import Span
 
 from .attribution import Attribution
-from .extract import Endpoint, ResponseInfo, content_json, response_info, usage_of
+from .extract import Endpoint, ResponseInfo, response_info, usage_of
 from .faults import report_fault
+from .messages import output_messages, stream_output, to_json
 from .record import Outcome, error_type
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ class Call:
         "_first_chunk",
         "_http_status",
         "_kept",
+        "_output",
         "_reasons",
         "_response_id",
         "_response_model",
@@ -83,6 +85,7 @@ class Call:
         self._tier: str | None = None
         self._fingerprint: str | None = None
         self._text: list[str] | None = [] if telemetry.settings.capture_content else None
+        self._output: str | None = None  # a whole response's captured output messages
         self._cache_hit: bool | None = None
         # HTTP attempts (hooks in retries.py): retries the SDK made, seconds it waited between them,
         # and the status of the attempt that succeeded.
@@ -151,7 +154,10 @@ class Call:
             report_fault("response info", exc)
             info = _EMPTY_INFO
         if self._text is not None:
-            self._text.append(content_json(getattr(result, "choices", None) or getattr(result, "output", None)))
+            try:
+                self._output = to_json(output_messages(result))
+            except Exception as exc:
+                report_fault("output messages", exc)
         self._end(info, None)
 
     def end_quietly(self) -> None:
@@ -252,11 +258,13 @@ class Call:
 
     def _outcome(self, info: ResponseInfo, exc: BaseException | None, bare: bool = False) -> Outcome:
         first = self._first_chunk
-        text = self._text
+        output = self._output
+        if output is None and self._text is not None and first is not None and not bare:
+            output = to_json(stream_output("".join(self._text), tuple(self._reasons)))
         return Outcome(
             self.operation, self.model, self.where, self.who, self.key_id,
             time.perf_counter() - self._start, info, exc,
             first - self._start if first is not None else None, self._chunks,
             self._cache_hit, self._retries, self._backoff, self._http_status,
-            "".join(text) if text and not bare else None, self.streaming, self._strip,
+            output, self.streaming, self._strip,
         )

@@ -6,7 +6,6 @@ null, omit it, or use a type the SDK did not expect. Nothing here raises on odd 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any, Final, NamedTuple
 from urllib.parse import urlsplit
@@ -279,21 +278,3 @@ def response_info(result: object) -> ResponseInfo:
         _str(get("service_tier")),
         _str(get("system_fingerprint")),
     )
-
-
-def content_json(value: object, limit: int = 16384) -> str:
-    """A bounded JSON rendering of message content, for the opt-in content capture."""
-    try:
-        text = json.dumps(value, default=_jsonable, ensure_ascii=False)
-    except Exception:
-        text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "...(truncated)"
-
-
-def _jsonable(value: object) -> object:
-    dump = getattr(value, "model_dump", None)
-    if callable(dump):
-        return dump(mode="json", exclude_none=True)
-    if isinstance(value, (set, tuple)):
-        return list(value)
-    return repr(value)

@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Any, Final
 from opentelemetry.metrics import MeterProvider, get_meter
 from opentelemetry.trace import SpanKind, TracerProvider, get_tracer
 
-from . import faults, sdk
+from . import faults
 from . import semconv as sc
 from .attribution import current, fingerprint
 from .call import Call
-from .extract import client_endpoint, content_json, request_attributes
+from .extract import client_endpoint, request_attributes
 from .ledger import Ledger
+from .messages import input_messages, system_instructions, to_json
 from .pricing import PriceBook, PricesFileError, Rates, load_prices_file
 from .record import Recorder
 from .settings import Settings
@@ -158,14 +159,13 @@ class Telemetry:
 
 
 def _capture_input(kwargs: Mapping[str, Any], attrs: dict[str, Any]) -> None:
-    for name in ("messages", "input", "prompt"):
-        value = kwargs.get(name)
-        if sdk.given(value):
-            attrs[sc.GEN_AI_INPUT_MESSAGES] = content_json(value)
-            break
-    instructions = kwargs.get("instructions")
-    if isinstance(instructions, str):
-        attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = content_json(instructions)
+    """The request's content in the conventions' message shape (messages.py)."""
+    found = input_messages(kwargs)
+    if found is not None:
+        attrs[sc.GEN_AI_INPUT_MESSAGES] = to_json(found)
+    instructions = system_instructions(kwargs)
+    if instructions is not None:
+        attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = to_json(instructions)
 
 
 def _price_book(settings: Settings) -> PriceBook:
