@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from . import semconv as sc
 from .pricing import Usage
+from .sdk import base_url_of
 
 __all__ = [
     "STREAM_USAGE",
@@ -103,9 +104,7 @@ _by_identity: dict[int, tuple[object, Endpoint]] = {}
 
 def client_endpoint(client: object, state: Mapping[str, Any]) -> Endpoint:
     """The endpoint of an SDK client (`state`: its instance dict), remembered per base-URL object."""
-    url = state.get("_base_url")
-    if url is None:
-        url = getattr(client, "base_url", "")
+    url = base_url_of(client, state)
     hit = _by_identity.get(id(url))
     if hit is not None and hit[0] is url:
         return hit[1]

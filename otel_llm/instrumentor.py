@@ -218,7 +218,7 @@ def _warn_peer(label: str, _module: Any) -> None:
 def _start(telemetry: Telemetry, patch: Patch, instance: Any, kwargs: dict[str, Any]) -> tuple[Call, dict[str, Any]] | None:
     """Open the call; None when our own code failed (the SDK then runs untouched)."""
     try:
-        client = instance._client
+        client = sdk.client_of(instance)
         streaming = kwargs.get("stream") is True
         call = telemetry.start(patch.operation, client, kwargs, streaming)
         if streaming and not patch.events and _wants_usage(telemetry.settings, call, client, kwargs):
@@ -337,7 +337,7 @@ def _sync_wrapper(telemetry: Telemetry, patch: Patch) -> Callable[..., Any]:
             if cache is None:
                 result = wrapped(*args, **kwargs)
             else:  # a hit returns the stored response without calling the SDK
-                result = cache.call(wrapped, args, kwargs, call, instance._client, patch.method, patch.events)
+                result = cache.call(wrapped, args, kwargs, call, sdk.client_of(instance), patch.method, patch.events)
         except BaseException as exc:
             call.fail(exc)
             raise
@@ -365,7 +365,7 @@ def _async_wrapper(telemetry: Telemetry, patch: Patch) -> Callable[..., Any]:
             if cache is None:
                 result = await wrapped(*args, **kwargs)
             else:
-                result = await cache.acall(wrapped, args, kwargs, call, instance._client, patch.method, patch.events)
+                result = await cache.acall(wrapped, args, kwargs, call, sdk.client_of(instance), patch.method, patch.events)
         except BaseException as exc:
             call.fail(exc)
             raise

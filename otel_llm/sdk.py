@@ -12,7 +12,7 @@ from types import ModuleType
 from typing import Any, Final
 
 __all__ = [
-    "RAW_RESPONSE_HEADER", "given", "helper_raw_stream", "is_sentinel", "is_stream", "raw_kind", "raw_request",
+    "RAW_RESPONSE_HEADER", "base_url_of", "client_of", "given", "helper_raw_stream", "is_sentinel", "is_stream", "raw_kind", "raw_request",
     "set_parsed", "transport",
 ]
 
@@ -55,6 +55,17 @@ def raw_request(kwargs: Mapping[str, Any]) -> bool:
     """The app reads this request's raw response (headers, bytes, lines), not only parsed objects."""
     headers = kwargs.get("extra_headers")
     return isinstance(headers, Mapping) and RAW_RESPONSE_HEADER in headers
+
+
+def client_of(resource: Any) -> Any:
+    """The client (OpenAI, AsyncOpenAI, Azure...) a resource such as `client.chat.completions` belongs to."""
+    return resource._client
+
+
+def base_url_of(client: Any, state: Mapping[str, Any]) -> Any:
+    """The client's base URL object, read from its instance dict (`state`) without the property's cost."""
+    url = state.get("_base_url")
+    return url if url is not None else getattr(client, "base_url", "")
 
 
 def set_parsed(raw: Any, value: Any) -> None:
