@@ -26,7 +26,9 @@ test-openai1:
 	$(PY) -m venv .venv-openai1
 	.venv-openai1/bin/pip install -q -e '.[cli,test]' 'openai==1.109.1'
 	.venv-openai1/bin/python -m pytest -q tests/test_instrumentation.py tests/test_host_survives.py \
-		tests/test_replay.py tests/test_pricing.py tests/test_attribution.py tests/test_loading.py
+		tests/test_replay.py tests/test_pricing.py tests/test_attribution.py tests/test_loading.py \
+		tests/test_retries.py tests/test_response_cache.py tests/test_metering.py tests/test_bounds.py \
+		tests/test_secrets.py tests/test_content.py
 
 bench: setup
 	$(MAKE) -f bench/Makefile.inc bench
