@@ -222,6 +222,9 @@ class Recorder:
             priced = NOT_PRICED
         try:
             attempt = self._attempt(outcome)
+        except Exception as exc:
+            report_fault("last attempt", exc)
+        try:
             if span.is_recording():
                 self._write_span(span, outcome, priced)
         except Exception as exc:
@@ -275,15 +278,15 @@ class Recorder:
     def _write_span(self, span: Span, outcome: Outcome, priced: Priced) -> None:
         attrs: dict[str, Any] = {}
         span_attributes(outcome, priced, attrs)
+        span.set_attributes(attrs)
         exc = outcome.exc
-        if exc is not None:
+        if exc is not None:  # the status and the last attempt's event after the attributes: a fault here keeps them
             err = error_type(exc)
             span.set_status(Status(StatusCode.ERROR, scrub(str(exc))[:200] or err))
             if outcome.http_status is None:
                 failure = final_failure(exc)
                 if failure is not None:
                     span.add_event(ATTEMPT_FAILED, event_attributes(failure, outcome.retries, None))
-        span.set_attributes(attrs)
 
     def _attempt(self, outcome: Outcome) -> Key | None:
         """The last attempt's key for otel_llm.http.attempts; None when no request was sent (a
