@@ -8,6 +8,7 @@ and records the metrics. Other modules talk to a call through its named methods 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
@@ -246,15 +247,16 @@ class Call:
             return
         self._ended = True
         try:
-            outcome = self._outcome(info, exc)
-        except Exception as inner:  # the span must still end and the call still count
-            report_fault("outcome", inner)
-            outcome = self._outcome(_EMPTY_INFO, exc, bare=True)
-        try:
+            try:
+                outcome = self._outcome(info, exc)
+            except Exception as inner:  # the span must still end and the call still count
+                report_fault("outcome", inner)
+                outcome = self._outcome(_EMPTY_INFO, exc, bare=True)
             self.telemetry.recorder.record(self.span, self.context, outcome)
-        except Exception as inner:
+        except Exception as inner:  # the recorder ends the span itself; this is the last resort
             report_fault("record", inner)
-            self.span.end()
+            with contextlib.suppress(Exception):
+                self.span.end()
 
     def _outcome(self, info: ResponseInfo, exc: BaseException | None, bare: bool = False) -> Outcome:
         first = self._first_chunk
