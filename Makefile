@@ -11,7 +11,8 @@ XDIST ?= -n auto --dist loadfile
 # The core suite: the instrumentation itself, no stack binaries, no packaging, no long reliability runs.
 CORE_TESTS := tests/test_instrumentation.py tests/test_host_survives.py tests/test_replay.py \
 	tests/test_pricing.py tests/test_attribution.py tests/test_loading.py tests/test_retries.py \
-	tests/test_response_cache.py tests/test_lean_core.py
+	tests/test_response_cache.py tests/test_lean_core.py tests/test_metering.py \
+	tests/test_bounds.py tests/test_secrets.py tests/test_content.py
 # The lowest and highest Python that pyproject's requires-python claims (pyenv's, when present).
 PY_LOWEST ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.11.*/bin/python) python3.11)
 PY_HIGHEST ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13.*/bin/python) python3.13)

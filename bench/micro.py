@@ -100,8 +100,11 @@ def _rows(w: harness.Worker) -> list[tuple[str, Callable[[], Any], int]]:
     cost = rates.cost(usage)
     metric_call = t.start("chat", client, kwargs, False)
     metric_call.span.end()
-    add("Call._record_metrics(): 3 histogram records + ledger",
-        lambda: metric_call._record_metrics(0.41, usage, mock_openai.RESPONSE_MODEL, None, cost, True), 5_000)
+    outcome = metric_call._outcome(extract.response_info(response), None)
+    priced = t.recorder.price(outcome)
+    add("Recorder: 3 histogram records + ledger",
+        lambda: (t.recorder._histograms(metric_call.context, outcome, priced), t.recorder._sums(outcome, priced, None)),
+        5_000)
     live = tracer.start_span("chat o4-mini")
     end_attrs = {"gen_ai.response.id": "chatcmpl-x", "gen_ai.response.model": mock_openai.RESPONSE_MODEL,
                  "gen_ai.response.finish_reasons": ("stop",), "openai.response.service_tier": "default",

@@ -6,16 +6,18 @@ null, omit it, or use a type the SDK did not expect. Nothing here raises on odd 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any, Final, NamedTuple
 from urllib.parse import urlsplit
 
 from . import semconv as sc
 from .pricing import Usage
+from .sdk import base_url_of
 
 __all__ = [
+    "STREAM_USAGE",
     "Endpoint",
+    "accepts_stream_usage",
     "ResponseInfo",
     "client_endpoint",
     "endpoint",
@@ -49,6 +51,43 @@ _SUFFIXES: Final = (
 # is in server.address.
 OTHER_PROVIDER: Final = "openai_compatible"
 
+# Providers that accept `stream_options.include_usage` (`OTEL_LLM_INCLUDE_STREAM_USAGE=auto` asks
+# them for the usage chunk), each with where that is documented. Not listed, so not asked: Mistral,
+# xAI, Gemini, Anthropic, Perplexity and Cerebras (not confirmed; their unmetered streams are
+# counted in otel_llm.calls.unmetered and warned about, naming the setting that asks anyway).
+STREAM_USAGE: Final = {
+    "openai": "platform.openai.com/docs/api-reference/chat/create (stream_options.include_usage)",
+    # Azure rejects the parameter before api-version 2024-09-01-preview (400 "Unrecognized request
+    # argument"; openai/openai-python#1469); GA from 2024-10-21 (Azure/azure-rest-api-specs inference.yaml).
+    "azure.ai.openai": "learn.microsoft.com/azure/ai-services/openai/reference, api-version >= 2024-09-01",
+    "openrouter": "openrouter.ai/docs/use-cases/usage-accounting (accepted; usage is always sent)",
+    "fireworks": "reference.langchain.com langchain-fireworks stream_usage (opts in to include_usage by default)",
+    # The next three document an OpenAI-compatible chat API with `stream_options`; we did not find their
+    # own reference pages in our search corpus, so these rest on client libraries (ds-api's
+    # StreamOptions for DeepSeek) and on issue 15's check. A server that rejected it would fail the
+    # stream with a 400: OTEL_LLM_INCLUDE_STREAM_USAGE=never, or a list of hosts, overrides `auto`.
+    "deepseek": "api-docs.deepseek.com/api/create-chat-completion; docs.rs ds-api StreamOptions",
+    "groq": "console.groq.com/docs/api-reference#chat-create (stream_options)",
+    "together": "docs.together.ai/reference/chat-completions-1 (stream_options)",
+    # Any other host is a gateway or a server implementing the OpenAI API: LiteLLM
+    # (docs.litellm.ai/docs/completion/usage), vLLM and Ollama (their OpenAI-compatible servers),
+    # llamafile, and our simulator all accept it. Asking costs one chunk that the stream proxy hides;
+    # a server that ignores it leaves the call unmetered, which is counted and warned about.
+    OTHER_PROVIDER: "OpenAI-compatible servers: LiteLLM, vLLM, Ollama, the otel-llm simulator",
+}
+_AZURE_STREAM_USAGE_SINCE: Final = "2024-09-01"
+
+
+def accepts_stream_usage(where: Endpoint, client: object) -> bool:
+    """Whether `auto` asks this endpoint for the stream's usage chunk (see `STREAM_USAGE`)."""
+    if where.provider not in STREAM_USAGE:
+        return False
+    if where.provider != "azure.ai.openai":
+        return True
+    query = getattr(client, "default_query", None)
+    version = query.get("api-version") if isinstance(query, Mapping) else None
+    return isinstance(version, str) and version[:10] >= _AZURE_STREAM_USAGE_SINCE
+
 
 class Endpoint(NamedTuple):
     provider: str
@@ -65,9 +104,7 @@ _by_identity: dict[int, tuple[object, Endpoint]] = {}
 
 def client_endpoint(client: object, state: Mapping[str, Any]) -> Endpoint:
     """The endpoint of an SDK client (`state`: its instance dict), remembered per base-URL object."""
-    url = state.get("_base_url")
-    if url is None:
-        url = getattr(client, "base_url", "")
+    url = base_url_of(client, state)
     hit = _by_identity.get(id(url))
     if hit is not None and hit[0] is url:
         return hit[1]
@@ -240,21 +277,3 @@ def response_info(result: object) -> ResponseInfo:
         _str(get("service_tier")),
         _str(get("system_fingerprint")),
     )
-
-
-def content_json(value: object, limit: int = 16384) -> str:
-    """A bounded JSON rendering of message content, for the opt-in content capture."""
-    try:
-        text = json.dumps(value, default=_jsonable, ensure_ascii=False)
-    except Exception:
-        text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "...(truncated)"
-
-
-def _jsonable(value: object) -> object:
-    dump = getattr(value, "model_dump", None)
-    if callable(dump):
-        return dump(mode="json", exclude_none=True)
-    if isinstance(value, (set, tuple)):
-        return list(value)
-    return repr(value)

@@ -17,10 +17,12 @@ import wrapt
 from opentelemetry import context
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
-from . import retries
+from . import retries, sdk
 from . import semconv as sc
-from .cache import CACHED_OPERATIONS, ResponseCache
-from .call import Call, report_fault
+from .cache import CACHED_OPERATIONS, ResponseCache, open_cache
+from .call import Call
+from .extract import accepts_stream_usage
+from .faults import report_fault
 from .settings import Settings, load_settings
 from .streams import wrap_stream
 from .telemetry import Telemetry
@@ -131,6 +133,7 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             _log.info("otel_llm: disabled by OTEL_LLM_ENABLED")
             return
         telemetry = Telemetry(settings, tracer_provider, meter_provider)
+        telemetry.use_cache(open_cache(settings, telemetry.response_cache_requests, telemetry.ledger.lock))
         self.telemetry = telemetry
         # The SDK imports its resource modules lazily, on first use; importing them all here would add
         # ~90 ms to the app's start-up. Patch the modules already loaded now, and each other one when
@@ -215,39 +218,44 @@ def _warn_peer(label: str, _module: Any) -> None:
 def _start(telemetry: Telemetry, patch: Patch, instance: Any, kwargs: dict[str, Any]) -> tuple[Call, dict[str, Any]] | None:
     """Open the call; None when our own code failed (the SDK then runs untouched)."""
     try:
-        client = instance._client
+        client = sdk.client_of(instance)
         streaming = kwargs.get("stream") is True
         call = telemetry.start(patch.operation, client, kwargs, streaming)
-        if streaming and not patch.events and _wants_usage(telemetry.settings, call, kwargs):
+        if streaming and not patch.events and _wants_usage(telemetry.settings, call, client, kwargs):
             kwargs = {**kwargs, "stream_options": {**(kwargs.get("stream_options") or {}), "include_usage": True}}
-            call.strip_usage = True
+            call.ask_usage()
         return call, kwargs
     except Exception as exc:
         report_fault("start", exc)
         return None
 
 
-def _wants_usage(settings: Settings, call: Call, kwargs: dict[str, Any]) -> bool:
-    """Ask for the usage chunk the app did not ask for, where the setting allows it."""
+def _wants_usage(settings: Settings, call: Call, client: Any, kwargs: dict[str, Any]) -> bool:
+    """Ask for the usage chunk the app did not ask for, where the setting allows it. Never on a raw
+    or streaming-response request: the app reads its bytes, and would see the extra chunk."""
     options = kwargs.get("stream_options")
     if isinstance(options, dict) and "include_usage" in options:
         return False  # the app decided, either way
-    if options is not None and not isinstance(options, dict) and type(options).__name__ not in ("NotGiven", "Omit"):
+    if not isinstance(options, dict) and sdk.given(options):
         return False
-    return call.operation in (sc.OP_CHAT, sc.OP_TEXT_COMPLETION) and settings.stream_usage_for(call.where.address)
+    if call.operation not in (sc.OP_CHAT, sc.OP_TEXT_COMPLETION) or sdk.raw_request(kwargs):
+        return False
+    if settings.include_stream_usage == "auto":
+        return accepts_stream_usage(call.where, client)
+    return settings.stream_usage_for(call.where.address)
 
 
 def _finish(call: Call, result: Any, is_async: bool, events: bool) -> Any:
     """Hand back the SDK's own object (or a stream proxy); record what it says. Never raises."""
     try:
-        kind = type(result).__name__
-        if kind in ("Stream", "AsyncStream"):
+        if sdk.is_stream(result):
             return wrap_stream(result, call, is_async, events)
-        if kind == "LegacyAPIResponse":
+        kind = sdk.raw_kind(result)
+        if kind == "legacy":
             _finish_legacy_raw(call, result, is_async, events)
             return result
-        if kind in ("APIResponse", "AsyncAPIResponse"):
-            _finish_streamed_raw(call, result, kind == "AsyncAPIResponse", events)
+        if kind is not None:
+            _finish_streamed_raw(call, result, kind == "async", events)
             return result
         call.complete(result)
     except Exception as exc:
@@ -260,8 +268,8 @@ def _finish_legacy_raw(call: Call, raw: Any, is_async: bool, events: bool) -> No
     """`with_raw_response`: parse now (the SDK caches it, so the app's own parse() returns this very
     object); for a stream, put our proxy in that cache so the app iterates through it."""
     parsed = raw.parse()
-    if type(parsed).__name__ in ("Stream", "AsyncStream"):
-        raw._parsed_by_type[raw._cast_to] = wrap_stream(parsed, call, is_async, events)
+    if sdk.is_stream(parsed):
+        sdk.set_parsed(raw, wrap_stream(parsed, call, is_async, events))
     else:
         call.complete(parsed)
 
@@ -299,7 +307,7 @@ def _finish_streamed_raw(call: Call, raw: Any, is_async: bool, events: bool) -> 
 
 def _parsed(call: Call, parsed: Any, is_async: bool, events: bool) -> Any:
     try:
-        if type(parsed).__name__ in ("Stream", "AsyncStream"):
+        if sdk.is_stream(parsed):
             return wrap_stream(parsed, call, is_async, events)
         call.complete(parsed)
     except Exception as exc:
@@ -329,7 +337,7 @@ def _sync_wrapper(telemetry: Telemetry, patch: Patch) -> Callable[..., Any]:
             if cache is None:
                 result = wrapped(*args, **kwargs)
             else:  # a hit returns the stored response without calling the SDK
-                result = cache.call(wrapped, args, kwargs, call, instance._client, patch.method, patch.events)
+                result = cache.call(wrapped, args, kwargs, call, sdk.client_of(instance), patch.method, patch.events)
         except BaseException as exc:
             call.fail(exc)
             raise
@@ -357,7 +365,7 @@ def _async_wrapper(telemetry: Telemetry, patch: Patch) -> Callable[..., Any]:
             if cache is None:
                 result = await wrapped(*args, **kwargs)
             else:
-                result = await cache.acall(wrapped, args, kwargs, call, instance._client, patch.method, patch.events)
+                result = await cache.acall(wrapped, args, kwargs, call, sdk.client_of(instance), patch.method, patch.events)
         except BaseException as exc:
             call.fail(exc)
             raise
@@ -371,7 +379,7 @@ def _async_wrapper(telemetry: Telemetry, patch: Patch) -> Callable[..., Any]:
 
 def _end_helper_stream(instance: Any) -> None:
     try:
-        raw = getattr(instance, "_raw_stream", None)
+        raw = sdk.helper_raw_stream(instance)
         call = getattr(raw, "_self_call", None)
         if isinstance(call, Call):
             call.end_stream()

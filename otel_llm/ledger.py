@@ -19,6 +19,7 @@ from opentelemetry.metrics import CallbackOptions, Meter, Observation
 __all__ = ["Ledger", "Row", "Sum"]
 
 Key = tuple[tuple[str, Any], ...]
+_MAX_ADD = 1e15  # one addition above this is no real call's (see record.MAX_TOKENS, MAX_COST_USD)
 
 
 class Sum:
@@ -41,6 +42,8 @@ class Sum:
 
     def add(self, key: Key, amount: float) -> None:
         """Add under the ledger's lock."""
+        if not 0 <= amount <= _MAX_ADD:  # never decreases, never NaN or inf (the recorder rejects these first)
+            return
         found = self._cells.get(key)
         if found is None:
             found = self.cell(key)
@@ -64,6 +67,8 @@ class Row:
         self._cells: dict[tuple[Sum, Key], list[float]] = {}
 
     def add(self, total: Sum, extra: Key, amount: float) -> None:
+        if not 0 <= amount <= _MAX_ADD:  # as Sum.add
+            return
         found = self._cells.get((total, extra))
         if found is None:
             found = self._cells[(total, extra)] = total.cell(self._key + extra)

@@ -8,7 +8,7 @@ several requests and sleep between them. We hook the SDK's retry loop rather tha
   the SDK's `except` block, so the response it is given, or the transport error in `sys.exc_info()`,
   says what failed; timing the wrapped call gives the real wait, whatever the SDK decided.
 - `_process_response` runs once when the last attempt succeeded: it carries the status code.
-- The last attempt, when it failed, is the exception the call ends with (`Call._end`).
+- The last attempt, when it failed, is the exception the call ends with (`record.Recorder`).
 
 Why not wrap the HTTP client's `send`? The app may pass its own `http_client` (httpx or httpx2, any
 subclass), so we would have to patch httpx's classes for the whole process and run a wrapper on every
@@ -37,12 +37,15 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from . import semconv as sc
+from .faults import report_fault
 
 if TYPE_CHECKING:
     from .call import Call
+    from .extract import Endpoint
 
 __all__ = [
-    "ATTEMPT_FAILED", "Failure", "event_attributes", "final_failure", "hooks", "replacements", "retry_after", "status_class",
+    "ATTEMPT_FAILED", "Failure", "attempt_key", "event_attributes", "final_failure", "hooks", "record_retry",
+    "replacements", "retry_after", "status_class",
 ]
 
 ATTEMPT_FAILED: Final = sc.HTTP_ATTEMPT_FAILED
@@ -154,20 +157,50 @@ def event_attributes(failure: Failure, resend_count: int, waited: float | None) 
     return attrs
 
 
+def attempt_key(where: Endpoint, model: str, key_id: str | None, status: int | None) -> tuple[tuple[str, Any], ...]:
+    """The attribute set of otel_llm.http.attempts for one attempt (`key_id` when keys are a label)."""
+    key: tuple[tuple[str, Any], ...] = (
+        (sc.GEN_AI_PROVIDER_NAME, where.provider),
+        (sc.GEN_AI_REQUEST_MODEL, model),
+        (sc.SERVER_ADDRESS, where.address),
+    )
+    if key_id is not None:
+        key += ((sc.API_KEY_FINGERPRINT, key_id),)
+    if status is None:
+        return key + ((sc.STATUS_CLASS, "none"),)
+    return key + ((sc.STATUS_CLASS, status_class(status)), (sc.HTTP_RESPONSE_STATUS_CODE, status))
+
+
+def record_retry(call: Call, failure: Failure, failed_at: int, waited: float) -> None:
+    """One failed attempt that the SDK retried after waiting `waited` seconds: an event on the call's
+    span, the wait in the backoff histogram, the attempt in the sums. Ignored once the call ended."""
+    resend = call.note_retry(waited)
+    if resend is None:
+        return
+    span = call.span
+    if span.is_recording():
+        span.add_event(ATTEMPT_FAILED, event_attributes(failure, resend, waited), timestamp=failed_at)
+    t = call.telemetry
+    where = call.where
+    t.http_backoff.record(
+        waited,
+        {sc.GEN_AI_PROVIDER_NAME: where.provider, sc.GEN_AI_REQUEST_MODEL: call.model, sc.SERVER_ADDRESS: where.address},
+        context=call.context,
+    )
+    key = attempt_key(where, call.model, call.key_id if t.metric_key else None, failure.status)
+    with t.ledger.lock:
+        t.http_attempts.add(key, 1)
+
+
 # --- the hooks ---------------------------------------------------------------------------------
 Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
-
-
-def _fault(where: str, exc: BaseException) -> None:
-    from .call import report_fault  # here, not at the top: call.py imports this module
-
-    report_fault(where, exc)
+_fault = report_fault
 
 
 def _record(call: Call, failure: Failure | None, failed_at: int, started: float) -> None:
     try:
         if failure is not None:
-            call.record_retry(failure, failed_at, time.perf_counter() - started)
+            record_retry(call, failure, failed_at, time.perf_counter() - started)
     except Exception as exc:
         _fault("retry record", exc)
 
@@ -222,7 +255,7 @@ def response_hook(current: ContextVar[Call | None]) -> Callable[[Callable[..., A
             call = current.get()
             if call is not None:
                 try:
-                    call.http_status = kwargs["response"].status_code
+                    call.set_http_status(kwargs["response"].status_code)
                 except Exception as exc:
                     _fault("response hook", exc)
             return original(self, *args, **kwargs)

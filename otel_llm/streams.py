@@ -14,7 +14,8 @@ from typing import Any
 
 import wrapt
 
-from .call import Call, report_fault
+from .call import Call
+from .faults import report_fault
 
 __all__ = ["AsyncStreamProxy", "StreamProxy", "wrap_stream"]
 
@@ -30,7 +31,7 @@ class _Base(wrapt.ObjectProxy):  # type: ignore[type-arg]
         super().__init__(wrapped)
         self._self_call = call
         self._self_on = call.on_event if events else call.on_chunk
-        self._self_strip = call.strip_usage and not events
+        self._self_strip = call.strips_usage and not events
         self._self_broken = False
 
     def _self_fault(self, exc: Exception) -> None:

@@ -1,27 +1,32 @@
-"""The tracer, instruments, price book and settings, created once per `instrument()`.
+"""The tracer, instruments, price book, recorder and settings, created once per `instrument()`.
 
 `Telemetry.start()` opens a `Call` for one SDK request; everything the hot path needs is an
-attribute lookup away.
+attribute lookup away. What a finished call records is the `Recorder`'s job (record.py).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from opentelemetry.metrics import MeterProvider, get_meter
 from opentelemetry.trace import SpanKind, TracerProvider, get_tracer
 
+from . import faults
 from . import semconv as sc
 from .attribution import current, fingerprint
-from .cache import open_cache
 from .call import Call
-from .extract import client_endpoint, content_json, request_attributes
+from .extract import client_endpoint, request_attributes
 from .ledger import Ledger
+from .messages import input_messages, system_instructions, to_json
 from .pricing import PriceBook, PricesFileError, Rates, load_prices_file
+from .record import Recorder
 from .settings import Settings
 from .version import __version__
+
+if TYPE_CHECKING:
+    from .cache import ResponseCache
 
 __all__ = ["Telemetry"]
 
@@ -40,6 +45,7 @@ class Telemetry:
         meter_provider: MeterProvider | None = None,
     ) -> None:
         self.settings = settings
+        faults.reset()  # each instrumentation reports each of our faults and warnings once
         self.tracer = get_tracer(sc.SCOPE_NAME, __version__, tracer_provider, schema_url=sc.SCHEMA_URL)
         meter = get_meter(sc.SCOPE_NAME, __version__, meter_provider, schema_url=sc.SCHEMA_URL)
         self.duration = meter.create_histogram(
@@ -64,6 +70,10 @@ class Telemetry:
         )
         self.tokens = L.sum(meter, sc.TOKENS, "{token}", "Tokens by type and by who used them")
         self.unpriced = L.sum(meter, sc.CALLS_UNPRICED, "{call}", "Calls whose model has no known price")
+        self.unmetered = L.sum(meter, sc.CALLS_UNMETERED, "{call}", "Calls that ended with no usage: tokens and cost unknown")
+        self.usage_rejected = L.sum(
+            meter, sc.USAGE_REJECTED_CALLS, "{call}", "Calls whose usage or cost was beyond any real call, not added"
+        )
         self.cache_savings = L.sum(meter, sc.CACHE_SAVINGS, "USD", "Dollars saved by prompt and response caches")
         # HTTP attempts, the SDK's retries included (retries.py): counted in the ledger, waits histogrammed.
         self.http_attempts = L.sum(meter, sc.HTTP_ATTEMPTS, "{attempt}", "HTTP requests sent to the API, by outcome")
@@ -74,7 +84,7 @@ class Telemetry:
         self.response_cache_requests = L.sum(
             meter, sc.RESPONSE_CACHE_REQUESTS, "{request}", "Response cache lookups by result: hit, miss or error"
         )
-        self.response_cache = open_cache(settings, self.response_cache_requests, L.lock)
+        self.response_cache: ResponseCache | None = None  # opened by the instrumentor: `use_cache`
         self.prices = _price_book(settings)
         self.reference: Rates | None = None
         if settings.reference_model:
@@ -89,6 +99,11 @@ class Telemetry:
         self.metric_team = "team" in attrs
         self.metric_key = "api_key" in attrs
         self.metric_feature = "feature" in attrs
+        self.recorder = Recorder(self)
+
+    def use_cache(self, cache: ResponseCache | None) -> None:
+        """The response cache the instrumentor opened for these settings (None: off)."""
+        self.response_cache = cache
 
     def metric_user_id(self, user_id: str) -> str:
         """The user id for metric labels, capped at `metric_user_limit` distinct ids per process."""
@@ -144,14 +159,13 @@ class Telemetry:
 
 
 def _capture_input(kwargs: Mapping[str, Any], attrs: dict[str, Any]) -> None:
-    for name in ("messages", "input", "prompt"):
-        value = kwargs.get(name)
-        if value is not None and type(value).__name__ not in ("NotGiven", "Omit"):
-            attrs[sc.GEN_AI_INPUT_MESSAGES] = content_json(value)
-            break
-    instructions = kwargs.get("instructions")
-    if isinstance(instructions, str):
-        attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = content_json(instructions)
+    """The request's content in the conventions' message shape (messages.py)."""
+    found = input_messages(kwargs)
+    if found is not None:
+        attrs[sc.GEN_AI_INPUT_MESSAGES] = to_json(found)
+    instructions = system_instructions(kwargs)
+    if instructions is not None:
+        attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = to_json(instructions)
 
 
 def _price_book(settings: Settings) -> PriceBook:

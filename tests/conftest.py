@@ -38,8 +38,9 @@ def fixture_json(name: str) -> dict[str, Any]:
 
 class Reply:
     def __init__(self, status: int = 200, body: Any = None, sse: str | None = None, headers: dict[str, str] | None = None,
-                 raise_exc: BaseException | None = None) -> None:
+                 raise_exc: BaseException | None = None, sse_stream: Any = None) -> None:
         self.status, self.body, self.sse, self.headers, self.raise_exc = status, body, sse, headers or {}, raise_exc
+        self.sse_stream = sse_stream  # an (async) iterator of bytes: a body that arrives, or breaks, as it goes
 
 
 def _default(path: str, body: dict[str, Any]) -> Reply:
@@ -94,6 +95,9 @@ class FakeAPI:
         if reply.raise_exc is not None:
             raise reply.raise_exc
         headers = {"x-request-id": f"req_{len(self.requests)}", **reply.headers}
+        if reply.sse_stream is not None:
+            return httpx.Response(reply.status, headers={"content-type": "text/event-stream", **headers},
+                                  content=reply.sse_stream)
         if reply.sse is not None:
             return httpx.Response(reply.status, headers={"content-type": "text/event-stream", **headers},
                                   content=reply.sse.encode())

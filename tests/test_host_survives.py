@@ -11,6 +11,7 @@ import pytest
 
 from otel_llm import call as call_module
 from otel_llm import instrumentor as instrumentor_module
+from otel_llm import record as record_module
 from otel_llm.telemetry import Telemetry
 from tests.conftest import Api, finished
 
@@ -74,10 +75,9 @@ def test_app_is_unharmed_by_a_fault_in_our_code(
         "start": (Telemetry, "start"),
         "finish": (call_module.Call, "complete"),
         "chunk": (call_module.Call, "on_chunk" if "responses" not in path else "on_event"),
-        "end": (call_module.Call, "_record_metrics"),
+        "end": (record_module.Recorder, "record"),
     }[fault]
     monkeypatch.setattr(*target, boom)
-    call_module._reported.clear()
 
     result = api.call(path, **kwargs)
     got = _use(api, result, how)
@@ -98,22 +98,28 @@ def test_app_is_unharmed_by_a_fault_in_our_code(
 def test_a_fault_is_logged_once_not_per_call(instrument: Any, api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     instrument()
     monkeypatch.setattr(call_module.Call, "complete", lambda *a: 1 / 0)
-    call_module._reported.clear()
     for _ in range(5):
         api.call("chat.completions.create", model="gpt-4.1", messages=MESSAGES)
     assert len([r for r in caplog.records if "internal error" in r.getMessage()]) == 1
 
 
-def test_sdk_exception_object_passes_through_untouched(instrument: Any, api: Api, fake: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sdk_exception_object_passes_through_untouched(instrument: Any, api: Api, fake: Any, spans: Any,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.conftest import Reply
 
+    fake.reply(Reply(429, {"error": {"message": "slow down", "type": "requests"}}, headers={"retry-after": "0"}))
+    with pytest.raises(openai.RateLimitError) as bare:
+        api.call("chat.completions.create", model="gpt-4.1", messages=MESSAGES)
     instrument()
-    monkeypatch.setattr(call_module.Call, "_end", lambda *a: 1 / 0)  # our failure path is broken too
+    monkeypatch.setattr(record_module.Recorder, "record", lambda *a: 1 / 0)  # our failure path is broken too
     fake.reply(Reply(429, {"error": {"message": "slow down", "type": "requests"}}, headers={"retry-after": "0"}))
     with pytest.raises(openai.RateLimitError) as caught:
         api.call("chat.completions.create", model="gpt-4.1", messages=MESSAGES)
-    assert caught.value.status_code == 429 and "slow down" in str(caught.value)
-    assert caught.value.__cause__ is None or not isinstance(caught.value.__cause__, ZeroDivisionError)
+    assert caught.value.status_code == 429 and str(caught.value) == str(bare.value)
+    # Our fault left no trace on the app's exception: not as its cause, not as its context.
+    assert caught.value.__cause__ is bare.value.__cause__ is None
+    assert type(caught.value.__context__) is type(bare.value.__context__)
+    assert len(finished(spans)) == 1  # and the span still ended
 
 
 def test_wrapper_passes_through_when_reentered(instrument: Any, api: Api, spans: Any) -> None:
@@ -125,3 +131,55 @@ def test_wrapper_passes_through_when_reentered(instrument: Any, api: Api, spans:
     finally:
         instrumentor_module.current_call.reset(token)
     assert finished(spans) == []
+
+
+# --- faults while recording: the span always ends, the call is always counted ----------------------
+RECORDING_CASES = [c for c in CASES if c[0] in ("chat.completions.create", "embeddings.create", "responses.create")]
+
+
+def _recording_fault(monkeypatch: pytest.MonkeyPatch, fault: str) -> None:
+    from otel_llm import ledger, pricing
+
+    def boom(*args: Any, **kw: Any) -> Any:
+        raise RuntimeError("injected fault in otel_llm")
+
+    if fault == "pricing":
+        monkeypatch.setattr(pricing.PriceBook, "rates", boom)
+    elif fault == "extraction":
+        monkeypatch.setattr(call_module, "response_info", boom)
+        monkeypatch.setattr(call_module, "usage_of", boom)
+    else:
+        monkeypatch.setattr(ledger.Row, "add", boom)
+
+
+@pytest.mark.parametrize(("path", "kwargs", "how"), RECORDING_CASES, ids=[f"{c[0]}-{c[2]}" for c in RECORDING_CASES])
+@pytest.mark.parametrize("fault", ["pricing", "extraction", "ledger"])
+def test_a_fault_while_recording_still_ends_the_span_and_counts_the_call(
+    instrument: Any, api: Api, spans: Any, reader: Any, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture, path: str, kwargs: dict[str, Any], how: str, fault: str,
+) -> None:
+    from otel_llm import semconv as sc
+    from tests.conftest import only_span, points, total
+
+    expected = _use(api, api.call(path, **kwargs), how)
+    instrument(include_stream_usage="always")
+    _recording_fault(monkeypatch, fault)
+
+    result = api.call(path, **kwargs)
+    got = _use(api, result, how)
+    del result
+    gc.collect()
+
+    assert got == expected
+    attrs = dict(only_span(spans).attributes)  # the span ended, exactly once
+    durations = points(reader, sc.GEN_AI_CLIENT_OPERATION_DURATION)
+    assert sum(p.count for p in durations) == 1  # the histograms do not depend on the sums
+    if fault != "ledger":
+        assert total(reader, sc.CALLS) == 1  # counted, whatever else failed
+    if fault == "pricing":  # tokens still known, the call counted as unpriced rather than $0 in silence
+        assert attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] > 0 and attrs.get(sc.UNPRICED) is True
+        assert total(reader, sc.TOKENS) > 0 and total(reader, sc.CALLS_UNPRICED) == 1
+    if fault == "ledger":  # cost still on the span
+        assert attrs[sc.COST_USD] > 0
+    faults = [r for r in caplog.records if r.name == "otel_llm" and "internal error" in r.getMessage()]
+    assert faults and all(r.levelno == logging.DEBUG for r in faults)

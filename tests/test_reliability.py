@@ -165,7 +165,6 @@ def test_100k_distinct_users_keep_metric_memory_bounded(instrument: Any, api: Ap
     # Drive the recording path directly: 100,000 SDK round trips would only time the SDK.
     from otel_llm.attribution import Attribution
     from otel_llm.extract import endpoint
-    from otel_llm.pricing import Usage
 
     where = endpoint("https://api.openai.com/v1")
     for i in range(100_000):
@@ -173,7 +172,7 @@ def test_100k_distinct_users_keep_metric_memory_bounded(instrument: Any, api: Ap
         from otel_llm.call import Call
 
         call = Call(telemetry, span, "chat", "gpt-4.1", where, Attribution(user_id=f"user-{i}"), "k", False)
-        call._end(call._stream_info()._replace(usage=Usage(input=10, output=5)), None)
+        call.complete({"model": "gpt-4.1", "usage": {"prompt_tokens": 10, "completion_tokens": 5}})
     users = {dict(p.attributes)["user.id"] for p in points(reader, sc.CALLS)}
     assert len(users) == 201 and "_other" in users
     assert sum(p.value for p in points(reader, sc.CALLS)) == 100_000

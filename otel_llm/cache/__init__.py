@@ -18,8 +18,10 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Final, Protocol
 from urllib.parse import parse_qs, parse_qsl, unquote, urlsplit
 
+from .. import sdk
 from .. import semconv as sc
-from ..call import Call, report_fault
+from ..call import Call
+from ..faults import report_fault
 from .deadline import DeadlineRunner
 from .entry import check_entry, expected_type
 from .flight import Flight, Flights, in_event_loop_thread, patience
@@ -38,7 +40,6 @@ _FORMAT: Final = 1  # envelope version: entries of another version are misses
 # Per-call transport arguments: they change how the request travels, not what it asks. (The headers
 # that identify the tenant are hashed in by `identity`.)
 _TRANSPORT_ARGS: Final = frozenset({"timeout", "extra_headers"})
-_RAW_RESPONSE_HEADER: Final = "X-Stainless-Raw-Response"  # set by with_raw_response / with_streaming_response
 CACHED_OPERATIONS: Final = frozenset({sc.OP_CHAT, sc.OP_TEXT_COMPLETION, sc.OP_EMBEDDINGS})
 # Responses API tools the app itself executes; any other tool (web search, file search, code
 # interpreter, MCP, ...) acts at the provider, so its answer depends on the world, not the prompt.
@@ -67,8 +68,7 @@ class _Uncacheable(Exception):
     """A request argument we cannot put in a key (a generator, a file): the call bypasses the cache."""
 
 
-def _given(value: object) -> bool:
-    return value is not None and type(value).__name__ not in ("NotGiven", "Omit")
+_given = sdk.given
 
 
 def _canon(value: Any) -> Any:
@@ -78,7 +78,7 @@ def _canon(value: Any) -> Any:
     if isinstance(value, float):
         return int(value) if value.is_integer() else value  # temperature=0 and 0.0 are one request
     if isinstance(value, Mapping):
-        return {str(k): _canon(v) for k, v in value.items() if type(v).__name__ not in ("NotGiven", "Omit")}
+        return {str(k): _canon(v) for k, v in value.items() if not sdk.is_sentinel(v)}
     if isinstance(value, (list, tuple)):
         return [_canon(v) for v in value]
     dump = getattr(value, "model_dump", None)  # a pydantic model passed as a param
@@ -91,8 +91,7 @@ def cacheable(settings: Settings, operation: str, method: str, events: bool, kwa
     """Whether a request may be answered from the cache: see the README's "Response cache" section."""
     if method != "create" or operation not in CACHED_OPERATIONS:
         return False  # .parse() is not cached: its result embeds the app's own classes
-    headers = kwargs.get("extra_headers")
-    if isinstance(headers, Mapping) and _RAW_RESPONSE_HEADER in headers:
+    if sdk.raw_request(kwargs):
         return False
     if kwargs.get("stream") is True and (not settings.response_cache_streams or events):
         return False
@@ -327,7 +326,7 @@ class ResponseCache:
     def _hit_or_miss(self, raw: bytes | None, call: Call, client: Any, events: bool) -> Any:
         if raw is None:
             self._count(call, MISS)
-            _mark(call, False)
+            call.mark_response_cache_miss()
             return None
         try:
             expected = expected_type(call.operation, events, call.streaming)
@@ -338,16 +337,15 @@ class ResponseCache:
                       "returns (%s: %s); treated as a miss and overwritten", type(exc).__name__, exc)
             return None
         self._count(call, HIT)
-        call.response_cache_hit = True  # last: a fault above leaves a plain miss
+        call.mark_response_cache_hit()  # last: a fault above leaves a plain miss
         return result
 
     def _entry(self, key: str, result: Any, call: Call, kwargs: Mapping[str, Any]) -> bytes | None:
         """The bytes to store for a plain result; for a stream, arm the call to store at its end."""
         try:
             name = type(result).__name__
-            if name in ("Stream", "AsyncStream"):
-                call.cache_chunks = []
-                call.cache_store = partial(self._store_stream, key, kwargs)
+            if sdk.is_stream(result):
+                call.keep_chunks(partial(self._store_stream, key, kwargs))
                 return None
             if self._types.get(name) is not type(result):
                 return None  # not one of ours (a gateway's surprise): never stored
@@ -363,8 +361,7 @@ class ResponseCache:
     def _store_stream(self, key: str, kwargs: Mapping[str, Any], call: Call) -> None:
         """At the end of a stream the app read to the end: store its chunks for replay."""
         try:
-            chunks = call.cache_chunks or []
-            call.cache_chunks = None
+            chunks = call.take_chunks()
             if not chunks or call.response_cache_hit or not _stream_complete(kwargs, chunks):
                 return
             name, body = type(chunks[0]).__name__, [_dump(c) for c in chunks]
@@ -444,17 +441,11 @@ class ResponseCache:
 def _patience(client: Any, kwargs: Mapping[str, Any]) -> float | None:
     """A follower's longest wait: the request's own timeout, else the client's (never raises)."""
     try:
-        own = "timeout" in kwargs and type(kwargs["timeout"]).__name__ not in ("NotGiven", "Omit")
+        own = "timeout" in kwargs and sdk.given(kwargs["timeout"])
         return patience(kwargs["timeout"] if own else getattr(client, "timeout", None))
     except Exception as exc:
         report_fault("response cache single-flight", exc)
         return None
-
-
-def _mark(call: Call, hit: bool) -> None:
-    span = call.span
-    if span.is_recording():
-        span.set_attribute(sc.RESPONSE_CACHE_HIT, hit)
 
 
 def _encode(name: str, stream: bool, body: Any) -> bytes:
@@ -463,15 +454,15 @@ def _encode(name: str, stream: bool, body: Any) -> bytes:
 
 def _replay(client: Any, cls: type, chunks: list[dict[str, Any]]) -> Any:
     """The SDK's own Stream (or AsyncStream) over the stored chunks, as server-sent events."""
-    import httpx2
     import openai
 
+    http = sdk.transport(client)  # httpx2 under openai 3.x, httpx under 1.x and 2.x
     body = b"".join(b"data: " + json.dumps(c, separators=(",", ":")).encode() + b"\n\n" for c in chunks)
-    response = httpx2.Response(
+    response = http.Response(
         200,
         headers={"content-type": "text/event-stream"},
         content=body + b"data: [DONE]\n\n",
-        request=httpx2.Request("POST", str(client.base_url)),
+        request=http.Request("POST", str(client.base_url)),
     )
     stream_cls = openai.AsyncStream if type(client).__name__.startswith("Async") else openai.Stream
     return stream_cls(cast_to=cls, response=response, client=client)

@@ -1,0 +1,94 @@
+"""The one module that knows the openai SDK's internals: class names, private fields, its transport.
+
+Everything else asks here. The SDK's private names change between releases (openai 1.x to 3.x), so
+each touch is tolerant: a name that is missing answers "no" rather than raising.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from types import ModuleType
+from typing import Any, Final
+
+__all__ = [
+    "RAW_RESPONSE_HEADER", "base_url_of", "client_of", "given", "helper_raw_stream", "is_sentinel", "is_stream", "raw_kind", "raw_request",
+    "set_parsed", "transport",
+]
+
+# Set by `with_raw_response` ("raw") and `with_streaming_response` ("stream") on the request they make.
+RAW_RESPONSE_HEADER: Final = "X-Stainless-Raw-Response"
+_SENTINELS: Final = frozenset({"NotGiven", "Omit"})
+_STREAMS: Final = frozenset({"Stream", "AsyncStream"})
+_TRANSPORTS: Final = ("httpx2", "httpx")  # openai 3.x, then 1.x and 2.x
+
+
+def is_sentinel(value: object) -> bool:
+    """The SDK's NotGiven / Omit: a parameter the app did not pass."""
+    return type(value).__name__ in _SENTINELS
+
+
+def given(value: object) -> bool:
+    """A parameter the app passed: not None and not the SDK's NotGiven / Omit sentinels."""
+    return value is not None and type(value).__name__ not in _SENTINELS
+
+
+def is_stream(value: object) -> bool:
+    """The SDK's own Stream or AsyncStream."""
+    return type(value).__name__ in _STREAMS
+
+
+def raw_kind(value: object) -> str | None:
+    """`legacy` for `with_raw_response`'s LegacyAPIResponse, `sync` / `async` for
+    `with_streaming_response`'s APIResponse / AsyncAPIResponse, else None."""
+    name = type(value).__name__
+    if name == "LegacyAPIResponse":
+        return "legacy"
+    if name == "APIResponse":
+        return "sync"
+    if name == "AsyncAPIResponse":
+        return "async"
+    return None
+
+
+def raw_request(kwargs: Mapping[str, Any]) -> bool:
+    """The app reads this request's raw response (headers, bytes, lines), not only parsed objects."""
+    headers = kwargs.get("extra_headers")
+    return isinstance(headers, Mapping) and RAW_RESPONSE_HEADER in headers
+
+
+def client_of(resource: Any) -> Any:
+    """The client (OpenAI, AsyncOpenAI, Azure...) a resource such as `client.chat.completions` belongs to."""
+    return resource._client
+
+
+def base_url_of(client: Any, state: Mapping[str, Any]) -> Any:
+    """The client's base URL object, read from its instance dict (`state`) without the property's cost."""
+    url = state.get("_base_url")
+    return url if url is not None else getattr(client, "base_url", "")
+
+
+def set_parsed(raw: Any, value: Any) -> None:
+    """Make `raw.parse()` return `value`: the LegacyAPIResponse caches its parse per type."""
+    raw._parsed_by_type[raw._cast_to] = value
+
+
+def helper_raw_stream(helper: Any) -> Any:
+    """The SDK stream under a stream helper (ChatCompletionStream, ResponseStream), or None."""
+    return getattr(helper, "_raw_stream", None)
+
+
+def transport(client: Any) -> ModuleType:
+    """The HTTP library module (httpx or httpx2) the client sends with: taken from the client's own
+    HTTP client, so a cached response is built from the classes the SDK reads."""
+    http = getattr(client, "_client", None)
+    for cls in type(http).__mro__ if http is not None else ():
+        top = cls.__module__.split(".")[0]
+        if top in _TRANSPORTS:
+            return importlib.import_module(top)
+    for name in _TRANSPORTS:
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    raise ImportError("neither httpx2 nor httpx is installed")

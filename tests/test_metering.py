@@ -1,0 +1,158 @@
+"""No call goes unmetered in silence: the usage chunk is asked for wherever it is accepted, never where
+the app reads raw bytes, and a call that ends with no usage is counted, marked and warned about."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from otel_llm import semconv as sc
+from tests.conftest import Api, FakeAPI, Reply, fixture_json, only_span, points, total
+
+MESSAGES = [{"role": "user", "content": "Say this is a test"}]
+CHAT = {"model": "gpt-4.1", "messages": MESSAGES}
+
+
+def _unmetered(reader: Any) -> list[dict[str, Any]]:
+    return [{**dict(p.attributes), "value": p.value} for p in points(reader, sc.CALLS_UNMETERED)]
+
+
+def _warnings(caplog: pytest.LogCaptureFixture, word: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.name == "otel_llm" and r.levelno == logging.WARNING and word in r.getMessage()]
+
+
+def test_a_stream_without_usage_is_counted_marked_and_warned_once(
+    instrument: Any, gateway_api: Api, fake: FakeAPI, spans: Any, reader: Any, caplog: pytest.LogCaptureFixture,
+) -> None:
+    instrument(include_stream_usage="never")
+    for _ in range(3):
+        chunks = gateway_api.consume(gateway_api.call("chat.completions.create", **CHAT, stream=True))
+        assert len(chunks) == 52
+    assert "stream_options" not in fake.bodies[-1]
+
+    assert _unmetered(reader) == [{
+        "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai_compatible",
+        "gen_ai.request.model": "gpt-4.1", "server.address": "gateway.example.com", "value": 3,
+    }]
+    span = spans.get_finished_spans()[-1]
+    assert span.attributes[sc.UNMETERED] is True and sc.GEN_AI_USAGE_INPUT_TOKENS not in span.attributes
+    warned = _warnings(caplog, "no usage")
+    assert len(warned) == 1 and "OTEL_LLM_INCLUDE_STREAM_USAGE" in warned[0] and "gateway.example.com" in warned[0]
+    assert total(reader, sc.CALLS) == 3  # still counted as calls
+
+
+def test_a_gateway_that_strips_usage_from_a_plain_call_is_unmetered(
+    instrumented: Any, gateway_api: Api, fake: FakeAPI, spans: Any, reader: Any,
+) -> None:
+    body = fixture_json("chat_completion.json")
+    del body["usage"]
+    fake.reply(Reply(body=body))
+    gateway_api.call("chat.completions.create", **CHAT)
+    assert only_span(spans).attributes[sc.UNMETERED] is True
+    assert [p["value"] for p in _unmetered(reader)] == [1]
+
+
+def test_metered_calls_and_operations_without_usage_are_not_unmetered(
+    instrumented: Any, api: Api, spans: Any, reader: Any,
+) -> None:
+    api.call("chat.completions.create", **CHAT)
+    api.consume(api.call("chat.completions.create", **CHAT, stream=True))
+    api.call("embeddings.create", model="text-embedding-3-small", input="x")
+    api.call("images.generate", model="gpt-image-1", prompt="a cat")  # carries no usage: not metered
+    assert _unmetered(reader) == []
+    assert all(sc.UNMETERED not in s.attributes for s in spans.get_finished_spans())
+
+
+@pytest.fixture
+def client_at(fake: FakeAPI) -> Iterator[Any]:
+    made: list[Api] = []
+
+    def make(base_url: str, **azure: Any) -> Api:
+        made.append(Api("sync", fake, base_url))
+        if azure:
+            import openai
+
+            from tests.conftest import API_KEY, httpx
+            http = openai.DefaultHttpxClient(transport=httpx.MockTransport(fake.handler))
+            made[-1].client = openai.AzureOpenAI(api_key=API_KEY, azure_endpoint=base_url, http_client=http,
+                                                 max_retries=0, **azure)
+        return made[-1]
+
+    yield make
+    for api in made:
+        api.close()
+
+
+@pytest.mark.parametrize(("base_url", "asked"), [
+    ("https://api.openai.com/v1", True),
+    ("https://api.deepseek.com", True),
+    ("https://api.groq.com/openai/v1", True),
+    ("https://api.together.xyz/v1", True),
+    ("https://api.fireworks.ai/inference/v1", True),
+    ("https://openrouter.ai/api/v1", True),
+    ("http://127.0.0.1:4000/v1", True),  # a LiteLLM proxy, vLLM, Ollama or the simulator: openai_compatible
+    ("https://gateway.example.com/v1", True),
+    ("https://api.mistral.ai/v1", False),  # not confirmed to accept it: not asked, counted if unmetered
+])
+def test_auto_asks_every_provider_known_to_accept_the_usage_chunk(
+    instrument: Any, client_at: Any, fake: FakeAPI, base_url: str, asked: bool,
+) -> None:
+    instrument()
+    api = client_at(base_url)
+    chunks = api.consume(api.call("chat.completions.create", **CHAT, stream=True))
+    assert ("stream_options" in fake.bodies[-1]) is asked
+    assert len(chunks) == 52 and all(c.choices for c in chunks)  # the app never sees the usage chunk
+
+
+@pytest.mark.parametrize(("api_version", "asked"), [("2024-10-21", True), ("2024-09-01-preview", True),
+                                                    ("2024-06-01", False), ("2023-05-15", False)])
+def test_auto_asks_azure_only_from_the_api_version_that_accepts_it(
+    instrument: Any, client_at: Any, fake: FakeAPI, api_version: str, asked: bool,
+) -> None:
+    instrument()
+    api = client_at("https://my-resource.openai.azure.com", api_version=api_version)
+    api.consume(api.client.chat.completions.create(**CHAT, stream=True))
+    assert ("stream_options" in fake.bodies[-1]) is asked
+
+
+# --- raw access paths: what the app reads is never changed ---------------------------------------
+def _raw_lines(api: Api, how: str) -> list[str]:
+    """What an app reading the raw response sees, line by line."""
+    if how == "streaming_response":
+        manager = api.client.chat.completions.with_streaming_response.create(**CHAT, stream=True)
+        if api.is_async:
+            async def read() -> list[str]:
+                async with manager as response:
+                    return [line async for line in response.iter_lines()]
+            return list(api.run(read()))
+        with manager as response:
+            return list(response.iter_lines())
+    raw = api.call("chat.completions.with_raw_response.create", **CHAT, stream=True)
+    return list(raw.text.splitlines())
+
+
+@pytest.mark.parametrize("how", ["streaming_response", "raw_response"])
+def test_raw_readers_see_exactly_what_they_would_without_us(
+    instrument: Any, api: Api, fake: FakeAPI, spans: Any, reader: Any, how: str,
+) -> None:
+    bare = Api(api.mode, fake, "https://api.openai.com/v1")  # the SDK caches `with_*_response` per client
+    expected = _raw_lines(bare, how)
+    bare.close()
+    instrument()  # auto on OpenAI's own host: the usage chunk would be asked for a parsed stream
+    got = _raw_lines(api, how)
+
+    assert got == expected
+    assert "stream_options" not in fake.bodies[-1]
+    assert not any('"usage":{' in line.replace(" ", "") for line in got)
+    assert only_span(spans).attributes.get(sc.UNMETERED) is True
+    assert [p["value"] for p in _unmetered(reader)] == [1]  # so the call is counted as unmetered
+
+
+# --- chunk count --------------------------------------------------------------------------------
+def test_stream_chunk_count_is_what_the_app_saw(instrumented: Any, api: Api, spans: Any) -> None:
+    chunks = api.consume(api.call("chat.completions.create", **CHAT, stream=True))
+    assert only_span(spans).attributes[sc.STREAM_CHUNKS] == len(chunks) == 52
