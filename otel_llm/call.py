@@ -20,6 +20,7 @@ from .attribution import Attribution
 from .extract import Endpoint, ResponseInfo, response_info, usage_of
 from .faults import report_fault
 from .messages import output_messages, stream_output, to_json
+from .provider_cost import ProviderCost, cost_from_response
 from .record import Outcome, error_type
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ class Call:
         "_http_status",
         "_kept",
         "_output",
+        "_provider_cost",
         "_reasons",
         "_response_id",
         "_response_model",
@@ -93,6 +95,8 @@ class Call:
         self._retries = 0
         self._backoff = 0.0
         self._http_status: int | None = None
+        # The cost a gateway reported itself (provider_cost.py): a header at the last attempt, or the body.
+        self._provider_cost: ProviderCost | None = None
         # Armed by the response cache on a streamed miss: the chunks to store, and how, at the end.
         self._kept: list[Any] | None = None
         self._store: Callable[[Call], None] | None = None
@@ -133,6 +137,11 @@ class Call:
         """The status of the HTTP attempt that succeeded."""
         self._http_status = status
 
+    def report_cost(self, cost: ProviderCost | None) -> None:
+        """The provider reported the call's cost itself (a header or the body); the body wins over a header."""
+        if cost is not None:
+            self._provider_cost = cost
+
     def note_retry(self, waited: float) -> int | None:
         """One failed attempt retried after `waited` seconds: its resend count, or None once ended."""
         if self._ended:
@@ -151,6 +160,7 @@ class Call:
         """A whole response object arrived (plain call, or a parsed raw response)."""
         try:
             info = response_info(result)
+            self.report_cost(cost_from_response(result))
         except Exception as exc:
             report_fault("response info", exc)
             info = _EMPTY_INFO
@@ -191,6 +201,7 @@ class Call:
         usage = chunk.usage
         if usage is not None:
             self._usage = usage
+            self.report_cost(cost_from_response(chunk))
             if self._strip and not choices:
                 self._chunks -= 1  # the usage chunk we asked for: the app never sees it
 
@@ -207,6 +218,7 @@ class Call:
             usage = getattr(response, "usage", None)
             if usage is not None:
                 self._usage = usage
+                self.report_cost(cost_from_response(response))
                 info = response_info(response)
                 self._reasons = list(info.finish_reasons)
                 self._tier = info.service_tier
@@ -268,5 +280,5 @@ class Call:
             time.perf_counter() - self._start, info, exc,
             first - self._start if first is not None else None, self._chunks,
             self._cache_hit, self._retries, self._backoff, self._http_status,
-            output, self.streaming, self._strip,
+            output, self.streaming, self._strip, self._provider_cost,
         )

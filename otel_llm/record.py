@@ -19,6 +19,7 @@ from .attribution import Attribution
 from .extract import Endpoint, ResponseInfo
 from .faults import report_fault, warn_once
 from .pricing import Cost, Rates, Usage
+from .provider_cost import ProviderCost
 from .retries import ATTEMPT_FAILED, attempt_key, event_attributes, final_failure
 from .scrub import scrub
 
@@ -74,6 +75,7 @@ class Outcome(NamedTuple):
     output: str | None  # captured output messages (opt-in)
     streaming: bool
     asked_usage: bool  # we asked the server for the stream's usage chunk
+    provider_cost: ProviderCost | None = None  # the cost the provider reported itself
 
     @property
     def response_model(self) -> str:
@@ -92,6 +94,8 @@ class Priced(NamedTuple):
     saved: Cost | None  # a response cache hit: what it would have cost
     reference_usd: float | None
     rejected: str | None  # why the usage or cost was not believed (then not added to any sum)
+    source: str | None = None  # otel_llm.price.source: the rates' source, or "provider"
+    computed_usd: float | None = None  # our prices' figure when the provider reported the cost
 
 
 NOT_PRICED: Final = Priced(None, None, None, None, None)
@@ -140,10 +144,12 @@ def span_attributes(outcome: Outcome, priced: Priced, attrs: dict[str, Any]) -> 
     if outcome.first_chunk is not None:
         attrs[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = outcome.first_chunk
         attrs[sc.STREAM_CHUNKS] = outcome.chunks
-    cost, rates = priced.cost, priced.rates
-    if cost is not None and rates is not None:
+    cost = priced.cost
+    if cost is not None and priced.source is not None:
         attrs[sc.COST_USD] = cost.usd
-        attrs[sc.PRICE_SOURCE] = rates.source
+        attrs[sc.PRICE_SOURCE] = priced.source
+        if priced.computed_usd is not None:
+            attrs[sc.COST_COMPUTED_USD] = priced.computed_usd
         if cost.cache_savings_usd:
             attrs[sc.CACHE_SAVINGS_USD] = cost.cache_savings_usd
         if priced.reference_usd is not None:
@@ -154,9 +160,9 @@ def span_attributes(outcome: Outcome, priced: Priced, attrs: dict[str, Any]) -> 
         attrs[sc.RESPONSE_CACHE_HIT] = outcome.response_cache_hit
     if outcome.response_cache_hit:
         attrs[sc.COST_USD] = 0.0
-        if priced.saved is not None and rates is not None:
+        if priced.saved is not None and priced.source is not None:
             attrs[sc.CACHE_SAVINGS_USD] = priced.saved.usd
-            attrs[sc.PRICE_SOURCE] = rates.source
+            attrs[sc.PRICE_SOURCE] = priced.source
     if outcome.output:
         attrs[sc.GEN_AI_OUTPUT_MESSAGES] = outcome.output
     exc = outcome.exc
@@ -258,22 +264,30 @@ class Recorder:
         rates = t.prices.rates(where.provider, where.base_url, response_model, tier)
         if rates is None and response_model != model and model:
             rates = t.prices.rates(where.provider, where.base_url, model, tier)
-        if rates is None:
-            return NOT_PRICED
-        cost: Cost | None = rates.cost(usage)
-        if cost is None or not _cost_ok(cost.usd):
+        reported = outcome.provider_cost  # already bounded to a finite [0, MAX_COST_USD] by provider_cost
+        computed = rates.cost(usage) if rates is not None else None
+        if computed is not None and not _cost_ok(computed.usd):
             return Priced(None, None, None, None, REJECT_COST)
+        cost: Cost
+        if reported is not None:  # the provider's own figure wins; ours stays on the span beside it
+            cost = Cost(reported.usd, computed.cache_savings_usd if computed is not None else 0.0)
+            source, computed_usd = sc.PRICE_SOURCE_PROVIDER, computed.usd if computed is not None else None
+        elif computed is not None and rates is not None:
+            cost, source, computed_usd = computed, rates.source, None
+        else:  # no price known, none reported
+            return NOT_PRICED
         if not _cost_ok(cost.cache_savings_usd):  # swapped prices: a cache that "costs" money
-            return Priced(rates, cost._replace(cache_savings_usd=0.0), None, None, REJECT_SAVINGS)
+            return Priced(rates, cost._replace(cache_savings_usd=0.0), None, None, REJECT_SAVINGS, source, computed_usd)
+        charged: Cost | None = cost
         saved = None
         if outcome.response_cache_hit:
-            saved, cost = cost, None
+            saved, charged = cost, None
         reference_usd = None
-        if cost is not None and t.reference is not None:
+        if charged is not None and t.reference is not None:
             reference_usd = t.reference.cost(usage).usd
             if not _cost_ok(reference_usd):
                 reference_usd = None
-        return Priced(rates, cost, saved, reference_usd, None)
+        return Priced(rates, charged, saved, reference_usd, None, source, computed_usd)
 
     def _write_span(self, span: Span, outcome: Outcome, priced: Priced) -> None:
         attrs: dict[str, Any] = {}
@@ -392,7 +406,7 @@ class Recorder:
                       "(counted in %s). For streams, OTEL_LLM_INCLUDE_STREAM_USAGE=always (or a list naming "
                       "%s) asks the server for the usage chunk; a gateway that strips usage must pass it on.",
                       outcome.operation, address, sc.CALLS_UNMETERED, address)
-        elif (priced.rates is None and outcome.info.usage is not None and not outcome.response_cache_hit
+        elif (priced.source is None and outcome.info.usage is not None and not outcome.response_cache_hit
               and t.prices.first_unpriced(outcome.response_model)):
             where_fix = t.prices.file_path or "a prices file named by OTEL_LLM_PRICES"
             warn_once("unpriced", outcome.response_model,

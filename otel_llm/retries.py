@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from . import semconv as sc
 from .faults import report_fault
+from .provider_cost import cost_from_headers
 
 if TYPE_CHECKING:
     from .call import Call
@@ -255,7 +256,9 @@ def response_hook(current: ContextVar[Call | None]) -> Callable[[Callable[..., A
             call = current.get()
             if call is not None:
                 try:
-                    call.set_http_status(kwargs["response"].status_code)
+                    response = kwargs["response"]
+                    call.set_http_status(response.status_code)
+                    call.report_cost(cost_from_headers(response.headers))
                 except Exception as exc:
                     _fault("response hook", exc)
             return original(self, *args, **kwargs)

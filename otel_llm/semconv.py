@@ -90,6 +90,10 @@ FEATURE: Final = "otel_llm.feature"
 API_KEY_FINGERPRINT: Final = "otel_llm.api_key.fingerprint"
 COST_USD: Final = "otel_llm.cost.usd"
 COST_REFERENCE_USD: Final = "otel_llm.cost.reference_usd"
+# What our prices computed when the provider reported the cost itself (then otel_llm.cost.usd is the
+# provider's figure and otel_llm.price.source is "provider"): the drift between them stays visible.
+COST_COMPUTED_USD: Final = "otel_llm.cost.computed_usd"
+PRICE_SOURCE_PROVIDER: Final = "provider"
 REFERENCE_MODEL: Final = "otel_llm.reference.model"
 PROMPT_SIZE: Final = "otel_llm.prompt.size"  # small | medium | large
 PRICE_SOURCE: Final = "otel_llm.price.source"
