@@ -118,8 +118,9 @@ def _rows(w: harness.Worker) -> list[tuple[str, Callable[[], Any], int]]:
     span = tracer.start_span("x")
     ctx = trace.set_span_in_context(span)
     hist_attrs = {**attrs6, "gen_ai.response.model": mock_openai.RESPONSE_MODEL}
-    add("SDK: histogram.record, no context (floor)", lambda: t.duration.record(0.4, hist_attrs))
-    add("SDK: histogram.record, context=span (exemplar)", lambda: t.duration.record(0.4, hist_attrs, context=ctx))
+    duration = t.standard._histograms["gen_ai.client.operation.duration"]
+    add("SDK: histogram.record, no context (floor)", lambda: duration.record(0.4, hist_attrs))
+    add("SDK: histogram.record, context=span (exemplar)", lambda: duration.record(0.4, hist_attrs, context=ctx))
     key = tuple(hist_attrs.items())
 
     def ledger8() -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, Status, StatusCode
 
+from . import conventions
 from . import semconv as sc
 from .attribution import Attribution
 from .extract import Endpoint, ResponseInfo
@@ -188,16 +189,16 @@ _PROMPT_SIZES: Final = {size: ((sc.PROMPT_SIZE, size),) for size in ("small", "m
 
 _Attrs = dict[str, Any]
 Key = tuple[tuple[str, Any], ...]
-_standard: dict[tuple[str, Endpoint, str, str], tuple[_Attrs, _Attrs, _Attrs]] = {}
+_standard: dict[tuple[str, Endpoint, str, str], _Attrs] = {}
 
 
-def _standard_attributes(operation: str, where: Endpoint, model: str, response_model: str) -> tuple[_Attrs, _Attrs, _Attrs]:
-    """The GenAI histograms' attribute sets (plain, input tokens, output tokens), built once per
-    model and endpoint. The SDK copies what it keeps, so sharing these dicts is safe."""
+def _standard_attributes(operation: str, where: Endpoint, model: str, response_model: str) -> _Attrs:
+    """The GenAI metrics' standard attribute set, built once per model and endpoint. The SDK copies
+    what it keeps, so sharing the dict is safe (conventions.StandardMetrics extends it per record)."""
     key = (operation, where, model, response_model)
     found = _standard.get(key)
     if found is None:
-        std: _Attrs = {
+        found = {
             sc.GEN_AI_OPERATION_NAME: operation,
             sc.GEN_AI_PROVIDER_NAME: where.provider,
             sc.GEN_AI_REQUEST_MODEL: model,
@@ -205,8 +206,7 @@ def _standard_attributes(operation: str, where: Endpoint, model: str, response_m
             sc.SERVER_PORT: where.port,
         }
         if response_model:
-            std[sc.GEN_AI_RESPONSE_MODEL] = response_model
-        found = (std, {**std, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_INPUT}, {**std, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_OUTPUT})
+            found[sc.GEN_AI_RESPONSE_MODEL] = response_model
         if len(_standard) < 4096:  # bounded like the metric series themselves
             _standard[key] = found
     return found
@@ -292,7 +292,7 @@ class Recorder:
     def _write_span(self, span: Span, outcome: Outcome, priced: Priced) -> None:
         attrs: dict[str, Any] = {}
         span_attributes(outcome, priced, attrs)
-        span.set_attributes(attrs)
+        span.set_attributes(conventions.span_attributes(self._t.conventions, attrs, outcome.info.usage))
         exc = outcome.exc
         if exc is not None:  # the status and the last attempt's event after the attributes: a fault here keeps them
             err = error_type(exc)
@@ -315,20 +315,15 @@ class Recorder:
         return attempt_key(outcome.where, outcome.model, outcome.key_id if t.metric_key else None, status)
 
     def _histograms(self, ctx: Context, outcome: Outcome, priced: Priced) -> None:
-        t = self._t
-        std, std_in, std_out = _standard_attributes(outcome.operation, outcome.where, outcome.model,
-                                                    outcome.response_model)
-        if outcome.exc is not None:
-            t.duration.record(outcome.duration, {**std, sc.ERROR_TYPE: error_type(outcome.exc)}, context=ctx)
-        else:
-            t.duration.record(outcome.duration, std, context=ctx)
-        if outcome.first_chunk is not None:
-            t.time_to_first_chunk.record(outcome.first_chunk, std, context=ctx)
-        usage = outcome.info.usage
-        if usage is not None and not outcome.response_cache_hit and priced.rejected != REJECT_TOKENS:
-            t.token_usage.record(usage.input, std_in, context=ctx)
-            if outcome.operation != sc.OP_EMBEDDINGS:
-                t.token_usage.record(usage.output, std_out, context=ctx)
+        """The standard GenAI metrics, in the conventions the telemetry follows (conventions.py)."""
+        std = _standard_attributes(outcome.operation, outcome.where, outcome.model, outcome.response_model)
+        exc = outcome.exc
+        metered = not outcome.response_cache_hit and priced.rejected != REJECT_TOKENS
+        self._t.standard.record(
+            conventions.Outcome(outcome.operation, outcome.duration, outcome.first_chunk, outcome.info.usage,
+                                error_type(exc) if exc is not None else None, metered),
+            std, ctx,
+        )
 
     def _key(self, outcome: Outcome) -> Key:
         """Our sums' attribute set for one call, extended per metric."""

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 from opentelemetry.metrics import MeterProvider, get_meter
 from opentelemetry.trace import SpanKind, TracerProvider, get_tracer
 
-from . import faults
+from . import conventions, faults
 from . import semconv as sc
 from .attribution import current, fingerprint
 from .call import Call
@@ -46,21 +46,13 @@ class Telemetry:
     ) -> None:
         self.settings = settings
         faults.reset()  # each instrumentation reports each of our faults and warnings once
-        self.tracer = get_tracer(sc.SCOPE_NAME, __version__, tracer_provider, schema_url=sc.SCHEMA_URL)
-        meter = get_meter(sc.SCOPE_NAME, __version__, meter_provider, schema_url=sc.SCHEMA_URL)
-        self.duration = meter.create_histogram(
-            sc.GEN_AI_CLIENT_OPERATION_DURATION, unit="s", description="GenAI operation duration",
-            explicit_bucket_boundaries_advisory=list(sc.DURATION_BUCKETS),
-        )
-        self.token_usage = meter.create_histogram(
-            sc.GEN_AI_CLIENT_TOKEN_USAGE, unit="{token}", description="Number of input and output tokens used",
-            explicit_bucket_boundaries_advisory=list(sc.TOKEN_BUCKETS),
-        )
-        self.time_to_first_chunk = meter.create_histogram(
-            sc.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK, unit="s",
-            description="Time to receive the first chunk of a streamed response",
-            explicit_bucket_boundaries_advisory=list(sc.DURATION_BUCKETS),
-        )
+        # Which GenAI conventions the standard names follow (v1.41.0 unless OTEL_SEMCONV_STABILITY_OPT_IN
+        # opts in to the latest): conventions.py maps names; our own otel_llm.* names never change.
+        self.conventions = conventions.mode_from_environment()
+        schema = conventions.schema_url(self.conventions)
+        self.tracer = get_tracer(sc.SCOPE_NAME, __version__, tracer_provider, schema_url=schema)
+        meter = get_meter(sc.SCOPE_NAME, __version__, meter_provider, schema_url=schema)
+        self.standard = conventions.StandardMetrics(meter, self.conventions)
         self.ledger = Ledger.for_meter(meter)
         L = self.ledger
         self.calls = L.sum(meter, sc.CALLS, "{call}", "LLM calls, by who made them and how they ended")

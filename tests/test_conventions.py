@@ -409,14 +409,10 @@ def test_the_either_name_p95_query_gives_the_same_answer_in_every_mode(mode: str
     assert run.returncode == 0, run.stdout + run.stderr
 
 
-# --- end to end through the real SDK, once the recorder calls this layer -------------------------
-# The lead wires conventions.py into the recorder at merge (see the branch's report); until then
-# telemetry.py does not import it and these fail as expected. strict: they must pass once wired.
-_WIRED = "conventions" in vars(__import__("otel_llm.telemetry", fromlist=["_"]))
+# --- end to end through the real SDK and the recorder -------------------------------------------
 _DRAFT_COST = {sc.GEN_AI_USAGE_COST_AMOUNT, sc.GEN_AI_USAGE_COST_CURRENCY, sc.GEN_AI_USAGE_COST_SOURCE}
 
 
-@pytest.mark.xfail(not _WIRED, reason="conventions.py is not wired into the recorder yet", strict=True)
 @pytest.mark.parametrize("value", ["gen_ai_latest_experimental", "gen_ai_latest_experimental/dup"])
 def test_opt_in_modes_end_to_end(value: str, monkeypatch: pytest.MonkeyPatch, instrument: Any, spans: Any,
                                  reader: Any, fake: FakeAPI) -> None:
@@ -440,7 +436,6 @@ def test_opt_in_modes_end_to_end(value: str, monkeypatch: pytest.MonkeyPatch, in
         assert added == expected and set(old["attributes"]) <= set(new["attributes"]), new["name"]
 
 
-@pytest.mark.xfail(not _WIRED, reason="conventions.py is not wired into the recorder yet", strict=True)
 def test_a_fault_in_the_conventions_layer_leaves_the_app_unharmed(monkeypatch: pytest.MonkeyPatch, instrument: Any,
                                                                   fake: FakeAPI, reader: Any) -> None:
     hit: list[str] = []
