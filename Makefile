@@ -17,7 +17,7 @@ CORE_TESTS := tests/test_instrumentation.py tests/test_host_survives.py tests/te
 PY_LOWEST ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.11.*/bin/python) python3.11)
 PY_HIGHEST ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13.*/bin/python) python3.13)
 
-.PHONY: setup tools demo test test-fast test-openai1 test-pythons bench check clean
+.PHONY: setup tools browser demo test test-fast test-openai1 test-pythons bench check clean
 
 $(BIN)/python:
 	@$(STEP) "Creating $(VENV)" $(PY) -m venv $(VENV)
@@ -33,10 +33,14 @@ setup: $(VENV)/.installed
 tools:
 	@$(STEP) "Checking Prometheus, Alertmanager, Redis (apt-get installs them on the first run)" bash scripts/install-tools
 
+# Headless Chromium, for the test that opens the HTML report as a person would (not needed by the demo).
+browser:
+	@$(STEP) "Checking Chromium (apt-get installs it on the first run)" bash scripts/install-chromium
+
 demo: setup tools
 	@$(BIN)/otel-llm demo
 
-test: setup tools
+test: setup tools browser
 	$(BIN)/python -m pytest -q $(XDIST)
 
 # The core suite in under two minutes, for the edit-test loop (make test is the complete run).
