@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -254,6 +256,7 @@ class PriceBook:
         self._cache: dict[tuple[str, str, str, str | None], Rates | None] = {}
         self._lock = threading.Lock()
         self._warned: set[str] = set()
+        _books.add(self)
 
     @property
     def file_path(self) -> str | None:
@@ -294,3 +297,23 @@ class PriceBook:
     @property
     def unpriced_models(self) -> frozenset[str]:
         return frozenset(self._warned)
+
+
+# Fork safety: no child may inherit a price book lock held by a thread that does not exist there.
+_books: weakref.WeakSet[PriceBook] = weakref.WeakSet()
+_held: list[threading.Lock] = []
+
+
+def _before_fork() -> None:
+    for book in list(_books):
+        book._lock.acquire()
+        _held.append(book._lock)
+
+
+def _after_fork() -> None:
+    while _held:
+        _held.pop().release()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork, after_in_child=_after_fork)
