@@ -261,7 +261,8 @@ class Call:
         where = self.where
         t.http_backoff.record(
             waited,
-            {sc.GEN_AI_PROVIDER_NAME: where.provider, sc.GEN_AI_REQUEST_MODEL: self.model, sc.SERVER_ADDRESS: where.address},
+            {sc.GEN_AI_PROVIDER_NAME: where.provider, sc.GEN_AI_REQUEST_MODEL: t.ledger.models.admit(self.model),
+             sc.SERVER_ADDRESS: where.address},
             context=self.context,
         )
         key = self._attempt_key(failure.status)
@@ -393,7 +394,9 @@ class Call:
         t = self._t
         where = self.where
         ctx = self.context
-        std, std_in, std_out = _standard_attributes(self.operation, where, self.model, response_model)
+        models = t.ledger.models  # model names on metric labels are capped (`_other`), as in the sums
+        std, std_in, std_out = _standard_attributes(self.operation, where, models.admit(self.model),
+                                                    models.admit(response_model))
         if err is not None:
             t.duration.record(duration, {**std, sc.ERROR_TYPE: err}, context=ctx)
         else:

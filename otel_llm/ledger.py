@@ -8,7 +8,7 @@ The standard GenAI histograms stay synchronous, recorded in the span's context f
 
 Every per-key structure here is bounded, as the SDK's cardinality limit bounds its own: model names,
 users, teams and features past their cap become `_other` on metric labels, and an attribute set past
-`CELL_LIMIT` series of one sum is added to a single series marked `otel.metric.overflow=true`. So the
+`SERIES_LIMIT` series (all sums together) is added to a single series marked `otel.metric.overflow=true`. So the
 budget totals stay exact (every call still adds to some series) while memory and the time of one
 collection stay bounded, whatever names the callers choose.
 
@@ -30,17 +30,20 @@ from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from . import semconv as sc
 
-__all__ = ["CELL_LIMIT", "MODEL_LIMIT", "OVERFLOW_VALUE", "Ledger", "Row", "Sum", "defer", "run_deferred"]
+__all__ = ["MODEL_LIMIT", "SERIES_LIMIT", "OVERFLOW_VALUE", "Ledger", "Row", "Sum", "defer", "run_deferred"]
 
 _log = logging.getLogger("otel_llm")
 Key = tuple[tuple[str, Any], ...]
 
 OVERFLOW_VALUE: Final = "_other"
-# Series per sum: the SDK's default cardinality limit is 2000 per instrument; ours is lower because
-# every call writes up to eight sums and one collection reads all of them (bench/collection.py).
-CELL_LIMIT: Final = 1000
-# Distinct model names (request and response models together) given their own label value.
-MODEL_LIMIT: Final = 200
+# Series of all our sums together (OTEL_LLM_METRIC_SERIES_LIMIT). The SDK reads every series on each
+# collection at some 20-40 microseconds apiece (bench/collection.py), so this bounds the time of one
+# collection as well as memory. The SDK's own default limit is 2000 per instrument; a call writes up
+# to eight of our sums, hence one budget for all of them.
+SERIES_LIMIT: Final = 2000
+# Distinct model names (request and response models together) given their own label value, here and
+# on the GenAI histograms.
+MODEL_LIMIT: Final = 100
 OVERFLOW_KEY: Final[Key] = ((sc.METRIC_OVERFLOW, True),)
 _MODEL_LABELS: Final = frozenset({sc.GEN_AI_REQUEST_MODEL, sc.GEN_AI_RESPONSE_MODEL})
 _CAPPED_LABELS: Final = frozenset({sc.TEAM, sc.FEATURE})  # the user id is capped before it is put in a key
@@ -73,7 +76,7 @@ class Cap:
 
 
 class Sum:
-    """One monotonic sum per attribute set, at most `CELL_LIMIT` sets plus one overflow set. Each total
+    """One monotonic sum per attribute set, within the ledger's series budget plus one overflow set. Each total
     is a one-float list (a cell), so a `Row` can keep a reference to it and add without hashing the
     attribute set again."""
 
@@ -86,8 +89,10 @@ class Sum:
         self._attributes: dict[Key, dict[str, Any]] = {}
         self.overflowed = 0  # additions that went to the overflow series because the sum was full
 
-    def cell(self, key: Key) -> list[float]:
-        """The running total for `key`, created on first use. Under the ledger's lock."""
+    def cell(self, key: Key, extra: Key = ()) -> list[float]:
+        """The running total for `key`, created on first use. Under the ledger's lock. Past the series
+        budget, the overflow series keeps `extra` (the token type, prompt size or error type a row adds),
+        a small fixed set, so totals by token type stay exact too."""
         found = self._cells.get(key)
         if found is not None:
             return found
@@ -95,17 +100,23 @@ class Sum:
         found = self._cells.get(key)
         if found is not None:
             return found
-        if len(self._cells) >= CELL_LIMIT:
+        ledger = self._ledger
+        if key[:1] == OVERFLOW_KEY:  # the overflow row's own series: as few as there are extras
+            pass
+        elif ledger.series >= ledger.series_limit:
             self.overflowed += 1
             if self.overflowed == 1:
                 _log.warning(
-                    "otel_llm: %s reached %d attribute sets; new sets are summed in one series with %s=true "
-                    "(totals stay exact)", self.name or "a sum", CELL_LIMIT, sc.METRIC_OVERFLOW,
+                    "otel_llm: our metrics reached %d series (OTEL_LLM_METRIC_SERIES_LIMIT); new attribute sets "
+                    "of %s are summed in one series with %s=true (totals stay exact)",
+                    ledger.series_limit, self.name or "a sum", sc.METRIC_OVERFLOW,
                 )
-            key = OVERFLOW_KEY
+            key = OVERFLOW_KEY + extra
             found = self._cells.get(key)
             if found is not None:
                 return found
+        else:
+            ledger.series += 1
         found = self._cells[key] = [0.0]
         self._attributes[key] = dict(key)
         return found
@@ -143,7 +154,7 @@ class Row:
     def add(self, total: Sum, extra: Key, amount: float) -> None:
         found = self._cells.get((total, extra))
         if found is None:
-            found = self._cells[(total, extra)] = total.cell(self._key + extra)
+            found = self._cells[(total, extra)] = total.cell(self._key + extra, extra)
         found[0] += amount
 
 
@@ -154,6 +165,8 @@ class Ledger:
         self.lock = threading.Lock()
         self._sums: dict[str, Sum] = {}
         self._rows: dict[Key, Row] = {}
+        self.series = 0  # series of all sums together
+        self.series_limit = SERIES_LIMIT
         # Label caps, kept with the sums whose series they bound, so instrumenting again does not
         # reopen them. The user, team and feature caps take OTEL_LLM_METRIC_USER_LIMIT.
         self.models = Cap("model name", MODEL_LIMIT)
@@ -166,11 +179,13 @@ class Ledger:
         """User ids given their own metric series."""
         return self.user_cap.seen
 
-    def set_label_limit(self, limit: int) -> None:
-        """The cap on distinct user, team and feature values (OTEL_LLM_METRIC_USER_LIMIT)."""
-        self.user_cap.limit = limit
+    def set_limits(self, label_limit: int, series_limit: int) -> None:
+        """The cap on distinct user, team and feature values (OTEL_LLM_METRIC_USER_LIMIT) and on series
+        (OTEL_LLM_METRIC_SERIES_LIMIT)."""
+        self.user_cap.limit = label_limit
         for cap in self.label_caps.values():
-            cap.limit = limit
+            cap.limit = label_limit
+        self.series_limit = series_limit
 
     @staticmethod
     def for_meter(meter: Meter) -> Ledger:
@@ -220,7 +235,7 @@ class Ledger:
             key = self.bounded(key)
             found = self._rows.get(key)
             if found is None:
-                if len(self._rows) >= CELL_LIMIT:
+                if len(self._rows) >= self.series_limit:
                     key = OVERFLOW_KEY
                     found = self._rows.get(key)
                 if found is None:
@@ -232,6 +247,7 @@ class Ledger:
         for total in self._sums.values():
             total._forget()
         self._rows.clear()
+        self.series = 0
         for cap in (self.models, self.user_cap, *self.label_caps.values()):
             cap.seen.clear()
             cap.folded = 0

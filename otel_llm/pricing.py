@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any, Final, NamedTuple
 
 __all__ = [
+    "CACHE_LIMIT",
+    "WARN_LIMIT",
     "Cost",
     "PriceBook",
     "PricesFileError",
@@ -31,6 +33,9 @@ __all__ = [
 
 _log = logging.getLogger("otel_llm")
 _PER_MTOK: Final = 1_000_000.0
+# Bounds on what callers can grow by choosing model names (see the README's Cardinality section).
+CACHE_LIMIT: Final = 4096  # resolved (provider, base URL, model, tier) entries; the oldest goes first
+WARN_LIMIT: Final = 100  # unpriced models named in a warning; after that one line says there are more
 
 
 class Usage(NamedTuple):
@@ -256,6 +261,7 @@ class PriceBook:
         self._cache: dict[tuple[str, str, str, str | None], Rates | None] = {}
         self._lock = threading.Lock()
         self._warned: set[str] = set()
+        self._more_unpriced = 0
         _books.add(self)
 
     @property
@@ -270,7 +276,13 @@ class PriceBook:
             pass
         found = self._resolve(provider, base_url, model, tier)
         with self._lock:
-            self._cache[key] = found
+            cache = self._cache
+            if len(cache) >= CACHE_LIMIT:
+                try:
+                    del cache[next(iter(cache))]  # the oldest entry: dicts keep insertion order
+                except (KeyError, StopIteration, RuntimeError):
+                    pass
+            cache[key] = found
         return found
 
     def _resolve(self, provider: str, base_url: str, model: str, tier: str | None) -> Rates | None:
@@ -285,11 +297,20 @@ class PriceBook:
         return _genai_prices_rates(provider, model, tier)
 
     def first_unpriced(self, model: str) -> bool:
-        """True the first time `model` is found unpriced (so the caller warns once per model)."""
+        """True the first time `model` is found unpriced (so the caller warns once per model), for at
+        most WARN_LIMIT models: model names can come from end users, and so could a flood of warnings."""
         if model in self._warned:
             return False
         with self._lock:
             if model in self._warned:
+                return False
+            if len(self._warned) >= WARN_LIMIT:
+                self._more_unpriced += 1
+                if self._more_unpriced == 1:
+                    _log.warning(
+                        "otel_llm: more than %d models have no known price; further ones are counted in "
+                        "otel_llm.calls.unpriced without a warning each", WARN_LIMIT,
+                    )
                 return False
             self._warned.add(model)
         return True

@@ -34,6 +34,7 @@ class Settings:
     include_stream_usage: str = "auto"
     metric_attributes: frozenset[str] = frozenset({"user", "team", "api_key"})
     metric_user_limit: int = 1000
+    metric_series_limit: int = 2000
     response_cache: str | None = None
     response_cache_ttl: float = 3600.0
     response_cache_max_entries: int = 10_000
@@ -115,6 +116,7 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "OTEL_LLM_INCLUDE_STREAM_USAGE": ("include_stream_usage", _stream_usage),
     "OTEL_LLM_METRIC_ATTRIBUTES": ("metric_attributes", _metric_attributes),
     "OTEL_LLM_METRIC_USER_LIMIT": ("metric_user_limit", _positive_int),
+    "OTEL_LLM_METRIC_SERIES_LIMIT": ("metric_series_limit", _positive_int),
     "OTEL_LLM_RESPONSE_CACHE": ("response_cache", _cache_url),
     "OTEL_LLM_RESPONSE_CACHE_TTL": ("response_cache_ttl", _positive_float),
     "OTEL_LLM_RESPONSE_CACHE_MAX_ENTRIES": ("response_cache_max_entries", _positive_int),

@@ -57,7 +57,7 @@ class Telemetry:
         )
         self.ledger = Ledger.for_meter(meter)
         L = self.ledger
-        L.set_label_limit(settings.metric_user_limit)
+        L.set_limits(settings.metric_user_limit, settings.metric_series_limit)
         self.calls = L.sum(meter, sc.CALLS, "{call}", "LLM calls, by who made them and how they ended")
         self.cost = L.sum(meter, sc.COST, "USD", "Cost of LLM calls in US dollars")
         self.cost_reference = L.sum(

@@ -13,7 +13,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -24,10 +23,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "stack"))  # the stack suite's real-binary helpers
 
-from stackservers import free_port, running_prometheus, tool, wait_until  # noqa: E402
+from stackservers import free_port, running_prometheus, tool, wait_until
 
-from otel_llm.simulator import Simulator  # noqa: E402
-from otel_llm.simulator.config import SimulatorConfig  # noqa: E402
+from otel_llm.simulator import Simulator
+from otel_llm.simulator.config import SimulatorConfig
 
 REPO = Path(__file__).resolve().parents[1]
 WORKERS = 3
