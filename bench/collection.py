@@ -14,13 +14,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-import openai  # noqa: E402
-from openai.types.chat import ChatCompletion  # noqa: E402
-from opentelemetry.sdk.metrics import MeterProvider  # noqa: E402
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader  # noqa: E402
-from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
+import openai
+from openai.types.chat import ChatCompletion
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
 
-from otel_llm import OpenAIInstrumentor  # noqa: E402
+from otel_llm import OpenAIInstrumentor
 
 
 def main(calls: int = 20_000, rounds: int = 20) -> None:

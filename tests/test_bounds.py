@@ -23,7 +23,6 @@ from otel_llm import semconv as sc
 from otel_llm.extract import usage_of
 from otel_llm.ledger import MODEL_LIMIT, OVERFLOW_VALUE, SERIES_LIMIT
 from otel_llm.pricing import CACHE_LIMIT, WARN_LIMIT
-
 from tests.conftest import collect, fixture_json
 
 CALLS = 200_000
