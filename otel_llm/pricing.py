@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import math
 import os
+import reprlib
+import stat
 import threading
 import weakref
 from collections.abc import Mapping
@@ -21,6 +23,7 @@ from typing import Any, Final, NamedTuple
 
 __all__ = [
     "CACHE_LIMIT",
+    "MAX_FILE_BYTES",
     "WARN_LIMIT",
     "Cost",
     "PriceBook",
@@ -36,6 +39,14 @@ _PER_MTOK: Final = 1_000_000.0
 # Bounds on what callers can grow by choosing model names (see the README's Cardinality section).
 CACHE_LIMIT: Final = 4096  # resolved (provider, base URL, model, tier) entries; the oldest goes first
 WARN_LIMIT: Final = 100  # unpriced models named in a warning; after that one line says there are more
+# A prices file is read only if it is a regular file of at most this size (a FIFO would block start-up,
+# a device never ends), and its YAML may not expand past a bounded number of nodes (aliases, merge keys).
+MAX_FILE_BYTES: Final = 1024 * 1024
+MAX_YAML_ALIASES: Final = 1000
+MAX_YAML_MERGED: Final = 10_000  # key/value pairs one mapping may hold after `<<` merges
+MAX_PRICE: Final = 1_000_000.0  # USD per million tokens: far above any real price, far below overflow
+_short = reprlib.Repr()
+_short.maxlevel, _short.maxstring, _short.maxother, _short.maxlist, _short.maxdict = 2, 40, 40, 4, 4
 
 
 class Usage(NamedTuple):
@@ -127,13 +138,25 @@ def _file_rates(path: str, key: str, entry: object) -> Rates:
     for name, value in entry.items():
         if name not in _FILE_KEYS:
             raise PricesFileError(path, f"{key}.{name}", f"unknown price; expected one of {sorted(_FILE_KEYS)}")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise PricesFileError(path, f"{key}.{name}", f"expected a non-negative number, got {value!r}")
-        fields[_FILE_KEYS[name]] = Rate(float(value) / _PER_MTOK)
+        fields[_FILE_KEYS[name]] = Rate(_price(path, f"{key}.{name}", value) / _PER_MTOK)
     for required in ("input", "output"):
         if required not in fields:
             raise PricesFileError(path, f"{key}.{required}", "missing (USD per million tokens)")
-    return Rates(source=f"file:{path}", **fields)
+    return Rates(source=f"file:{Path(path).name}", **fields)
+
+
+def _price(path: str, key: str, value: object) -> float:
+    """A price in USD per million tokens: a number from 0 to MAX_PRICE, or the one-line error."""
+    problem = f"expected a number of USD per million tokens from 0 to {MAX_PRICE:,.0f}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PricesFileError(path, key, f"{problem}, got {_short.repr(value)}")
+    try:
+        price = float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        raise PricesFileError(path, key, f"{problem}, got a number of about {int(value.bit_length() * 0.30103) + 1} digits") from None
+    if not math.isfinite(price) or not 0 <= price <= MAX_PRICE:
+        raise PricesFileError(path, key, f"{problem}, got {_short.repr(value)}")
+    return price
 
 
 def _models(path: str, prefix: str, table: object) -> dict[str, Rates]:
@@ -152,21 +175,18 @@ class PricesFile:
 def load_prices_file(path: str | Path) -> PricesFile:
     """Parse and validate a YAML or TOML prices file; raise PricesFileError naming file and key."""
     name = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PricesFileError(name, "(file)", f"cannot read: {exc.strerror or exc}") from None
+    text = _read_text(name)
     try:
         if name.endswith(".toml"):
             import tomllib
 
             data: Any = tomllib.loads(text)
         else:
-            import yaml
-
-            data = yaml.safe_load(text)
+            data = _yaml_load(text)
+    except PricesFileError:
+        raise
     except Exception as exc:  # the parser's own message says where
-        raise PricesFileError(name, "(syntax)", str(exc).replace("\n", " ")) from None
+        raise PricesFileError(name, "(syntax)", " ".join(str(exc).split())[:300]) from None
     if not isinstance(data, Mapping):
         raise PricesFileError(name, "(top level)", "expected a table with 'models' and/or 'base_urls'")
     unknown = set(data) - {"models", "base_urls"}
@@ -182,6 +202,61 @@ def load_prices_file(path: str | Path) -> PricesFile:
             raise PricesFileError(name, f"base_urls.{url}", "expected a table with one key, 'models'")
         base_urls[_norm_url(str(url))] = _models(name, f"base_urls.{url}.models", entry.get("models") or {})
     return PricesFile(name, models, base_urls)
+
+
+def _read_text(name: str) -> str:
+    """The file's text: only a regular file, at most MAX_FILE_BYTES, opened without blocking."""
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise PricesFileError(name, "(file)", f"cannot read: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise PricesFileError(name, "(file)", "not a regular file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise PricesFileError(name, "(file)", f"larger than {MAX_FILE_BYTES // 1024} KiB")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_FILE_BYTES:  # the file may grow while we read it
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > MAX_FILE_BYTES:
+            raise PricesFileError(name, "(file)", f"larger than {MAX_FILE_BYTES // 1024} KiB")
+    except OSError as exc:
+        raise PricesFileError(name, "(file)", f"cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    try:
+        return b"".join(chunks).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PricesFileError(name, "(file)", f"not UTF-8 text (byte {exc.start})") from None
+
+
+def _yaml_load(text: str) -> Any:
+    """`yaml.safe_load` with a bound on aliases and on what `<<` merge keys expand to: nested merges
+    double a mapping per level (a "billion laughs" in a few lines)."""
+    import yaml
+
+    class BoundedLoader(yaml.SafeLoader):
+        aliases = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                self.aliases += 1
+                if self.aliases > MAX_YAML_ALIASES:
+                    raise yaml.YAMLError(f"more than {MAX_YAML_ALIASES} aliases")
+            return super().compose_node(parent, index)
+
+        def flatten_mapping(self, node: Any) -> None:
+            super().flatten_mapping(node)
+            if len(node.value) > MAX_YAML_MERGED:
+                raise yaml.YAMLError(f"a mapping expands to more than {MAX_YAML_MERGED} entries through '<<' merges")
+
+    return yaml.load(text, Loader=BoundedLoader)  # noqa: S506 - a SafeLoader subclass
 
 
 def _norm_url(url: str) -> str:

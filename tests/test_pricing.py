@@ -77,7 +77,7 @@ def test_overrides_per_model_and_per_base_url(tmp_path: Path) -> None:
     assert listed is not None and canary is not None
     assert listed.cost(usage).usd == pytest.approx(0.5 * 2.00 + 0.5 * 1.00 + 8.00)
     assert canary.cost(usage).usd == pytest.approx(0.5 * 1.80 + 0.5 * 0.90 + 7.20)
-    assert listed.source == f"file:{EXAMPLE}"
+    assert listed.source == "file:prices.yaml"  # the base name, as the README shows it
     flash = book.rates("openai_compatible", "https://x/v1", "gemini-2.5-flash")
     assert flash is not None and flash.cost(Usage(input=1_000_000, output=1_000_000)).usd == pytest.approx(0.35 + 2.50)
     toml = tmp_path / "prices.toml"
