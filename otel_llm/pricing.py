@@ -153,7 +153,7 @@ def _price(path: str, key: str, value: object) -> float:
     try:
         price = float(value)
     except OverflowError:  # an integer of hundreds of digits
-        raise PricesFileError(path, key, f"{problem}, got a number of about {int(value.bit_length() * 0.30103) + 1} digits") from None
+        raise PricesFileError(path, key, f"{problem}, got a number of about {int(int(value).bit_length() * 0.30103) + 1} digits") from None
     if not math.isfinite(price) or not 0 <= price <= MAX_PRICE:
         raise PricesFileError(path, key, f"{problem}, got {_short.repr(value)}")
     return price
@@ -241,7 +241,7 @@ def _yaml_load(text: str) -> Any:
     double a mapping per level (a "billion laughs" in a few lines)."""
     import yaml
 
-    class BoundedLoader(yaml.SafeLoader):
+    class BoundedLoader(yaml.SafeLoader):  # type: ignore[misc]
         aliases = 0
 
         def compose_node(self, parent: Any, index: Any) -> Any:
