@@ -296,17 +296,52 @@ def _to_rate(value: object) -> Rate | None:
     return None
 
 
+def _candidates(provider: str, model: str) -> list[tuple[str | None, str]]:
+    """(genai-prices provider id, model ref) pairs to try in order. For a known endpoint, its provider
+    first; behind an unknown gateway (`openai_compatible`), OpenAI first (the gateway's main road),
+    then the provider-less match, then every provider whose models include the name."""
+    refs = [model]
+    if "/" in model:  # gateway style "vendor/model"
+        refs.append(model.rsplit("/", 1)[1])
+    provider_id = _PROVIDER_IDS.get(provider)
+    found: list[tuple[str | None, str]] = []
+    if provider_id is not None:
+        found.append((provider_id, model))
+        found += [(None, ref) for ref in refs]
+        return found
+    for ref in refs:
+        found += [("openai", ref), (None, ref)]
+        found += [(pid, ref) for pid in _providers_naming(ref) if pid != "openai"]
+    return found
+
+
+_by_model_id: dict[str, tuple[str, ...]] | None = None
+
+
+def _providers_naming(model: str) -> tuple[str, ...]:
+    """Providers whose model list has `model` as an id, in genai-prices' order (one index, built once:
+    scanning every provider's match rules costs about a millisecond per unknown name)."""
+    global _by_model_id
+    if _by_model_id is None:
+        from genai_prices.data_snapshot import get_snapshot
+
+        index: dict[str, list[str]] = {}
+        for known in get_snapshot().providers:
+            for info in known.models:
+                index.setdefault(info.id.lower(), []).append(known.id)
+        _by_model_id = {name: tuple(ids) for name, ids in index.items()}
+    return _by_model_id.get(model.lower(), ())
+
+
 def _genai_prices_rates(provider: str, model: str, tier: str | None) -> Rates | None:
-    """Look a model up in genai-prices' bundled snapshot; None when it has no token price."""
+    """Look a model up in genai-prices' bundled snapshot; None when it has no token price. A price
+    found under another provider than the endpoint's says "(by model name)" in its source."""
     from genai_prices import Usage as GPUsage
     from genai_prices import calc_price
 
-    provider_id = _PROVIDER_IDS.get(provider)
+    own = _PROVIDER_IDS.get(provider)
     context = {"service_tier": tier} if tier else None
-    candidates = [(provider_id, model), (None, model)]
-    if "/" in model:  # gateway style "vendor/model"
-        candidates.append((None, model.rsplit("/", 1)[1]))
-    for pid, ref in candidates:
+    for pid, ref in _candidates(provider, model):
         try:
             found = calc_price(GPUsage(input_tokens=1), model_ref=ref, provider_id=pid, price_context=context)
         except Exception:  # LookupError for unknown models; anything else is also "not found"
@@ -315,6 +350,7 @@ def _genai_prices_rates(provider: str, model: str, tier: str | None) -> Rates | 
         rate_in, rate_out = _to_rate(getattr(price, "input_mtok", None)), _to_rate(getattr(price, "output_mtok", None))
         if rate_in is None:
             continue
+        by_name = "" if own is not None and found.provider.id == own else " (by model name)"
         return Rates(
             input=rate_in,
             output=rate_out or Rate(0.0),
@@ -322,7 +358,7 @@ def _genai_prices_rates(provider: str, model: str, tier: str | None) -> Rates | 
             cache_write=_to_rate(getattr(price, "cache_write_mtok", None)),
             input_audio=_to_rate(getattr(price, "input_audio_mtok", None)),
             output_audio=_to_rate(getattr(price, "output_audio_mtok", None)),
-            source=f"genai-prices:{found.provider.id}/{found.model.id}",
+            source=f"genai-prices:{found.provider.id}/{found.model.id}{by_name}",
         )
     return None
 
