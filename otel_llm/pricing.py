@@ -363,6 +363,21 @@ def _genai_prices_rates(provider: str, model: str, tier: str | None) -> Rates | 
     return None
 
 
+def _bound_genai_prices_caches() -> None:
+    """genai-prices remembers every model name it was asked about, found or not (private dicts on its
+    snapshot): with caller-chosen names they would grow without end. Empty them past our own bound."""
+    try:
+        from genai_prices.data_snapshot import get_snapshot
+
+        snapshot = get_snapshot()
+        for name in ("_lookup_cache", "_provider_cache", "_provider_misses"):
+            found = getattr(snapshot, name, None)
+            if found is not None and len(found) > CACHE_LIMIT:
+                found.clear()
+    except Exception:  # another version of genai-prices: its caches are its own business then
+        pass
+
+
 class PriceBook:
     """Resolves and remembers the rates of (base URL, model, service tier) triples."""
 
@@ -393,6 +408,7 @@ class PriceBook:
                     del cache[next(iter(cache))]  # the oldest entry: dicts keep insertion order
                 except (KeyError, StopIteration, RuntimeError):
                     pass
+                _bound_genai_prices_caches()
             cache[key] = found
         return found
 
