@@ -8,6 +8,7 @@ multiplications.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -26,11 +27,13 @@ __all__ = [
     "MAX_FILE_BYTES",
     "WARN_LIMIT",
     "Cost",
+    "Entry",
     "PriceBook",
     "PricesFileError",
     "Rate",
     "Rates",
     "Usage",
+    "adjusted",
     "load_prices_file",
 ]
 
@@ -112,6 +115,30 @@ class Rates:
         return Cost(usd, savings)
 
 
+def _scaled(rate: Rate | None, factor: float) -> Rate | None:
+    if rate is None:
+        return None
+    return Rate(rate.base * factor, tuple((start, price * factor) for start, price in rate.tiers))
+
+
+def adjusted(rates: Rates, percent: float, note: str) -> Rates:
+    """`rates` with every price moved by `percent` (-20: a 20% discount), the source saying so."""
+    factor = 1.0 + percent / 100.0
+    return Rates(
+        input=_scaled(rates.input, factor) or rates.input,
+        output=_scaled(rates.output, factor) or rates.output,
+        cache_read=_scaled(rates.cache_read, factor),
+        cache_write=_scaled(rates.cache_write, factor),
+        input_audio=_scaled(rates.input_audio, factor),
+        output_audio=_scaled(rates.output_audio, factor),
+        source=f"{rates.source} ({_percent_text(percent)}{note})",
+    )
+
+
+def _percent_text(percent: float) -> str:
+    return f"{percent:+g}%"
+
+
 class PricesFileError(ValueError):
     """A malformed prices file: names the file and the key."""
 
@@ -131,18 +158,52 @@ _FILE_KEYS: Final = {
 }
 
 
-def _file_rates(path: str, key: str, entry: object) -> Rates:
+ADJUSTMENT: Final = "adjustment_percent"
+_MIN_ADJUSTMENT: Final = -100.0
+_MAX_ADJUSTMENT: Final = 1000.0
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One model's entry in a prices file: its own prices (or None: the list price), and the percentage
+    to move them by (None: not set here)."""
+
+    rates: Rates | None
+    adjustment: float | None = None
+
+
+def _adjustment(path: str, key: str, value: object) -> float:
+    problem = f"expected a percentage from {_MIN_ADJUSTMENT:g} to {_MAX_ADJUSTMENT:g} (-20: a 20% discount)"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PricesFileError(path, key, f"{problem}, got {_short.repr(value)}")
+    try:
+        percent = float(value)
+    except OverflowError:
+        raise PricesFileError(path, key, f"{problem}, got a number far too large") from None
+    if not math.isfinite(percent) or not _MIN_ADJUSTMENT <= percent <= _MAX_ADJUSTMENT:
+        raise PricesFileError(path, key, f"{problem}, got {_short.repr(value)}")
+    return percent
+
+
+def _file_rates(path: str, key: str, entry: object) -> Entry:
     if not isinstance(entry, Mapping):
         raise PricesFileError(path, key, "expected a table of prices in USD per million tokens")
     fields: dict[str, Rate] = {}
+    percent: float | None = None
     for name, value in entry.items():
+        if name == ADJUSTMENT:
+            percent = _adjustment(path, f"{key}.{name}", value)
+            continue
         if name not in _FILE_KEYS:
-            raise PricesFileError(path, f"{key}.{name}", f"unknown price; expected one of {sorted(_FILE_KEYS)}")
+            expected = sorted([*_FILE_KEYS, ADJUSTMENT])
+            raise PricesFileError(path, f"{key}.{name}", f"unknown price; expected one of {expected}")
         fields[_FILE_KEYS[name]] = Rate(_price(path, f"{key}.{name}", value) / _PER_MTOK)
+    if not fields and percent is not None:
+        return Entry(None, percent)  # the list price, adjusted
     for required in ("input", "output"):
         if required not in fields:
             raise PricesFileError(path, f"{key}.{required}", "missing (USD per million tokens)")
-    return Rates(source=f"file:{Path(path).name}", **fields)
+    return Entry(Rates(source=f"file:{Path(path).name}", **fields), percent)
 
 
 def _price(path: str, key: str, value: object) -> float:
@@ -159,7 +220,7 @@ def _price(path: str, key: str, value: object) -> float:
     return price
 
 
-def _models(path: str, prefix: str, table: object) -> dict[str, Rates]:
+def _models(path: str, prefix: str, table: object) -> dict[str, Entry]:
     if not isinstance(table, Mapping):
         raise PricesFileError(path, prefix, "expected a table of models")
     return {str(model): _file_rates(path, f"{prefix}.{model}", entry) for model, entry in table.items()}
@@ -168,8 +229,13 @@ def _models(path: str, prefix: str, table: object) -> dict[str, Rates]:
 @dataclass(frozen=True)
 class PricesFile:
     path: str
-    models: dict[str, Rates]
-    base_urls: dict[str, dict[str, Rates]]
+    models: dict[str, Entry]
+    base_urls: dict[str, dict[str, Entry]]
+    url_adjustments: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"file:{Path(self.path).name}"
 
 
 def load_prices_file(path: str | Path) -> PricesFile:
@@ -196,12 +262,15 @@ def load_prices_file(path: str | Path) -> PricesFile:
     urls_table = data.get("base_urls") or {}
     if not isinstance(urls_table, Mapping):
         raise PricesFileError(name, "base_urls", "expected a table of base URLs")
-    base_urls: dict[str, dict[str, Rates]] = {}
+    base_urls: dict[str, dict[str, Entry]] = {}
+    url_adjustments: dict[str, float] = {}
     for url, entry in urls_table.items():
-        if not isinstance(entry, Mapping) or set(entry) - {"models"}:
-            raise PricesFileError(name, f"base_urls.{url}", "expected a table with one key, 'models'")
+        if not isinstance(entry, Mapping) or set(entry) - {"models", ADJUSTMENT}:
+            raise PricesFileError(name, f"base_urls.{url}", f"expected a table with 'models' and/or '{ADJUSTMENT}'")
         base_urls[_norm_url(str(url))] = _models(name, f"base_urls.{url}.models", entry.get("models") or {})
-    return PricesFile(name, models, base_urls)
+        if ADJUSTMENT in entry:
+            url_adjustments[_norm_url(str(url))] = _adjustment(name, f"base_urls.{url}.{ADJUSTMENT}", entry[ADJUSTMENT])
+    return PricesFile(name, models, base_urls, url_adjustments)
 
 
 def _read_text(name: str) -> str:
@@ -413,12 +482,25 @@ class PriceBook:
         return found
 
     def _resolve(self, provider: str, base_url: str, model: str, tier: str | None) -> Rates | None:
-        if self._file is not None:
-            per_url = self._file.base_urls.get(_norm_url(base_url))
-            if per_url and model in per_url:
-                return per_url[model]
-            if model in self._file.models:
-                return self._file.models[model]
+        """The file's entry for (base URL, model), else its model entry, else the list price; then the
+        most specific adjustment: the entry's own, else its base URL table's."""
+        prices = self._file
+        if prices is None:
+            return self._listed(provider, model, tier)
+        url = _norm_url(base_url)
+        entry = prices.base_urls.get(url, {}).get(model) or prices.models.get(model)
+        percent = entry.adjustment if entry is not None and entry.adjustment is not None else prices.url_adjustments.get(url)
+        if entry is not None and entry.rates is not None:
+            rates: Rates | None = entry.rates
+            note = ""
+        else:
+            rates = self._listed(provider, model, tier)
+            note = f" by {prices.name}"
+        if rates is None or not percent:
+            return rates
+        return adjusted(rates, percent, note)
+
+    def _listed(self, provider: str, model: str, tier: str | None) -> Rates | None:
         if not self._use_genai_prices or not model:
             return None
         return _genai_prices_rates(provider, model, tier)

@@ -120,4 +120,94 @@ def test_the_price_source_names_the_file_by_its_base_name(tmp_path: Path) -> Non
     nested.mkdir(parents=True)
     path = nested / "gateway-prices.yaml"
     path.write_text("models:\n  gpt-4.1: {input: 2, output: 8}\n")
-    assert load_prices_file(path).models["gpt-4.1"].source == "file:gateway-prices.yaml"
+    entry = load_prices_file(path).models["gpt-4.1"]
+    assert entry.rates is not None and entry.rates.source == "file:gateway-prices.yaml"
+
+
+ADJUSTED = """
+models:
+  gpt-4.1: {input: 2.00, output: 8.00, adjustment_percent: -20}   # file prices, then a 20% discount
+  gpt-4o-mini: {adjustment_percent: -10}                          # list price, 10% off
+base_urls:
+  "https://reseller.example.com/v1":
+    adjustment_percent: 5                                         # every price at this URL, +5%
+    models:
+      deepseek-v3.2: {input: 0.14, output: 0.42}
+      claude-sonnet-4.5: {input: 3.00, output: 15.00, adjustment_percent: 0}   # its own wins
+"""
+
+
+@pytest.fixture
+def adjusted(tmp_path: Path) -> Any:
+    from otel_llm.pricing import PriceBook
+
+    path = tmp_path / "prices.yaml"
+    path.write_text(ADJUSTED)
+    return PriceBook(load_prices_file(path))
+
+
+def test_a_model_discount_applies_to_its_file_prices_and_is_named(adjusted: Any) -> None:
+    from otel_llm.pricing import Usage
+
+    rates = adjusted.rates("openai", "https://api.openai.com/v1", "gpt-4.1")
+    assert rates.cost(Usage(input=1_000_000, output=1_000_000)).usd == pytest.approx((2.00 + 8.00) * 0.8)
+    assert rates.source == "file:prices.yaml (-20%)"
+
+
+def test_a_model_discount_alone_applies_to_the_list_price(adjusted: Any) -> None:
+    from otel_llm.pricing import PriceBook, Usage
+
+    listed = PriceBook().rates("openai", "https://api.openai.com/v1", "gpt-4o-mini")
+    rates = adjusted.rates("openai", "https://api.openai.com/v1", "gpt-4o-mini")
+    usage = Usage(input=1_000_000, output=1_000_000, cache_read=200_000)
+    assert rates.cost(usage).usd == pytest.approx(listed.cost(usage).usd * 0.9)
+    assert rates.cost(usage).cache_savings_usd == pytest.approx(listed.cost(usage).cache_savings_usd * 0.9)
+    assert rates.source == f"{listed.source} (-10% by file:prices.yaml)"
+
+
+def test_a_base_url_markup_applies_to_every_price_there(adjusted: Any) -> None:
+    from otel_llm.pricing import PriceBook, Usage
+
+    url = "https://reseller.example.com/v1"
+    usage = Usage(input=1_000_000, output=1_000_000)
+    own = adjusted.rates("openai_compatible", url, "deepseek-v3.2")
+    assert own.cost(usage).usd == pytest.approx((0.14 + 0.42) * 1.05) and own.source == "file:prices.yaml (+5%)"
+    listed = PriceBook().rates("openai_compatible", url, "gpt-4o")
+    marked = adjusted.rates("openai_compatible", url, "gpt-4o")
+    assert marked.cost(usage).usd == pytest.approx(listed.cost(usage).usd * 1.05)
+    assert marked.source == f"{listed.source} (+5% by file:prices.yaml)"
+    exempt = adjusted.rates("openai_compatible", url, "claude-sonnet-4.5")
+    assert exempt.cost(usage).usd == pytest.approx(3.00 + 15.00) and exempt.source == "file:prices.yaml"
+    elsewhere = adjusted.rates("openai_compatible", "https://other.example.com/v1", "gpt-4o")
+    assert elsewhere.cost(usage).usd == pytest.approx(listed.cost(usage).usd)
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ("models:\n  gpt-4.1: {adjustment_percent: -120}\n", "models.gpt-4.1.adjustment_percent"),
+    ("models:\n  gpt-4.1: {adjustment_percent: lots}\n", "models.gpt-4.1.adjustment_percent"),
+    ("base_urls:\n  'http://x/v1': {adjustment_percent: 1e400}\n", "base_urls.http://x/v1.adjustment_percent"),
+    ("models:\n  gpt-4.1: {input: 1, adjustment_percent: 5}\n", "models.gpt-4.1.output"),
+])
+def test_a_wrong_adjustment_is_the_one_line_error(tmp_path: Path, text: str, key: str) -> None:
+    path = tmp_path / "prices.yaml"
+    path.write_text(text)
+    with pytest.raises(PricesFileError) as err:
+        load_prices_file(path)
+    assert err.value.key == key
+
+
+def test_an_adjusted_call_records_the_adjusted_cost(instrument: Any, api: Api, fake: Any, spans: Any,
+                                                   tmp_path: Path) -> None:
+    from tests.conftest import Reply, fixture_json
+
+    path = tmp_path / "prices.yaml"
+    path.write_text(ADJUSTED)
+    instrument(prices=str(path))
+    body = fixture_json("chat_completion.json") | {"model": "gpt-4.1"}
+    fake.reply(Reply(body=body))
+    api.call("chat.completions.create", model="gpt-4.1", messages=MESSAGES)
+    attrs = only_span(spans).attributes
+    assert attrs["otel_llm.price.source"] == "file:prices.yaml (-20%)"
+    usage = body["usage"]
+    plain = usage["prompt_tokens"] * 2.00 + usage["completion_tokens"] * 8.00
+    assert attrs["otel_llm.cost.usd"] == pytest.approx(plain * 0.8 / 1e6)
