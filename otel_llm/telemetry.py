@@ -14,7 +14,7 @@ from opentelemetry.metrics import MeterProvider, get_meter
 from opentelemetry.trace import SpanKind, TracerProvider, get_tracer
 
 from . import semconv as sc
-from .attribution import current, fingerprint
+from .attribution import configure, current, fingerprint
 from .cache import open_cache
 from .call import Call
 from .extract import client_endpoint, content_json, request_attributes
@@ -58,6 +58,7 @@ class Telemetry:
         self.ledger = Ledger.for_meter(meter)
         L = self.ledger
         L.set_limits(settings.metric_user_limit, settings.metric_series_limit)
+        configure(trust_baggage=settings.trust_baggage, fingerprint_key=settings.fingerprint_key)
         self.calls = L.sum(meter, sc.CALLS, "{call}", "LLM calls, by who made them and how they ended")
         self.cost = L.sum(meter, sc.COST, "USD", "Cost of LLM calls in US dollars")
         self.cost_reference = L.sum(
