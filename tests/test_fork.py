@@ -8,6 +8,7 @@ subprocess that is killed on timeout, so a hang fails the test instead of hangin
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -253,3 +254,65 @@ def test_dropped_stream_finaliser_takes_no_lock_the_collecting_thread_holds() ->
         pytest.fail("a garbage collection inside the ledger lock deadlocked on a dropped stream's finaliser")
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["survived", "0", "ended", "1"], done.stdout + done.stderr[-2000:]
+
+
+CHILD_STARTS_FROM_ZERO = """
+import os, sys
+sys.path.insert(0, {tests!r})
+sys.path.insert(0, {repo!r})
+from conftest import Api, FakeAPI
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from otel_llm import OpenAIInstrumentor
+
+def calls(reader):
+    data = reader.get_metrics_data()
+    return sum(p.value for rm in (data.resource_metrics if data else ()) for sm in rm.scope_metrics
+               for m in sm.metrics if m.name == "otel_llm.calls" for p in m.data.data_points)
+
+reader = InMemoryMetricReader()
+OpenAIInstrumentor().instrument(tracer_provider=TracerProvider(), meter_provider=MeterProvider(metric_readers=[reader]))
+api = Api("sync", FakeAPI(), "https://api.openai.com/v1")
+for _ in range(3):
+    api.call("chat.completions.create", model="gpt-4o-mini", messages=[{{"role": "user", "content": "hi"}}])
+read, write = os.pipe()
+pid = os.fork()
+if pid == 0:  # no recipe at all: the parent's providers, the parent's instrumentation
+    before = calls(reader)
+    child_api = Api("sync", FakeAPI(), "https://api.openai.com/v1")
+    child_api.call("chat.completions.create", model="gpt-4o-mini", messages=[{{"role": "user", "content": "hi"}}])
+    os.write(write, f"{{before}} {{calls(reader)}}".encode())
+    os._exit(0)
+os.waitpid(pid, 0)
+print("child", os.read(read, 100).decode(), "parent", calls(reader))
+"""
+
+
+def test_a_forked_child_starts_its_sums_from_zero_even_without_the_recipe() -> None:
+    script = CHILD_STARTS_FROM_ZERO.format(tests=str(Path(__file__).parent), repo=str(REPO))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["child", "0", "1.0", "parent", "3.0"], done.stdout + done.stderr[-2000:]
+
+
+def test_a_fault_in_a_deferred_stream_end_leaves_the_app_unharmed(instrument: Any, reader: Any,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    from otel_llm import ledger
+    from tests.conftest import Api, FakeAPI
+
+    def boom() -> None:
+        raise RuntimeError("injected")
+
+    instrument()
+    api = Api("sync", FakeAPI(), "https://api.openai.com/v1")
+    try:
+        ledger.defer(boom)
+        result = api.call("chat.completions.create", model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+        assert result.choices[0].message.content  # the SDK's own object, untouched
+        ledger.defer(boom)
+        reader.get_metrics_data()  # a collection drains too
+    finally:
+        api.close()
+    assert not ledger._deferred
+    assert all(r.levelno <= logging.DEBUG for r in caplog.records if r.name == "otel_llm")
