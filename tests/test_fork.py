@@ -172,7 +172,7 @@ from otel_llm import OpenAIInstrumentor
 
 instrumentor = OpenAIInstrumentor()
 instrumentor.instrument(tracer_provider=TracerProvider(), meter_provider=MeterProvider(metric_readers=[InMemoryMetricReader()]))
-lock = instrumentor.telemetry.ledger.lock
+lock = {lock}
 held, release = threading.Event(), threading.Event()
 
 def holder():
@@ -190,7 +190,7 @@ for _ in range({forks}):
     pid = os.fork()
     if pid == 0:
         api = Api("sync", FakeAPI(), "https://api.openai.com/v1")
-        api.call("chat.completions.create", model="gpt-4o-mini", messages=[{{"role": "user", "content": "hi"}}])
+        api.call("chat.completions.create", model="gpt-4.1-mini", messages=[{{"role": "user", "content": "hi"}}])
         os._exit(0)
     thread.join()
     deadline = time.monotonic() + 5
@@ -208,8 +208,11 @@ print("hung", hung)
 """
 
 
-def test_fork_while_another_thread_holds_the_ledger_lock_leaves_no_child_hung() -> None:
-    script = FORK_WHILE_LOCKED.format(tests=str(Path(__file__).parent), repo=str(REPO), forks=3)
+@pytest.mark.parametrize("lock", ["instrumentor.telemetry.ledger.lock", "instrumentor.telemetry.prices._lock"],
+                         ids=["ledger", "price-book"])
+def test_fork_while_another_thread_holds_our_lock_leaves_no_child_hung(lock: str) -> None:
+    # The child prices a model the parent never saw, so it needs the price book's lock too.
+    script = FORK_WHILE_LOCKED.format(tests=str(Path(__file__).parent), repo=str(REPO), forks=3, lock=lock)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split()[-2:] == ["hung", "0"], done.stdout + done.stderr[-2000:]
