@@ -204,9 +204,12 @@ def _shown(value: object) -> str:
     """A value as a user wrote it, for a warning: strings quoted and masked, other types by type name."""
     if isinstance(value, str):
         return repr(redact(value))
-    if isinstance(value, (bool, int, float)):
-        return f"{value!r} (a {type(value).__name__})"
-    return f"a {type(value).__name__}"
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a boolean)"
+    if isinstance(value, (int, float)):
+        return f"{value!r} (a number)"
+    kind = {list: "list", tuple: "list", set: "set", frozenset: "set", dict: "mapping"}.get(type(value), "object")
+    return f"an {kind}" if kind == "object" else f"a {kind}"
 
 
 def _default_text(field: str) -> str:
