@@ -208,7 +208,8 @@ def _shown(value: object) -> str:
         return f"{str(value).lower()} (a boolean)"
     if isinstance(value, (int, float)):
         return f"{value!r} (a number)"
-    kind = {list: "list", tuple: "list", set: "set", frozenset: "set", dict: "mapping"}.get(type(value), "object")
+    kinds: dict[type, str] = {list: "list", tuple: "list", set: "set", frozenset: "set", dict: "mapping"}
+    kind = kinds.get(type(value), "object")
     return f"an {kind}" if kind == "object" else f"a {kind}"
 
 
