@@ -94,6 +94,7 @@ class Rates:
     input_audio: Rate | None = None
     output_audio: Rate | None = None
     source: str = "genai-prices"
+    model_id: str = ""  # genai-prices' canonical id of the model (gpt-4.1 for gpt-4.1-2025-04-14)
 
     def cost(self, usage: Usage) -> Cost:
         """What the provider bills for `usage`: each token class at its own price."""
@@ -428,6 +429,7 @@ def _genai_prices_rates(provider: str, model: str, tier: str | None) -> Rates | 
             input_audio=_to_rate(getattr(price, "input_audio_mtok", None)),
             output_audio=_to_rate(getattr(price, "output_audio_mtok", None)),
             source=f"genai-prices:{found.provider.id}/{found.model.id}{by_name}",
+            model_id=found.model.id,
         )
     return None
 
@@ -488,13 +490,19 @@ class PriceBook:
         if prices is None:
             return self._listed(provider, model, tier)
         url = _norm_url(base_url)
+        listed: Rates | None = None
         entry = prices.base_urls.get(url, {}).get(model) or prices.models.get(model)
+        if entry is None:
+            # A dated or aliased name (gpt-4.1-2025-04-14) is priced as the model the file names (gpt-4.1).
+            listed = self._listed(provider, model, tier)
+            if listed is not None and listed.model_id and listed.model_id != model:
+                entry = prices.base_urls.get(url, {}).get(listed.model_id) or prices.models.get(listed.model_id)
         percent = entry.adjustment if entry is not None and entry.adjustment is not None else prices.url_adjustments.get(url)
         if entry is not None and entry.rates is not None:
             rates: Rates | None = entry.rates
             note = ""
         else:
-            rates = self._listed(provider, model, tier)
+            rates = listed or self._listed(provider, model, tier)
             note = f" by {prices.name}"
         if rates is None or not percent:
             return rates

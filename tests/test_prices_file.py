@@ -196,15 +196,14 @@ def test_a_wrong_adjustment_is_the_one_line_error(tmp_path: Path, text: str, key
     assert err.value.key == key
 
 
-def test_an_adjusted_call_records_the_adjusted_cost(instrument: Any, api: Api, fake: Any, spans: Any,
-                                                   tmp_path: Path) -> None:
-    from tests.conftest import Reply, fixture_json
+def test_an_adjusted_call_records_the_adjusted_cost(instrument: Any, api: Api, spans: Any, tmp_path: Path) -> None:
+    from tests.conftest import fixture_json
 
     path = tmp_path / "prices.yaml"
     path.write_text(ADJUSTED)
     instrument(prices=str(path))
-    body = fixture_json("chat_completion.json") | {"model": "gpt-4.1"}
-    fake.reply(Reply(body=body))
+    body = fixture_json("chat_completion.json")
+    assert body["model"] == "gpt-4.1-2025-04-14"  # a dated snapshot: priced as the gpt-4.1 the file names
     api.call("chat.completions.create", model="gpt-4.1", messages=MESSAGES)
     attrs = only_span(spans).attributes
     assert attrs["otel_llm.price.source"] == "file:prices.yaml (-20%)"
