@@ -204,7 +204,16 @@ def _file_rates(path: str, key: str, entry: object) -> Entry:
     for required in ("input", "output"):
         if required not in fields:
             raise PricesFileError(path, f"{key}.{required}", "missing (USD per million tokens)")
-    return Entry(Rates(source=f"file:{Path(path).name}", **fields), percent)
+    rates = Rates(
+        input=fields["input"],
+        output=fields["output"],
+        cache_read=fields.get("cache_read"),
+        cache_write=fields.get("cache_write"),
+        input_audio=fields.get("input_audio"),
+        output_audio=fields.get("output_audio"),
+        source=f"file:{Path(path).name}",
+    )
+    return Entry(rates, percent)
 
 
 def _price(path: str, key: str, value: object) -> float:
