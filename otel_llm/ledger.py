@@ -45,6 +45,7 @@ SERIES_LIMIT: Final = 2000
 # on the GenAI histograms.
 MODEL_LIMIT: Final = 100
 OVERFLOW_KEY: Final[Key] = ((sc.METRIC_OVERFLOW, True),)
+_MAX_ADD = 1e15  # one addition above this is no real call's (see record.MAX_TOKENS, MAX_COST_USD)
 _MODEL_LABELS: Final = frozenset({sc.GEN_AI_REQUEST_MODEL, sc.GEN_AI_RESPONSE_MODEL})
 _CAPPED_LABELS: Final = frozenset({sc.TEAM, sc.FEATURE})  # the user id is capped before it is put in a key
 
@@ -123,6 +124,8 @@ class Sum:
 
     def add(self, key: Key, amount: float) -> None:
         """Add under the ledger's lock."""
+        if not 0 <= amount <= _MAX_ADD:  # never decreases, never NaN or inf (the recorder rejects these first)
+            return
         found = self._cells.get(key)
         if found is None:
             found = self.cell(key)
@@ -152,6 +155,8 @@ class Row:
         self._cells: dict[tuple[Sum, Key], list[float]] = {}
 
     def add(self, total: Sum, extra: Key, amount: float) -> None:
+        if not 0 <= amount <= _MAX_ADD:  # as Sum.add
+            return
         found = self._cells.get((total, extra))
         if found is None:
             found = self._cells[(total, extra)] = total.cell(self._key + extra, extra)

@@ -9,6 +9,7 @@ multiplications.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import logging
 import math
 import os
@@ -252,6 +253,9 @@ def load_prices_file(path: str | Path) -> PricesFile:
     """Parse and validate a YAML or TOML prices file; raise PricesFileError naming file and key."""
     name = str(path)
     text = _read_text(name)
+    if not name.endswith(".toml") and importlib.util.find_spec("yaml") is None:
+        raise PricesFileError(name, "(file)", "a YAML prices file needs PyYAML: pip install 'otel-llm[yaml]' "
+                              "(or write the prices as TOML)")
     try:
         if name.endswith(".toml"):
             import tomllib

@@ -48,6 +48,7 @@ class Settings:
     response_cache_max_bytes: int = 64 * 1024 * 1024
     response_cache_streams: bool = False
     response_cache_nondeterministic: bool = False
+    response_cache_timeout: float = 0.05
     fingerprint_key: str | None = None
     trust_baggage: bool = False
 
@@ -182,6 +183,7 @@ _ENV: dict[str, tuple[str, Callable[[object], Any]]] = {
     "OTEL_LLM_RESPONSE_CACHE_MAX_BYTES": ("response_cache_max_bytes", _positive_int),
     "OTEL_LLM_RESPONSE_CACHE_STREAMS": ("response_cache_streams", _bool),
     "OTEL_LLM_RESPONSE_CACHE_NONDETERMINISTIC": ("response_cache_nondeterministic", _bool),
+    "OTEL_LLM_RESPONSE_CACHE_TIMEOUT": ("response_cache_timeout", _positive_float),
     "OTEL_LLM_FINGERPRINT_KEY": ("fingerprint_key", _text),
     "OTEL_LLM_TRUST_BAGGAGE": ("trust_baggage", _bool),
 }

@@ -82,6 +82,7 @@ def test_standard_names_match_the_semantic_conventions_package() -> None:
         ("OTEL_LLM_RESPONSE_CACHE_MAX_BYTES", "lots"),
         ("OTEL_LLM_RESPONSE_CACHE_STREAMS", "2"),
         ("OTEL_LLM_RESPONSE_CACHE_NONDETERMINISTIC", "perhaps"),
+        ("OTEL_LLM_RESPONSE_CACHE_TIMEOUT", "never"),
     ],
 )
 def test_a_wrong_value_warns_once_naming_it_and_falls_back(variable: str, value: str, caplog: pytest.LogCaptureFixture) -> None:

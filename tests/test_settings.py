@@ -31,6 +31,7 @@ CASES: list[tuple[str, str, Any, Any]] = [
     ("response_cache_max_bytes", "1024", 1024, [1024]),
     ("response_cache_streams", "true", True, 2),
     ("response_cache_nondeterministic", "false", False, object()),
+    ("response_cache_timeout", "0.2", 0.2, [0.2]),
     ("fingerprint_key", "deployment-secret", "deployment-secret", 12345),
     ("trust_baggage", "true", True, 1.0),
 ]
