@@ -12,7 +12,8 @@ XDIST ?= -n auto --dist loadfile
 CORE_TESTS := tests/test_instrumentation.py tests/test_host_survives.py tests/test_replay.py \
 	tests/test_pricing.py tests/test_attribution.py tests/test_loading.py tests/test_retries.py \
 	tests/test_response_cache.py tests/test_lean_core.py tests/test_metering.py \
-	tests/test_bounds.py tests/test_secrets.py tests/test_content.py
+	tests/test_bounds.py tests/test_secrets.py tests/test_content.py tests/test_cardinality.py \
+	tests/test_settings.py tests/test_prices_file.py tests/test_provider_cost_recorded.py tests/test_conventions.py
 # The lowest and highest Python that pyproject's requires-python claims (pyenv's, when present).
 PY_LOWEST ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.11.*/bin/python) python3.11)
 PY_HIGHEST ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13.*/bin/python) python3.13)

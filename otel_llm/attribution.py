@@ -1,8 +1,10 @@
 """Who caused a call: user, session, team and feature from our context or baggage, and the key's fingerprint.
 
 `attributes()` sets a context variable, so it follows threads that copy context and asyncio tasks.
-OpenTelemetry baggage serves web middleware that sets the same keys once per request. The request's
-own `user` / `safety_identifier` field is the last fallback for the user id.
+The app's own values rank first: its scope, then the request's `user` / `safety_identifier` field.
+OpenTelemetry baggage fills what is still missing only when the operator trusts it
+(OTEL_LLM_TRUST_BAGGAGE): W3C baggage arrives from outside the service with every HTTP request, so a
+caller could otherwise charge its spend to anyone.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import hashlib
+import hmac
 import inspect
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
@@ -17,7 +20,7 @@ from typing import Any, Final, NamedTuple, TypeVar
 
 from opentelemetry import baggage
 
-__all__ = ["Attribution", "attributes", "current", "fingerprint"]
+__all__ = ["Attribution", "attributes", "configure", "current", "fingerprint"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -91,12 +94,31 @@ def attributes(
     return _Scope({"user_id": user_id, "session_id": session_id, "team": team, "feature": feature})
 
 
+class _Policy:
+    """Set by `configure()` at instrument(): whether baggage is trusted, and the fingerprint's key."""
+
+    trust_baggage = False
+    fingerprint_key: bytes | None = None
+
+
+def configure(*, trust_baggage: bool, fingerprint_key: str | None) -> None:
+    """Apply the settings (one instrumented SDK per process, so module state is enough)."""
+    _Policy.trust_baggage = trust_baggage
+    key = fingerprint_key.encode("utf-8") if fingerprint_key else None
+    if key != _Policy.fingerprint_key:
+        _Policy.fingerprint_key = key
+        fingerprint.cache_clear()
+
+
 def current(request_user: object = None) -> Attribution:
-    """The attribution for a call starting now: our scope, then baggage, then the request's user."""
+    """The attribution for a call starting now: our scope, then the request's user, then (when
+    trusted) baggage."""
     scoped = _current.get()
     if scoped is not _EMPTY and None not in scoped:
         return scoped
-    found = baggage.get_all()
+    if scoped.user_id is None and isinstance(request_user, str) and request_user:
+        scoped = scoped._replace(user_id=request_user)
+    found = baggage.get_all() if _Policy.trust_baggage else None
     if found:
         fill = {}
         for field, keys in _BAGGAGE_KEYS.items():
@@ -106,14 +128,18 @@ def current(request_user: object = None) -> Attribution:
                     fill[field] = str(value)
         if fill:
             scoped = scoped._replace(**fill)
-    if scoped.user_id is None and isinstance(request_user, str) and request_user:
-        scoped = scoped._replace(user_id=request_user)
     return scoped
 
 
 @functools.lru_cache(maxsize=256)
 def fingerprint(api_key: str | None) -> str:
-    """A short one-way identifier of an API key: 12 hex chars of SHA-256, never the key itself."""
+    """A short one-way identifier of an API key, never the key itself: 12 hex chars of an HMAC-SHA256
+    keyed with OTEL_LLM_FINGERPRINT_KEY when one is set (the same secret on every replica gives the same
+    id), else of a plain SHA-256 (anyone holding a candidate key can check it against the id)."""
     if not api_key:
         return "none"
-    return hashlib.sha256(api_key.encode("utf-8", "replace")).hexdigest()[:12]
+    data = api_key.encode("utf-8", "replace")
+    key = _Policy.fingerprint_key
+    if key is not None:
+        return hmac.new(key, data, hashlib.sha256).hexdigest()[:12]
+    return hashlib.sha256(data).hexdigest()[:12]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import logging
+import os
 import sys
 from collections.abc import Callable, Collection
 from typing import Any, Final, NamedTuple
@@ -120,6 +121,15 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             self._applied: set[tuple[type, str]] = set()
             self._hooked: set[str] = set()  # SDK modules whose import hook is registered (once per process)
             self.telemetry: Telemetry | None = None
+            self._pid = os.getpid()  # the process that instrumented
+
+    def instrument(self, **kwargs: Any) -> Any:
+        """As BaseInstrumentor's, plus the post-fork recipe: in a forked child (a pre-fork server's
+        worker), instrumenting again with the child's own providers replaces what the parent set up
+        instead of being ignored as "already instrumented"."""
+        if self.is_instrumented_by_opentelemetry and self._pid != os.getpid():
+            self.uninstrument()
+        return super().instrument(**kwargs)
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return _INSTRUMENTS
@@ -128,6 +138,7 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         tracer_provider = kwargs.pop("tracer_provider", None)
         meter_provider = kwargs.pop("meter_provider", None)
         kwargs.pop("logger_provider", None)
+        self._pid = os.getpid()
         settings = load_settings(**kwargs)
         if not settings.enabled:
             _log.info("otel_llm: disabled by OTEL_LLM_ENABLED")

@@ -8,10 +8,15 @@ multiplications.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import logging
 import math
+import os
+import reprlib
+import stat
 import threading
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -19,17 +24,33 @@ from pathlib import Path
 from typing import Any, Final, NamedTuple
 
 __all__ = [
+    "CACHE_LIMIT",
+    "MAX_FILE_BYTES",
+    "WARN_LIMIT",
     "Cost",
+    "Entry",
     "PriceBook",
     "PricesFileError",
     "Rate",
     "Rates",
     "Usage",
+    "adjusted",
     "load_prices_file",
 ]
 
 _log = logging.getLogger("otel_llm")
 _PER_MTOK: Final = 1_000_000.0
+# Bounds on what callers can grow by choosing model names (see the README's Cardinality section).
+CACHE_LIMIT: Final = 4096  # resolved (provider, base URL, model, tier) entries; the oldest goes first
+WARN_LIMIT: Final = 100  # unpriced models named in a warning; after that one line says there are more
+# A prices file is read only if it is a regular file of at most this size (a FIFO would block start-up,
+# a device never ends), and its YAML may not expand past a bounded number of nodes (aliases, merge keys).
+MAX_FILE_BYTES: Final = 1024 * 1024
+MAX_YAML_ALIASES: Final = 1000
+MAX_YAML_MERGED: Final = 10_000  # key/value pairs one mapping may hold after `<<` merges
+MAX_PRICE: Final = 1_000_000.0  # USD per million tokens: far above any real price, far below overflow
+_short = reprlib.Repr()
+_short.maxlevel, _short.maxstring, _short.maxother, _short.maxlist, _short.maxdict = 2, 40, 40, 4, 4
 
 
 class Usage(NamedTuple):
@@ -74,6 +95,7 @@ class Rates:
     input_audio: Rate | None = None
     output_audio: Rate | None = None
     source: str = "genai-prices"
+    model_id: str = ""  # genai-prices' canonical id of the model (gpt-4.1 for gpt-4.1-2025-04-14)
 
     def cost(self, usage: Usage) -> Cost:
         """What the provider bills for `usage`: each token class at its own price."""
@@ -95,6 +117,30 @@ class Rates:
         return Cost(usd, savings)
 
 
+def _scaled(rate: Rate | None, factor: float) -> Rate | None:
+    if rate is None:
+        return None
+    return Rate(rate.base * factor, tuple((start, price * factor) for start, price in rate.tiers))
+
+
+def adjusted(rates: Rates, percent: float, note: str) -> Rates:
+    """`rates` with every price moved by `percent` (-20: a 20% discount), the source saying so."""
+    factor = 1.0 + percent / 100.0
+    return Rates(
+        input=_scaled(rates.input, factor) or rates.input,
+        output=_scaled(rates.output, factor) or rates.output,
+        cache_read=_scaled(rates.cache_read, factor),
+        cache_write=_scaled(rates.cache_write, factor),
+        input_audio=_scaled(rates.input_audio, factor),
+        output_audio=_scaled(rates.output_audio, factor),
+        source=f"{rates.source} ({_percent_text(percent)}{note})",
+    )
+
+
+def _percent_text(percent: float) -> str:
+    return f"{percent:+g}%"
+
+
 class PricesFileError(ValueError):
     """A malformed prices file: names the file and the key."""
 
@@ -114,23 +160,78 @@ _FILE_KEYS: Final = {
 }
 
 
-def _file_rates(path: str, key: str, entry: object) -> Rates:
+ADJUSTMENT: Final = "adjustment_percent"
+_MIN_ADJUSTMENT: Final = -100.0
+_MAX_ADJUSTMENT: Final = 1000.0
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One model's entry in a prices file: its own prices (or None: the list price), and the percentage
+    to move them by (None: not set here)."""
+
+    rates: Rates | None
+    adjustment: float | None = None
+
+
+def _adjustment(path: str, key: str, value: object) -> float:
+    problem = f"expected a percentage from {_MIN_ADJUSTMENT:g} to {_MAX_ADJUSTMENT:g} (-20: a 20% discount)"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PricesFileError(path, key, f"{problem}, got {_short.repr(value)}")
+    try:
+        percent = float(value)
+    except OverflowError:
+        raise PricesFileError(path, key, f"{problem}, got a number far too large") from None
+    if not math.isfinite(percent) or not _MIN_ADJUSTMENT <= percent <= _MAX_ADJUSTMENT:
+        raise PricesFileError(path, key, f"{problem}, got {_short.repr(value)}")
+    return percent
+
+
+def _file_rates(path: str, key: str, entry: object) -> Entry:
     if not isinstance(entry, Mapping):
         raise PricesFileError(path, key, "expected a table of prices in USD per million tokens")
     fields: dict[str, Rate] = {}
+    percent: float | None = None
     for name, value in entry.items():
+        if name == ADJUSTMENT:
+            percent = _adjustment(path, f"{key}.{name}", value)
+            continue
         if name not in _FILE_KEYS:
-            raise PricesFileError(path, f"{key}.{name}", f"unknown price; expected one of {sorted(_FILE_KEYS)}")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise PricesFileError(path, f"{key}.{name}", f"expected a non-negative number, got {value!r}")
-        fields[_FILE_KEYS[name]] = Rate(float(value) / _PER_MTOK)
+            expected = sorted([*_FILE_KEYS, ADJUSTMENT])
+            raise PricesFileError(path, f"{key}.{name}", f"unknown price; expected one of {expected}")
+        fields[_FILE_KEYS[name]] = Rate(_price(path, f"{key}.{name}", value) / _PER_MTOK)
+    if not fields and percent is not None:
+        return Entry(None, percent)  # the list price, adjusted
     for required in ("input", "output"):
         if required not in fields:
             raise PricesFileError(path, f"{key}.{required}", "missing (USD per million tokens)")
-    return Rates(source=f"file:{path}", **fields)
+    rates = Rates(
+        input=fields["input"],
+        output=fields["output"],
+        cache_read=fields.get("cache_read"),
+        cache_write=fields.get("cache_write"),
+        input_audio=fields.get("input_audio"),
+        output_audio=fields.get("output_audio"),
+        source=f"file:{Path(path).name}",
+    )
+    return Entry(rates, percent)
 
 
-def _models(path: str, prefix: str, table: object) -> dict[str, Rates]:
+def _price(path: str, key: str, value: object) -> float:
+    """A price in USD per million tokens: a number from 0 to MAX_PRICE, or the one-line error."""
+    problem = f"expected a number of USD per million tokens from 0 to {MAX_PRICE:,.0f}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PricesFileError(path, key, f"{problem}, got {_short.repr(value)}")
+    try:
+        price = float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        raise PricesFileError(path, key, f"{problem}, got a number of about {int(int(value).bit_length() * 0.30103) + 1} digits") from None
+    if not math.isfinite(price) or not 0 <= price <= MAX_PRICE:
+        raise PricesFileError(path, key, f"{problem}, got {_short.repr(value)}")
+    return price
+
+
+def _models(path: str, prefix: str, table: object) -> dict[str, Entry]:
     if not isinstance(table, Mapping):
         raise PricesFileError(path, prefix, "expected a table of models")
     return {str(model): _file_rates(path, f"{prefix}.{model}", entry) for model, entry in table.items()}
@@ -139,17 +240,19 @@ def _models(path: str, prefix: str, table: object) -> dict[str, Rates]:
 @dataclass(frozen=True)
 class PricesFile:
     path: str
-    models: dict[str, Rates]
-    base_urls: dict[str, dict[str, Rates]]
+    models: dict[str, Entry]
+    base_urls: dict[str, dict[str, Entry]]
+    url_adjustments: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"file:{Path(self.path).name}"
 
 
 def load_prices_file(path: str | Path) -> PricesFile:
     """Parse and validate a YAML or TOML prices file; raise PricesFileError naming file and key."""
     name = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PricesFileError(name, "(file)", f"cannot read: {exc.strerror or exc}") from None
+    text = _read_text(name)
     if not name.endswith(".toml") and importlib.util.find_spec("yaml") is None:
         raise PricesFileError(name, "(file)", "a YAML prices file needs PyYAML: pip install 'otel-llm[yaml]' "
                               "(or write the prices as TOML)")
@@ -159,11 +262,11 @@ def load_prices_file(path: str | Path) -> PricesFile:
 
             data: Any = tomllib.loads(text)
         else:
-            import yaml
-
-            data = yaml.safe_load(text)
+            data = _yaml_load(text)
+    except PricesFileError:
+        raise
     except Exception as exc:  # the parser's own message says where
-        raise PricesFileError(name, "(syntax)", str(exc).replace("\n", " ")) from None
+        raise PricesFileError(name, "(syntax)", " ".join(str(exc).split())[:300]) from None
     if not isinstance(data, Mapping):
         raise PricesFileError(name, "(top level)", "expected a table with 'models' and/or 'base_urls'")
     unknown = set(data) - {"models", "base_urls"}
@@ -173,12 +276,70 @@ def load_prices_file(path: str | Path) -> PricesFile:
     urls_table = data.get("base_urls") or {}
     if not isinstance(urls_table, Mapping):
         raise PricesFileError(name, "base_urls", "expected a table of base URLs")
-    base_urls: dict[str, dict[str, Rates]] = {}
+    base_urls: dict[str, dict[str, Entry]] = {}
+    url_adjustments: dict[str, float] = {}
     for url, entry in urls_table.items():
-        if not isinstance(entry, Mapping) or set(entry) - {"models"}:
-            raise PricesFileError(name, f"base_urls.{url}", "expected a table with one key, 'models'")
+        if not isinstance(entry, Mapping) or set(entry) - {"models", ADJUSTMENT}:
+            raise PricesFileError(name, f"base_urls.{url}", f"expected a table with 'models' and/or '{ADJUSTMENT}'")
         base_urls[_norm_url(str(url))] = _models(name, f"base_urls.{url}.models", entry.get("models") or {})
-    return PricesFile(name, models, base_urls)
+        if ADJUSTMENT in entry:
+            url_adjustments[_norm_url(str(url))] = _adjustment(name, f"base_urls.{url}.{ADJUSTMENT}", entry[ADJUSTMENT])
+    return PricesFile(name, models, base_urls, url_adjustments)
+
+
+def _read_text(name: str) -> str:
+    """The file's text: only a regular file, at most MAX_FILE_BYTES, opened without blocking."""
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise PricesFileError(name, "(file)", f"cannot read: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise PricesFileError(name, "(file)", "not a regular file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise PricesFileError(name, "(file)", f"larger than {MAX_FILE_BYTES // 1024} KiB")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_FILE_BYTES:  # the file may grow while we read it
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > MAX_FILE_BYTES:
+            raise PricesFileError(name, "(file)", f"larger than {MAX_FILE_BYTES // 1024} KiB")
+    except OSError as exc:
+        raise PricesFileError(name, "(file)", f"cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    try:
+        return b"".join(chunks).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PricesFileError(name, "(file)", f"not UTF-8 text (byte {exc.start})") from None
+
+
+def _yaml_load(text: str) -> Any:
+    """`yaml.safe_load` with a bound on aliases and on what `<<` merge keys expand to: nested merges
+    double a mapping per level (a "billion laughs" in a few lines)."""
+    import yaml
+
+    class BoundedLoader(yaml.SafeLoader):  # type: ignore[misc]
+        aliases = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                self.aliases += 1
+                if self.aliases > MAX_YAML_ALIASES:
+                    raise yaml.YAMLError(f"more than {MAX_YAML_ALIASES} aliases")
+            return super().compose_node(parent, index)
+
+        def flatten_mapping(self, node: Any) -> None:
+            super().flatten_mapping(node)
+            if len(node.value) > MAX_YAML_MERGED:
+                raise yaml.YAMLError(f"a mapping expands to more than {MAX_YAML_MERGED} entries through '<<' merges")
+
+    return yaml.load(text, Loader=BoundedLoader)  # a SafeLoader subclass: no arbitrary objects
 
 
 def _norm_url(url: str) -> str:
@@ -218,17 +379,52 @@ def _to_rate(value: object) -> Rate | None:
     return None
 
 
+def _candidates(provider: str, model: str) -> list[tuple[str | None, str]]:
+    """(genai-prices provider id, model ref) pairs to try in order. For a known endpoint, its provider
+    first; behind an unknown gateway (`openai_compatible`), OpenAI first (the gateway's main road),
+    then the provider-less match, then every provider whose models include the name."""
+    refs = [model]
+    if "/" in model:  # gateway style "vendor/model"
+        refs.append(model.rsplit("/", 1)[1])
+    provider_id = _PROVIDER_IDS.get(provider)
+    found: list[tuple[str | None, str]] = []
+    if provider_id is not None:
+        found.append((provider_id, model))
+        found += [(None, ref) for ref in refs]
+        return found
+    for ref in refs:
+        found += [("openai", ref), (None, ref)]
+        found += [(pid, ref) for pid in _providers_naming(ref) if pid != "openai"]
+    return found
+
+
+_by_model_id: dict[str, tuple[str, ...]] | None = None
+
+
+def _providers_naming(model: str) -> tuple[str, ...]:
+    """Providers whose model list has `model` as an id, in genai-prices' order (one index, built once:
+    scanning every provider's match rules costs about a millisecond per unknown name)."""
+    global _by_model_id
+    if _by_model_id is None:
+        from genai_prices.data_snapshot import get_snapshot
+
+        index: dict[str, list[str]] = {}
+        for known in get_snapshot().providers:
+            for info in known.models:
+                index.setdefault(info.id.lower(), []).append(known.id)
+        _by_model_id = {name: tuple(ids) for name, ids in index.items()}
+    return _by_model_id.get(model.lower(), ())
+
+
 def _genai_prices_rates(provider: str, model: str, tier: str | None) -> Rates | None:
-    """Look a model up in genai-prices' bundled snapshot; None when it has no token price."""
+    """Look a model up in genai-prices' bundled snapshot; None when it has no token price. A price
+    found under another provider than the endpoint's says "(by model name)" in its source."""
     from genai_prices import Usage as GPUsage
     from genai_prices import calc_price
 
-    provider_id = _PROVIDER_IDS.get(provider)
+    own = _PROVIDER_IDS.get(provider)
     context = {"service_tier": tier} if tier else None
-    candidates = [(provider_id, model), (None, model)]
-    if "/" in model:  # gateway style "vendor/model"
-        candidates.append((None, model.rsplit("/", 1)[1]))
-    for pid, ref in candidates:
+    for pid, ref in _candidates(provider, model):
         try:
             found = calc_price(GPUsage(input_tokens=1), model_ref=ref, provider_id=pid, price_context=context)
         except Exception:  # LookupError for unknown models; anything else is also "not found"
@@ -237,6 +433,7 @@ def _genai_prices_rates(provider: str, model: str, tier: str | None) -> Rates | 
         rate_in, rate_out = _to_rate(getattr(price, "input_mtok", None)), _to_rate(getattr(price, "output_mtok", None))
         if rate_in is None:
             continue
+        by_name = "" if own is not None and found.provider.id == own else " (by model name)"
         return Rates(
             input=rate_in,
             output=rate_out or Rate(0.0),
@@ -244,9 +441,25 @@ def _genai_prices_rates(provider: str, model: str, tier: str | None) -> Rates | 
             cache_write=_to_rate(getattr(price, "cache_write_mtok", None)),
             input_audio=_to_rate(getattr(price, "input_audio_mtok", None)),
             output_audio=_to_rate(getattr(price, "output_audio_mtok", None)),
-            source=f"genai-prices:{found.provider.id}/{found.model.id}",
+            source=f"genai-prices:{found.provider.id}/{found.model.id}{by_name}",
+            model_id=found.model.id,
         )
     return None
+
+
+def _bound_genai_prices_caches() -> None:
+    """genai-prices remembers every model name it was asked about, found or not (private dicts on its
+    snapshot): with caller-chosen names they would grow without end. Empty them past our own bound."""
+    try:
+        from genai_prices.data_snapshot import get_snapshot
+
+        snapshot = get_snapshot()
+        for name in ("_lookup_cache", "_provider_cache", "_provider_misses"):
+            found = getattr(snapshot, name, None)
+            if found is not None and len(found) > CACHE_LIMIT:
+                found.clear()
+    except Exception:  # another version of genai-prices: its caches are its own business then
+        pass
 
 
 class PriceBook:
@@ -258,6 +471,8 @@ class PriceBook:
         self._cache: dict[tuple[str, str, str, str | None], Rates | None] = {}
         self._lock = threading.Lock()
         self._warned: set[str] = set()
+        self._more_unpriced = 0
+        _books.add(self)
 
     @property
     def file_path(self) -> str | None:
@@ -271,26 +486,61 @@ class PriceBook:
             pass
         found = self._resolve(provider, base_url, model, tier)
         with self._lock:
-            self._cache[key] = found
+            cache = self._cache
+            if len(cache) >= CACHE_LIMIT:
+                try:
+                    del cache[next(iter(cache))]  # the oldest entry: dicts keep insertion order
+                except (KeyError, StopIteration, RuntimeError):
+                    pass
+                _bound_genai_prices_caches()
+            cache[key] = found
         return found
 
     def _resolve(self, provider: str, base_url: str, model: str, tier: str | None) -> Rates | None:
-        if self._file is not None:
-            per_url = self._file.base_urls.get(_norm_url(base_url))
-            if per_url and model in per_url:
-                return per_url[model]
-            if model in self._file.models:
-                return self._file.models[model]
+        """The file's entry for (base URL, model), else its model entry, else the list price; then the
+        most specific adjustment: the entry's own, else its base URL table's."""
+        prices = self._file
+        if prices is None:
+            return self._listed(provider, model, tier)
+        url = _norm_url(base_url)
+        listed: Rates | None = None
+        entry = prices.base_urls.get(url, {}).get(model) or prices.models.get(model)
+        if entry is None:
+            # A dated or aliased name (gpt-4.1-2025-04-14) is priced as the model the file names (gpt-4.1).
+            listed = self._listed(provider, model, tier)
+            if listed is not None and listed.model_id and listed.model_id != model:
+                entry = prices.base_urls.get(url, {}).get(listed.model_id) or prices.models.get(listed.model_id)
+        percent = entry.adjustment if entry is not None and entry.adjustment is not None else prices.url_adjustments.get(url)
+        if entry is not None and entry.rates is not None:
+            rates: Rates | None = entry.rates
+            note = ""
+        else:
+            rates = listed or self._listed(provider, model, tier)
+            note = f" by {prices.name}"
+        if rates is None or not percent:
+            return rates
+        return adjusted(rates, percent, note)
+
+    def _listed(self, provider: str, model: str, tier: str | None) -> Rates | None:
         if not self._use_genai_prices or not model:
             return None
         return _genai_prices_rates(provider, model, tier)
 
     def first_unpriced(self, model: str) -> bool:
-        """True the first time `model` is found unpriced (so the caller warns once per model)."""
+        """True the first time `model` is found unpriced (so the caller warns once per model), for at
+        most WARN_LIMIT models: model names can come from end users, and so could a flood of warnings."""
         if model in self._warned:
             return False
         with self._lock:
             if model in self._warned:
+                return False
+            if len(self._warned) >= WARN_LIMIT:
+                self._more_unpriced += 1
+                if self._more_unpriced == 1:
+                    _log.warning(
+                        "otel_llm: more than %d models have no known price; further ones are counted in "
+                        "otel_llm.calls.unpriced without a warning each", WARN_LIMIT,
+                    )
                 return False
             self._warned.add(model)
         return True
@@ -298,3 +548,23 @@ class PriceBook:
     @property
     def unpriced_models(self) -> frozenset[str]:
         return frozenset(self._warned)
+
+
+# Fork safety: no child may inherit a price book lock held by a thread that does not exist there.
+_books: weakref.WeakSet[PriceBook] = weakref.WeakSet()
+_held: list[threading.Lock] = []
+
+
+def _before_fork() -> None:
+    for book in list(_books):
+        book._lock.acquire()
+        _held.append(book._lock)
+
+
+def _after_fork() -> None:
+    while _held:
+        _held.pop().release()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork, after_in_child=_after_fork)

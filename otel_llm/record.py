@@ -316,7 +316,9 @@ class Recorder:
 
     def _histograms(self, ctx: Context, outcome: Outcome, priced: Priced) -> None:
         """The standard GenAI metrics, in the conventions the telemetry follows (conventions.py)."""
-        std = _standard_attributes(outcome.operation, outcome.where, outcome.model, outcome.response_model)
+        models = self._t.ledger.models  # model names on metric labels are capped like users
+        std = _standard_attributes(outcome.operation, outcome.where, models.admit(outcome.model),
+                                   models.admit(outcome.response_model))
         exc = outcome.exc
         metered = not outcome.response_cache_hit and priced.rejected != REJECT_TOKENS
         self._t.standard.record(

@@ -185,7 +185,8 @@ def record_retry(call: Call, failure: Failure, failed_at: int, waited: float) ->
     where = call.where
     t.http_backoff.record(
         waited,
-        {sc.GEN_AI_PROVIDER_NAME: where.provider, sc.GEN_AI_REQUEST_MODEL: call.model, sc.SERVER_ADDRESS: where.address},
+        {sc.GEN_AI_PROVIDER_NAME: where.provider, sc.GEN_AI_REQUEST_MODEL: t.ledger.models.admit(call.model),
+         sc.SERVER_ADDRESS: where.address},
         context=call.context,
     )
     key = attempt_key(where, call.model, call.key_id if t.metric_key else None, failure.status)

@@ -112,6 +112,8 @@ STATUS_CLASS: Final = "otel_llm.http.status_class"  # 2xx | 401 | 403 | 429 | 4x
 HTTP_ATTEMPT_FAILED: Final = "otel_llm.http.attempt_failed"  # span event, one per failed attempt
 RETRY_AFTER_SECONDS: Final = "otel_llm.http.retry_after_seconds"
 EXCEPTION_TYPE: Final = "exception.type"  # standard: the transport's exception on a connection error
+# The SDK's own mark of the one series that sums attribute sets past a cardinality limit.
+METRIC_OVERFLOW: Final = "otel.metric.overflow"
 
 # --- our metrics (Prometheus names in the README reference table) ------------------------------
 COST: Final = "otel_llm.cost"  # counter, USD -> otel_llm_cost_USD_total

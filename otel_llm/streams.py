@@ -16,6 +16,7 @@ import wrapt
 
 from .call import Call
 from .faults import report_fault
+from .ledger import defer
 
 __all__ = ["AsyncStreamProxy", "StreamProxy", "wrap_stream"]
 
@@ -49,10 +50,12 @@ class _Base(wrapt.ObjectProxy):  # type: ignore[type-arg]
             return False
 
     def __del__(self) -> None:
-        # Dropped without being exhausted or closed: end the span with what arrived.
+        # Dropped without being exhausted or closed: end the span with what arrived, at the next call or
+        # collection. A finaliser runs inside whatever allocation triggered the garbage collection,
+        # perhaps in a thread holding the ledger's lock or the SDK's: it must take no lock (ledger.defer).
         call = getattr(self, "_self_call", None)
         if call is not None:
-            call.end_stream()
+            defer(call.end_stream)
 
     def __reduce_ex__(self, protocol: Any) -> Any:  # pragma: no cover - streams do not pickle anyway
         return self.__wrapped__.__reduce_ex__(protocol)

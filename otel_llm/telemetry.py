@@ -15,10 +15,10 @@ from opentelemetry.trace import SpanKind, TracerProvider, get_tracer
 
 from . import conventions, faults
 from . import semconv as sc
-from .attribution import current, fingerprint
+from .attribution import configure, current, fingerprint
 from .call import Call
 from .extract import client_endpoint, request_attributes
-from .ledger import Ledger
+from .ledger import OVERFLOW_VALUE, Ledger, run_deferred
 from .messages import input_messages, system_instructions, to_json
 from .pricing import PriceBook, PricesFileError, Rates, load_prices_file
 from .record import Recorder
@@ -32,7 +32,7 @@ __all__ = ["Telemetry"]
 
 _log = logging.getLogger("otel_llm")
 _CLIENT: Final = SpanKind.CLIENT
-OVERFLOW_USER: Final = "_other"
+OVERFLOW_USER: Final = OVERFLOW_VALUE
 
 
 class Telemetry:
@@ -55,6 +55,8 @@ class Telemetry:
         self.standard = conventions.StandardMetrics(meter, self.conventions)
         self.ledger = Ledger.for_meter(meter)
         L = self.ledger
+        L.set_limits(settings.metric_user_limit, settings.metric_series_limit)
+        configure(trust_baggage=settings.trust_baggage, fingerprint_key=settings.fingerprint_key)
         self.calls = L.sum(meter, sc.CALLS, "{call}", "LLM calls, by who made them and how they ended")
         self.cost = L.sum(meter, sc.COST, "USD", "Cost of LLM calls in US dollars")
         self.cost_reference = L.sum(
@@ -99,16 +101,12 @@ class Telemetry:
 
     def metric_user_id(self, user_id: str) -> str:
         """The user id for metric labels, capped at `metric_user_limit` distinct ids per process."""
-        users = self.ledger.users  # with the sums whose series they make: re-instrumenting keeps the cap
-        if user_id in users:
-            return user_id
-        if len(users) >= self.settings.metric_user_limit:
-            return OVERFLOW_USER
-        users.add(user_id)
-        return user_id
+        # The cap lives with the sums whose series it bounds: re-instrumenting keeps it.
+        return self.ledger.user_cap.admit(user_id)
 
     def start(self, operation: str, client: Any, kwargs: Mapping[str, Any], streaming: bool) -> Call:
         """Open the span of one request. May raise: the wrapper guards it."""
+        run_deferred()  # streams dropped since the last call end here, outside any lock (ledger.defer)
         state = getattr(client, "__dict__", None)
         if type(state) is not dict:
             state = {}

@@ -7,6 +7,7 @@ import contextvars
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
 from opentelemetry import baggage, context
 
 import otel_llm
@@ -60,7 +61,8 @@ def test_decorator_sync_and_async(instrumented: Any, api: Api, spans: Any) -> No
         assert only_span(spans).attributes["user.id"] == "bob"
 
 
-def test_baggage_from_middleware_and_the_request_user_fallback(instrumented: Any, api: Api, spans: Any) -> None:
+def test_baggage_from_middleware_and_the_request_user_fallback(instrument: Any, api: Api, spans: Any) -> None:
+    instrument(trust_baggage=True)  # the operator's opt-in: baggage is set inside the service
     ctx = baggage.set_baggage("user.id", "dave", baggage.set_baggage("session.id", "s-9", baggage.set_baggage("team", "sales")))
     token = context.attach(ctx)
     try:
@@ -130,3 +132,99 @@ def test_metric_attributes_are_switchable(instrument: Any, api: Api, reader: Any
     labels = dict(point.attributes)
     assert labels["otel_llm.feature"] == "search"
     assert "user.id" not in labels and "otel_llm.team" not in labels and "otel_llm.api_key.fingerprint" not in labels
+
+
+def _with_baggage(values: dict[str, str]) -> Any:
+    ctx = None
+    for key, value in values.items():
+        ctx = baggage.set_baggage(key, value, ctx)
+    return context.attach(ctx)
+
+
+def test_baggage_from_a_caller_is_ignored_unless_the_operator_trusts_it(instrumented: Any, api: Api, spans: Any) -> None:
+    token = _with_baggage({"user.id": "ceo", "team": "finance", "session.id": "s-x", "feature": "board"})
+    try:
+        _chat(api)
+        _chat(api, user="u-7")
+    finally:
+        context.detach(token)
+    first, second = finished(spans)
+    for key in ("user.id", "otel_llm.team", "session.id", "otel_llm.feature"):
+        assert key not in first.attributes
+    assert second.attributes["user.id"] == "u-7" and "otel_llm.team" not in second.attributes
+
+
+def test_the_apps_own_values_rank_above_trusted_baggage(instrument: Any, api: Api, spans: Any) -> None:
+    instrument(trust_baggage=True)
+    token = _with_baggage({"user.id": "ceo", "team": "finance"})
+    try:
+        _chat(api, user="u-7")  # the request's own user wins over baggage
+        with otel_llm.attributes(team="support"):
+            _chat(api, user="u-8")
+        with otel_llm.attributes(user_id="u-9"):
+            _chat(api, user="u-10")  # our scope wins over the request's user
+    finally:
+        context.detach(token)
+    first, second, third = finished(spans)
+    assert (first.attributes["user.id"], first.attributes["otel_llm.team"]) == ("u-7", "finance")
+    assert (second.attributes["user.id"], second.attributes["otel_llm.team"]) == ("u-8", "support")
+    assert third.attributes["user.id"] == "u-9"
+
+
+def test_50k_teams_from_baggage_keep_metric_memory_bounded(instrument: Any, api: Api, reader: Any) -> None:
+    if api.is_async:
+        pytest.skip("the bound is in the shared recording path")
+    import tracemalloc
+
+    from opentelemetry.sdk.trace import TracerProvider
+
+    instrumentor = instrument(trust_baggage=True, metric_attributes="user,team,feature", metric_user_limit=100)
+    telemetry = instrumentor.telemetry
+    telemetry.tracer = TracerProvider().get_tracer("bound")  # spans kept by no exporter
+    client = api.client
+    from openai.types.chat import ChatCompletion
+
+    from tests.conftest import fixture_json
+
+    response = ChatCompletion.model_validate(fixture_json("chat_completion.json"))
+
+    def drive(start: int, stop: int) -> None:
+        for i in range(start, stop):
+            token = _with_baggage({"team": f"team-{i}", "feature": f"feature-{i}"})
+            try:
+                telemetry.start("chat", client, {"model": "gpt-4.1"}, False).complete(response)
+            finally:
+                context.detach(token)
+
+    drive(0, 2_000)
+    tracemalloc.start()
+    try:
+        drive(2_000, 50_000)
+        grown = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert grown < 5 * 1024 * 1024, f"{grown / 2**20:.1f} MB kept after 48,000 new teams"
+    points_ = points(reader, "otel_llm.calls")
+    teams = {p.attributes.get("otel_llm.team") for p in points_}
+    assert len(teams) <= 102 and "_other" in teams
+    assert sum(p.value for p in points_) == 50_000
+
+
+def test_a_keyed_fingerprint_differs_from_the_plain_one_and_is_stable(monkeypatch: pytest.MonkeyPatch,
+                                                                      instrument: Any, api: Api, spans: Any) -> None:
+    import hashlib
+    import hmac
+
+    from tests.conftest import API_KEY
+
+    instrument()
+    _chat(api)
+    instrument(fingerprint_key="deployment-secret")
+    _chat(api)
+    monkeypatch.setenv("OTEL_LLM_FINGERPRINT_KEY", "deployment-secret")
+    instrument()  # the same secret from the environment: the same id on every replica
+    _chat(api)
+    plain, keyed, from_env = (s.attributes["otel_llm.api_key.fingerprint"] for s in finished(spans))
+    assert plain == hashlib.sha256(API_KEY.encode()).hexdigest()[:12]
+    assert keyed == hmac.new(b"deployment-secret", API_KEY.encode(), hashlib.sha256).hexdigest()[:12]
+    assert from_env == keyed != plain

@@ -74,13 +74,15 @@ def test_standard_names_match_the_semantic_conventions_package() -> None:
         ("OTEL_LLM_INCLUDE_STREAM_USAGE", "  "),
         ("OTEL_LLM_METRIC_ATTRIBUTES", "user,planet"),
         ("OTEL_LLM_METRIC_USER_LIMIT", "-5"),
+        ("OTEL_LLM_METRIC_SERIES_LIMIT", "0"),
+        ("OTEL_LLM_TRUST_BAGGAGE", "perhaps"),
         ("OTEL_LLM_RESPONSE_CACHE", "postgres://x"),
         ("OTEL_LLM_RESPONSE_CACHE_TTL", "soon"),
         ("OTEL_LLM_RESPONSE_CACHE_MAX_ENTRIES", "0"),
         ("OTEL_LLM_RESPONSE_CACHE_MAX_BYTES", "lots"),
         ("OTEL_LLM_RESPONSE_CACHE_STREAMS", "2"),
         ("OTEL_LLM_RESPONSE_CACHE_NONDETERMINISTIC", "perhaps"),
-        ("OTEL_LLM_RESPONSE_CACHE_TIMEOUT", "0"),
+        ("OTEL_LLM_RESPONSE_CACHE_TIMEOUT", "never"),
     ],
 )
 def test_a_wrong_value_warns_once_naming_it_and_falls_back(variable: str, value: str, caplog: pytest.LogCaptureFixture) -> None:
@@ -92,7 +94,7 @@ def test_a_wrong_value_warns_once_naming_it_and_falls_back(variable: str, value:
 
 def test_every_variable_is_tested_above() -> None:
     tested = {case[0] for case in test_a_wrong_value_warns_once_naming_it_and_falls_back.pytestmark[0].args[1]}  # type: ignore[attr-defined]
-    untested = set(ENV_VARIABLES) - tested - {"OTEL_LLM_PRICES", "OTEL_LLM_REFERENCE_MODEL"}  # free text
+    untested = set(ENV_VARIABLES) - tested - {"OTEL_LLM_PRICES", "OTEL_LLM_REFERENCE_MODEL", "OTEL_LLM_FINGERPRINT_KEY"}  # free text
     assert untested == set()
 
 

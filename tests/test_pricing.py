@@ -77,7 +77,7 @@ def test_overrides_per_model_and_per_base_url(tmp_path: Path) -> None:
     assert listed is not None and canary is not None
     assert listed.cost(usage).usd == pytest.approx(0.5 * 2.00 + 0.5 * 1.00 + 8.00)
     assert canary.cost(usage).usd == pytest.approx(0.5 * 1.80 + 0.5 * 0.90 + 7.20)
-    assert listed.source == f"file:{EXAMPLE}"
+    assert listed.source == "file:prices.yaml"  # the base name, as the README shows it
     flash = book.rates("openai_compatible", "https://x/v1", "gemini-2.5-flash")
     assert flash is not None and flash.cost(Usage(input=1_000_000, output=1_000_000)).usd == pytest.approx(0.35 + 2.50)
     toml = tmp_path / "prices.toml"
@@ -180,3 +180,73 @@ def test_totals_agree_span_sum_counter_and_independent_arithmetic(instrument: An
     counter_sum = total(reader, sc.COST)
     assert span_sum == pytest.approx(expected, rel=1e-9)
     assert counter_sum == pytest.approx(expected, rel=1e-9)
+
+
+# Every OpenAI model family with a token price, as an app names it behind a gateway URL.
+OPENAI_FAMILIES = {
+    "chat": ["gpt-4o-mini", "gpt-4o-mini-2024-07-18", "gpt-4.1", "gpt-4", "gpt-5"],
+    "reasoning": ["o1", "o3-mini", "codex-mini-latest"],
+    "embeddings": ["text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002"],
+    "legacy completions": ["davinci-002", "babbage-002", "gpt-3.5-turbo-instruct"],
+    "audio": ["gpt-4o-audio-preview", "gpt-4o-transcribe", "gpt-4o-mini-tts", "gpt-realtime"],
+    "image": ["gpt-image-1"],
+}
+
+
+@pytest.mark.parametrize("model", [m for family in OPENAI_FAMILIES.values() for m in family])
+def test_openai_models_behind_a_gateway_url_get_openai_list_prices(model: str) -> None:
+    book = PriceBook()
+    at_openai = book.rates("openai", "https://api.openai.com/v1", model)
+    behind = book.rates("openai_compatible", "http://127.0.0.1:4000/v1", model)
+    assert at_openai is not None and behind is not None
+    usage = Usage(input=1_000_000, output=1_000_000, cache_read=100_000)
+    assert behind.cost(usage) == at_openai.cost(usage)
+    assert behind.source == at_openai.source + " (by model name)"
+
+
+@pytest.mark.parametrize(("model", "provider"), [("llama-3.3-70b-versatile", "groq"), ("deepseek-chat", "deepseek"),
+                                                 ("claude-sonnet-4-5", "anthropic")])
+def test_other_providers_models_behind_a_gateway_are_found_by_name(model: str, provider: str) -> None:
+    rates = PriceBook().rates("openai_compatible", "http://127.0.0.1:4000/v1", model)
+    assert rates is not None and rates.source.startswith(f"genai-prices:{provider}/") and rates.source.endswith(
+        " (by model name)")
+
+
+def test_a_dated_response_model_falls_back_to_the_request_model_behind_a_gateway(
+    instrumented: Any, gateway_api: Api, fake: FakeAPI, spans: Any
+) -> None:
+    body = fixture_json("completion.json") | {"model": "davinci:2023-07-21-v2"}
+    fake.reply(Reply(body=body))
+    gateway_api.call("completions.create", model="davinci-002", prompt="hi")
+    attrs = only_span(spans).attributes
+    assert attrs["gen_ai.response.model"] == "davinci:2023-07-21-v2"
+    assert attrs["otel_llm.price.source"] == "genai-prices:openai/davinci-002 (by model name)"
+    tokens = body["usage"]["prompt_tokens"] + body["usage"]["completion_tokens"]
+    assert attrs["otel_llm.cost.usd"] == pytest.approx(tokens * 2 * M)  # davinci-002: $2 in and out
+
+
+def test_recorded_openai_traffic_through_a_local_url_is_priced_whenever_it_carries_usage(
+    instrumented: Any, fake: FakeAPI, spans: Any
+) -> None:
+    import json
+
+    from tests.test_replay import CASSETTES, _load
+
+    api = Api("sync", fake, "http://127.0.0.1:4000/v1")
+    try:
+        for cassette in CASSETTES:
+            uri, request, status, body_text = _load(cassette)
+            if status >= 400:
+                continue
+            is_sse = body_text.lstrip().startswith(("data:", "event:"))
+            fake.reply(Reply(status, sse=body_text) if is_sse else Reply(status, json.loads(body_text)))
+            method = {"/chat/completions": "chat.completions.create", "/embeddings": "embeddings.create",
+                      "/responses": "responses.create"}[uri.split("/v1", 1)[1]]
+            result = api.call(method, **request)
+            if request.get("stream"):
+                api.consume(result)
+    finally:
+        api.close()
+    with_usage = [s for s in finished(spans) if "gen_ai.usage.input_tokens" in s.attributes]
+    unpriced = sorted({s.attributes["gen_ai.request.model"] for s in with_usage if "otel_llm.cost.usd" not in s.attributes})
+    assert len(with_usage) >= 10 and unpriced == []

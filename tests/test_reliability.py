@@ -116,7 +116,8 @@ def test_32_threads_each_with_its_own_user_nothing_mixed_up(instrumented: Any, f
     assert calls == {f"user-{i}": 5 for i in range(32)}
 
 
-def test_500_asyncio_tasks_each_with_its_own_user(instrumented: Any, fake: FakeAPI, spans: Any, reader: Any) -> None:
+def test_500_asyncio_tasks_each_with_its_own_user(instrument: Any, fake: FakeAPI, spans: Any, reader: Any) -> None:
+    instrument(metric_series_limit=5_000)  # 500 users x 6 series each: past the default budget (tests/test_bounds.py)
     api = Api("async", fake, "https://api.openai.com/v1")
 
     async def one(i: int) -> None:
