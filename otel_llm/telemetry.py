@@ -20,6 +20,7 @@ from .call import Call
 from .extract import client_endpoint, content_json, request_attributes
 from .ledger import Ledger
 from .pricing import PriceBook, PricesFileError, Rates, load_prices_file
+from .process import register_start_time
 from .settings import Settings
 from .version import __version__
 
@@ -55,6 +56,7 @@ class Telemetry:
             description="Time to receive the first chunk of a streamed response",
             explicit_bucket_boundaries_advisory=list(sc.DURATION_BUCKETS),
         )
+        register_start_time(meter)  # lets the exact-spend rules tell a restart from a gap
         self.ledger = Ledger.for_meter(meter)
         L = self.ledger
         self.calls = L.sum(meter, sc.CALLS, "{call}", "LLM calls, by who made them and how they ended")
