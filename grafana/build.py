@@ -331,10 +331,11 @@ def drilldown() -> db.Dashboard:
         .link(link("Traces of $user in Tempo", explore_traces('{ span.user.id = "${user}" }')))
         .link(link("Traces of session $session in Tempo", explore_traces('{ span.session.id = "${session}" }')))
         .with_row(db.Row("User"))
-        .with_panel(money_stat("Spend, last 24 hours", f'scope:otel_llm_cost_usd:sum24h{{scope="user",{user}}}'))
+        .with_panel(money_stat("Spend today (budget day)", f'scope:otel_llm_cost_usd:dtd{{scope="user",{user}}}',
+                               description="Since the start of the budget day (prometheus/rules/budget_day.yml)."))
         .with_panel(money_stat("Month to date", f'scope:otel_llm_cost_usd:mtd{{scope="user",{user}}}'))
-        .with_panel(ratio_stat("Daily budget used",
-                               f'scope:otel_llm_cost_usd:sum24h_budget_ratio{{scope="user",{user}}}',
+        .with_panel(ratio_stat("Daily budget used today",
+                               f'scope:otel_llm_cost_usd:dtd_budget_ratio{{scope="user",{user}}}',
                                description="Empty when the user has no budget in prometheus/budgets.yaml."))
         .with_panel(graph("Spend rate by model", [q(
             f"sum by (gen_ai_request_model) (rate(otel_llm_cost_USD_total{{{user}}}[$__rate_interval])) * 3600")],
