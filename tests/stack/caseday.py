@@ -109,7 +109,7 @@ def simulate(end: int, seed: int = 7) -> Day:
                                                 "gen_ai_request_model": "gemini-2.5-flash", "server_address": SERVER,
                                                 "user_id": "u24", "otel_llm_team": "support",
                                                 "otel_llm_api_key_fingerprint": KEYS[1],
-                                                "otel_llm_prompt_size": "short"}, 5.0)
+                                                "otel_llm_prompt_size": "small"}, 5.0)
         for instance, when in started.items():
             day.gauges["otel_llm_process_start_time_seconds"][(("instance", instance), ("job", JOB))] = when
             day.gauges["target_info"][(("instance", instance), ("job", JOB))] = 1
@@ -175,8 +175,8 @@ def _call(day: Day, rng: random.Random, minute: int, user: str, model: str) -> N
     duration = rng.lognormvariate(math.log(0.42), 0.6) * slow
     day.observe("gen_ai_client_operation_duration_seconds", base, duration)
     day.observe("gen_ai_client_operation_time_to_first_chunk_seconds", base, duration * 0.3)
-    size = ("short", "medium", "long")[number % 3]  # routed by complexity: one size per user here
-    tokens_in = {"short": 300, "medium": 1200, "long": 4000}[size] + rng.randrange(200)
+    size = ("small", "medium", "large")[number % 3]  # routed by complexity: one size per user here
+    tokens_in = {"small": 300, "medium": 1200, "large": 12000}[size] + rng.randrange(200)
     tokens_out = rng.randrange(50, 600)
     cached = tokens_in * 0.5 if rng.random() < 0.34 else 0.0
     price_in, price_out = MODELS[model]
