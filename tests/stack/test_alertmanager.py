@@ -181,3 +181,24 @@ def test_the_generic_webhook_gets_no_info_and_the_watchdog_only_the_deadman_swit
     assert urls["info"] == [env["INFO_WEBHOOK_URL"]]
     assert urls["deadman"] == [env["DEADMAN_WEBHOOK_URL"]]
     assert env["ALERT_WEBHOOK_URL"] not in urls["info"] + urls["deadman"]
+
+
+def test_runbook_links_are_absolute_under_a_configured_base_url() -> None:
+    """Issue 17.10: `runbook_url` is a repository path; notifications prefix RUNBOOK_BASE_URL so the
+    link opens from a pager or chat."""
+    base = "https://git.example.com/otel-llm/blob/main/"
+    config = yaml.safe_load(render.render(TEMPLATE, {**ALL_ENV, "RUNBOOK_BASE_URL": base}))
+    critical = next(r for r in config["receivers"] if r["name"] == "critical")
+    link = base + "{{ .CommonAnnotations.runbook_url }}"
+    assert critical["pagerduty_configs"][0]["links"][0]["href"] == link
+    assert critical["slack_configs"][0]["text"].endswith("Runbook: " + link)
+    # Unset: the path as the alert gives it, as before.
+    config = yaml.safe_load(render.render(TEMPLATE, ALL_ENV))
+    critical = next(r for r in config["receivers"] if r["name"] == "critical")
+    assert critical["pagerduty_configs"][0]["links"][0]["href"] == "{{ .CommonAnnotations.runbook_url }}"
+
+
+@pytest.mark.parametrize("bad", ["https://x/'\nglobal: {}", "javascript:alert(1)", "https://x/ y"])
+def test_a_base_url_that_could_break_the_yaml_is_refused(bad: str) -> None:
+    with pytest.raises(render.RenderError, match="RUNBOOK_BASE_URL"):
+        render.render(TEMPLATE, {"RUNBOOK_BASE_URL": bad})
