@@ -24,7 +24,7 @@ from typing import Any
 import caseday
 import pytest
 import yaml
-from stackservers import Prometheus, running_prometheus
+from stackservers import running_prometheus
 
 REPO = Path(__file__).resolve().parents[2]
 # The case's key 0123456789ab has a monthly budget in the fixture (remaining budget per key).
@@ -131,7 +131,7 @@ def replayed_day(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pat
 def test_the_replayed_day_is_the_case(replayed_day: tuple[Path, int]) -> None:
     work, end = replayed_day
     with running_prometheus(work) as prometheus:
-        calls = prometheus.query(f"sum(increase(otel_llm_calls_total[1d]))", at=end)["result"]
+        calls = prometheus.query("sum(increase(otel_llm_calls_total[1d]))", at=end)["result"]
         users = prometheus.query("count(count by (user_id) (otel_llm_cost_USD_total))", at=end)["result"]
         models = prometheus.query("count(count by (gen_ai_request_model) (otel_llm_cost_USD_total))", at=end)["result"]
     assert 2400 < float(calls[0]["value"][1]) < 3200  # increase() misses app-2's restart and first calls
