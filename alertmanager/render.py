@@ -22,7 +22,12 @@ HERE: Final = Path(__file__).parent
 _IF: Final = re.compile(r"^# if ([A-Z_][A-Z0-9_]*)\s*$")
 _ENDIF: Final = re.compile(r"^# endif\s*$")
 # Optional variables and their defaults; any other ${VAR} outside a dropped block is required.
-DEFAULTS: Final[Mapping[str, str]] = {"SLACK_CHANNEL": "#llm-alerts"}
+DEFAULTS: Final[Mapping[str, str]] = {"SLACK_CHANNEL": "#llm-alerts", "RUNBOOK_BASE_URL": ""}
+# Variables spliced into a longer string (a URL prefix), so they cannot be JSON-quoted: inserted
+# as they are, only when they are an http(s) URL made of characters that cannot end a YAML
+# single-quoted string or start a new line.
+PREFIXES: Final = frozenset({"RUNBOOK_BASE_URL"})
+_SAFE_URL: Final = re.compile(r"https?://[A-Za-z0-9._~:/?#\[\]@!$&()*+,;=%-]*")
 # alertmanager.yml in the repository is the render with no integration set, under this header.
 EXAMPLE_HEADER: Final = (
     "# GENERATED: alertmanager.yml.tmpl rendered with no integration configured (a test checks it is\n"
@@ -58,6 +63,11 @@ def render(template: str, env: Mapping[str, str]) -> str:
     values = {**DEFAULTS, **{k: v for k, v in env.items() if v}}
     text = "\n".join(_keep_lines(template, values)) + "\n"
     quoted = {name: json.dumps(value) for name, value in values.items()}
+    for name in PREFIXES:
+        value = values.get(name, "")
+        if value and not _SAFE_URL.fullmatch(value):
+            raise RenderError(f"{name} must be an http(s) URL without quotes or spaces, got {value!r}")
+        quoted[name] = value
     try:
         return string.Template(text).substitute(quoted)
     except KeyError as exc:

@@ -128,35 +128,56 @@ def base(uid: str, title: str, description: str) -> db.Dashboard:
 
 
 # --- dashboards ---------------------------------------------------------------------------------
+ENV: Final = 'deployment_environment_name=~"$env"'
+
+
+def env_var() -> db.QueryVariable:
+    """deployment.environment.name, promoted to a metric label by the Collector (collector/otelcol.yaml)."""
+    return label_var("env", "Environment", "otel_llm_calls_total", "deployment_environment_name")
+
+
 def cost_overview() -> db.Dashboard:
-    by = "sum by ({label}) (sum_over_time(series:otel_llm_cost_usd:delta1m[$__interval]))"
+    by = f"sum by ({{label}}) (sum_over_time(series:otel_llm_cost_usd:delta1m{{{{{ENV}}}}}[$__interval]))"
+    ranked = f"sort_desc(sum by ({{label}}) (sum_over_time(series:otel_llm_cost_usd:delta1m{{{{{ENV}}}}}[$__range])))"
     holders = 'topk(20, sum by ({label}) (sum_over_time(scope:otel_llm_cost_usd:delta1m{{scope="{scope}"}}[$__range])))'
     drill = link("Drill down into this user", "/d/otel-llm-drilldown?var-user=${__data.fields.user_id}")
     traces = link("Traces of this user in Tempo",
                   explore_traces('{ span.user.id = "${__data.fields.user_id}" }'))
+
+    def tokens(kind: str) -> str:
+        return f'sum(increase(otel_llm_tokens_total{{{ENV},gen_ai_token_type="{kind}"}}[$__range]))'
+
     return (
         base("otel-llm-cost", "LLM cost overview",
              "Spend, budgets, month-end projection, attribution, tokens, caching and routing savings.")
+        .with_variable(env_var())
         .with_row(db.Row("Budgets"))
-        .with_panel(money_stat("Spend today (UTC)",
-                               f"sum(sum_over_time(scope:otel_llm_cost_usd:delta1m{{{GLOBAL}}}[$__range]))",
-                               time_from="now/d", description="Exact, since 00:00 UTC."))
+        .with_panel(money_stat("Spend today (budget day)", f"scope:otel_llm_cost_usd:dtd{{{GLOBAL}}}",
+                               description="Exact, since the start of the budget day (the calendar day in the "
+                               "UTC offset of prometheus/rules/budget_day.yml): the figure LLMDailyBudgetSpent "
+                               "pages on."))
         .with_panel(money_stat("Spend, last 24 hours", f"scope:otel_llm_cost_usd:sum24h{{{GLOBAL}}}",
-                               description="Rolling 24 hours: the figure the daily budget is checked against."))
-        .with_panel(ratio_stat("Daily budget used", f"scope:otel_llm_cost_usd:sum24h_budget_ratio{{{GLOBAL}}}"))
+                               description="Rolling 24 hours: a burn signal across midnight "
+                               "(LLMDailyBudgetRollingSpent)."))
+        .with_panel(ratio_stat("Daily budget used today", f"scope:otel_llm_cost_usd:dtd_budget_ratio{{{GLOBAL}}}"))
         .with_panel(money_stat("Month to date (UTC)", f"scope:otel_llm_cost_usd:mtd{{{GLOBAL}}}"))
         .with_panel(money_stat("Projected month end", f"scope:otel_llm_cost_usd:mtd_projected{{{GLOBAL}}}",
                                description="Month to date divided by the elapsed fraction of the month."))
         .with_panel(ratio_stat("Projection vs monthly budget",
                                f"scope:otel_llm_cost_usd:mtd_projected_budget_ratio{{{GLOBAL}}}"))
         .with_panel(graph("Budget use by scope", [
-            q("scope:otel_llm_cost_usd:sum24h_budget_ratio", "daily {{scope}} {{holder}}", ref="A"),
+            q("scope:otel_llm_cost_usd:dtd_budget_ratio", "today {{scope}} {{holder}}", ref="A"),
             q("scope:otel_llm_cost_usd:mtd_budget_ratio", "monthly {{scope}} {{holder}}", ref="B"),
         ], "percentunit", description="Every budget in prometheus/budgets.yaml; alerts at 50/80/100%."))
+        .with_panel(top_table(
+            "Remaining monthly budget per API key",
+            '(otel_llm:budget_usd:monthly{scope="api_key"} - scope:otel_llm_cost_usd:mtd{scope="api_key"})'
+            ' or otel_llm:budget_usd:monthly{scope="api_key"}', USD, span=12,
+            description="Monthly budget minus month to date, per key fingerprint with a budget; negative is over."))
         .with_row(db.Row("Where the money goes"))
+        .with_panel(top_table("Spend by model over the range (ranked)", ranked.format(label="gen_ai_request_model"),
+                              USD, description="Exact spend in the dashboard's time range, most expensive first."))
         .with_panel(graph("Spend by model", [q(by.format(label="gen_ai_request_model"))], USD,
-                          span=8, stacked=True, min_interval="1m"))
-        .with_panel(graph("Spend by provider", [q(by.format(label="gen_ai_provider_name"))], USD,
                           span=8, stacked=True, min_interval="1m"))
         .with_panel(graph("Spend by endpoint (server_address)", [q(by.format(label="server_address"))], USD,
                           span=8, stacked=True, min_interval="1m"))
@@ -165,50 +186,101 @@ def cost_overview() -> db.Dashboard:
         .with_panel(top_table("Top teams", holders.format(label="otel_llm_team", scope="team"), USD))
         .with_panel(top_table("Top API keys (fingerprint)",
                               holders.format(label="otel_llm_api_key_fingerprint", scope="api_key"), USD))
+        .with_panel(trace_table("Most expensive calls (over $0.05, newest first)",
+                                "{ span.otel_llm.cost.usd > 0.05 } | select(span.otel_llm.cost.usd, "
+                                "span.gen_ai.request.model, span.user.id)", span=12))
+        .with_panel(trace_table("Slowest calls (over 10 s, newest first)",
+                                "{ span.gen_ai.operation.name != nil && duration > 10s } | "
+                                "select(span.gen_ai.request.model, span.user.id)", span=12))
         .with_row(db.Row("Tokens and caching"))
+        .with_panel(ratio_stat("Prompt cache hit ratio over the range",
+                               f"{tokens('cache_read')} / {tokens('input')}",
+                               description="Input tokens served from the provider's prompt cache, of all "
+                               "input tokens, in the dashboard's time range."))
         .with_panel(graph("Tokens per minute by type",
-                          [q("sum by (gen_ai_token_type) (rate(otel_llm_tokens_total[$__rate_interval])) * 60")],
+                          [q(f"sum by (gen_ai_token_type) (rate(otel_llm_tokens_total{{{ENV}}}[$__rate_interval])) * 60")],
                           "short", span=8))
         .with_panel(graph("Cache hit ratios", [
-            q('sum(rate(otel_llm_tokens_total{gen_ai_token_type="cache_read"}[$__rate_interval]))'
-              ' / sum(rate(otel_llm_tokens_total{gen_ai_token_type="input"}[$__rate_interval]))',
+            q(f'sum(rate(otel_llm_tokens_total{{{ENV},gen_ai_token_type="cache_read"}}[$__rate_interval]))'
+              f' / sum(rate(otel_llm_tokens_total{{{ENV},gen_ai_token_type="input"}}[$__rate_interval]))',
               "prompt cache (input tokens served from cache)", ref="A"),
-            q('sum(rate(otel_llm_response_cache_requests_total{otel_llm_response_cache_result="hit"}[$__rate_interval]))'
-              " / sum(rate(otel_llm_response_cache_requests_total[$__rate_interval]))",
+            q(f'sum(rate(otel_llm_response_cache_requests_total{{{ENV},otel_llm_response_cache_result="hit"}}[$__rate_interval]))'
+              f" / sum(rate(otel_llm_response_cache_requests_total{{{ENV}}}[$__rate_interval]))",
               "response cache (requests)", ref="B"),
-        ], "percentunit", span=8))
+        ], "percentunit", span=6))
         .with_panel(graph("Cache savings per hour", [
-            q("sum by (otel_llm_cache_kind) (rate(otel_llm_cache_savings_USD_total[$__rate_interval])) * 3600")],
-            USD, span=8))
+            q(f"sum by (otel_llm_cache_kind) (rate(otel_llm_cache_savings_USD_total{{{ENV}}}[$__rate_interval])) * 3600")],
+            USD, span=6))
         .with_row(db.Row("Routing and pricing"))
         .with_panel(graph("Routing: actual vs reference-model cost by prompt size", [
-            q("sum by (otel_llm_prompt_size) (rate(otel_llm_cost_USD_total[$__rate_interval])) * 3600",
+            q(f"sum by (otel_llm_prompt_size) (rate(otel_llm_cost_USD_total{{{ENV}}}[$__rate_interval])) * 3600",
               "actual {{otel_llm_prompt_size}}", ref="A"),
-            q("sum by (otel_llm_prompt_size) (rate(otel_llm_cost_reference_USD_total[$__rate_interval])) * 3600",
+            q(f"sum by (otel_llm_prompt_size) (rate(otel_llm_cost_reference_USD_total{{{ENV}}}[$__rate_interval])) * 3600",
               "if all on reference model {{otel_llm_prompt_size}}", ref="B"),
         ], USD, span=12, description="Per hour. Reference cost needs OTEL_LLM_REFERENCE_MODEL."))
         .with_panel(money_stat("Routing savings in range",
-                               "sum(increase(otel_llm_cost_reference_USD_total[$__range]))"
-                               " - sum(increase(otel_llm_cost_USD_total[$__range]))"))
+                               f"sum(increase(otel_llm_cost_reference_USD_total{{{ENV}}}[$__range]))"
+                               f" - sum(increase(otel_llm_cost_USD_total{{{ENV}}}[$__range]))"))
         .with_panel(top_table("Unpriced calls in range (spend under-reported)",
                               "sum by (gen_ai_provider_name, gen_ai_response_model, server_address) "
                               "(sum_over_time(series:otel_llm_calls_unpriced:delta1m[$__range])) > 0",
                               "short"))
+        .with_row(db.Row("Can the number be trusted?"))
+        .with_panel(top_table("Unmetered calls in range (no usage at all: spend not measured)",
+                              "sum by (gen_ai_request_model, server_address) "
+                              "(sum_over_time(series:otel_llm_calls_unmetered:delta1m[$__range])) > 0", "short",
+                              description="Calls that ended with no usage (LLMSpendNotMeasured)."))
+        .with_panel(top_table("Rejected usage in range (outside what a call can reach)",
+                              "sum by (gen_ai_request_model, otel_llm_rejected_reason) "
+                              "(increase(otel_llm_usage_rejected_total[$__range])) > 0", "short",
+                              description="Usage or cost values not added to the sums (LLMUsageRejected)."))
+        .with_panel(top_table("Spend possibly missed (upper bound, last 24h)",
+                              "instance:otel_llm_cost_usd_unmeasured:sum24h", USD,
+                              description="Processes first seen already running: their earlier spend is "
+                              "not in the figures (LLMSpendPossiblyMissed)."))
+        .with_panel(billed_vs_recorded())
     )
 
 
+def billed_vs_recorded() -> table.Panel:
+    """Per settled billing day and model: what the provider billed, what we recorded, their ratio."""
+    targets = [
+        q("otel_llm_billed_cost_usd", ref="A", instant=True, table_format=True),
+        q("otel_llm_reconcile_recorded_cost_usd", ref="B", instant=True, table_format=True),
+        q("otel_llm_reconcile_recorded_cost_usd / otel_llm_billed_cost_usd", ref="C", instant=True,
+          table_format=True),
+    ]
+    return (table.Panel().title("Billed vs recorded, per day and model").datasource(PROMETHEUS)
+            .description("From `otel-llm reconcile` (the provider's usage/costs data, UTC billing days): "
+                         "billed (A), recorded by our telemetry (B), recorded/billed (C). LLMSpendNotReconciled "
+                         "fires under 95% on the newest settled day.")
+            .targets(targets).unit(USD).height(10).span(24).show_header(True)
+            .align(common.FieldTextAlignment.AUTO).inspect(False)
+            .with_transformation(DataTransformerConfig(id_val="merge", options={}))
+            .with_transformation(DataTransformerConfig(id_val="organize", options={
+                "excludeByName": {"Time": True},
+                "renameByName": {"Value #A": "billed", "Value #B": "recorded", "Value #C": "recorded / billed"}})))
+
+
 def performance() -> db.Dashboard:
-    sel = 'gen_ai_request_model=~"$model"'
+    sel = f'gen_ai_request_model=~"$model",{ENV}'
 
     def quantiles(metric: str, by: str) -> list[prom.Dataquery]:
         return [q(f"histogram_quantile({p}, sum by (le, {by}) (rate({metric}_bucket{{{sel}}}[$__rate_interval])))",
                   f"p{int(p * 100)} {{{{{by}}}}}", ref=chr(65 + i), exemplar=True)
                 for i, p in enumerate((0.5, 0.95, 0.99))]
 
+    def error_ratio(by: str) -> str:
+        # `or calls * 0`: a model with calls and no error series shows 0, not a blank panel.
+        calls = f"sum by ({by}) (rate(otel_llm_calls_total{{{sel}}}[$__rate_interval]))"
+        return (f'(sum by ({by}) (rate(otel_llm_calls_total{{{sel},error_type!=""}}[$__rate_interval]))'
+                f" / {calls}) or {calls} * 0")
+
     return (
         base("otel-llm-performance", "LLM performance",
              "Request rate, latency, time to first chunk, errors and rate limits, by model and endpoint.")
         .with_variable(label_var("model", "Model", "otel_llm_calls_total", "gen_ai_request_model"))
+        .with_variable(env_var())
         .with_row(db.Row("By model"))
         .with_panel(graph("Requests per second",
                           [q(f"sum by (gen_ai_request_model) (rate(otel_llm_calls_total{{{sel}}}[$__rate_interval]))")],
@@ -219,10 +291,11 @@ def performance() -> db.Dashboard:
         .with_panel(graph("Time to first chunk p50 / p95 / p99 (streams)",
                           quantiles("gen_ai_client_operation_time_to_first_chunk_seconds", "gen_ai_request_model"),
                           "s", span=12))
-        .with_panel(graph("Error ratio", [q(
-            f'sum by (gen_ai_request_model) (rate(otel_llm_calls_total{{{sel},error_type!=""}}[$__rate_interval]))'
-            f" / sum by (gen_ai_request_model) (rate(otel_llm_calls_total{{{sel}}}[$__rate_interval]))")],
-            "percentunit", span=8))
+        .with_panel(graph("Share of calls over 10 s (the latency alert's figure)", [q(
+            f'1 - sum by (gen_ai_request_model) (rate(gen_ai_client_operation_duration_seconds_bucket{{{sel},le="10.24"}}[$__rate_interval]))'
+            f' / sum by (gen_ai_request_model) (rate(gen_ai_client_operation_duration_seconds_bucket{{{sel},le="+Inf"}}[$__rate_interval]))')],
+            "percentunit", span=12))
+        .with_panel(graph("Error ratio", [q(error_ratio("gen_ai_request_model"))], "percentunit", span=8))
         .with_panel(graph("Errors by type", [q(
             f'sum by (error_type) (rate(otel_llm_calls_total{{{sel},error_type!=""}}[$__rate_interval]))')],
             "reqps", span=8))
@@ -243,10 +316,8 @@ def performance() -> db.Dashboard:
             f"histogram_quantile(0.95, sum by (le, server_address) "
             f"(rate(gen_ai_client_operation_duration_seconds_bucket{{{sel}}}[$__rate_interval])))",
             exemplar=True)], "s", span=8))
-        .with_panel(graph("Error ratio by server_address", [q(
-            f'sum by (server_address) (rate(otel_llm_calls_total{{{sel},error_type!=""}}[$__rate_interval]))'
-            f" / sum by (server_address) (rate(otel_llm_calls_total{{{sel}}}[$__rate_interval]))")],
-            "percentunit", span=8))
+        .with_panel(graph("Error ratio by server_address", [q(error_ratio("server_address"))],
+                          "percentunit", span=8))
     )
 
 
@@ -260,10 +331,11 @@ def drilldown() -> db.Dashboard:
         .link(link("Traces of $user in Tempo", explore_traces('{ span.user.id = "${user}" }')))
         .link(link("Traces of session $session in Tempo", explore_traces('{ span.session.id = "${session}" }')))
         .with_row(db.Row("User"))
-        .with_panel(money_stat("Spend, last 24 hours", f'scope:otel_llm_cost_usd:sum24h{{scope="user",{user}}}'))
+        .with_panel(money_stat("Spend today (budget day)", f'scope:otel_llm_cost_usd:dtd{{scope="user",{user}}}',
+                               description="Since the start of the budget day (prometheus/rules/budget_day.yml)."))
         .with_panel(money_stat("Month to date", f'scope:otel_llm_cost_usd:mtd{{scope="user",{user}}}'))
-        .with_panel(ratio_stat("Daily budget used",
-                               f'scope:otel_llm_cost_usd:sum24h_budget_ratio{{scope="user",{user}}}',
+        .with_panel(ratio_stat("Daily budget used today",
+                               f'scope:otel_llm_cost_usd:dtd_budget_ratio{{scope="user",{user}}}',
                                description="Empty when the user has no budget in prometheus/budgets.yaml."))
         .with_panel(graph("Spend rate by model", [q(
             f"sum by (gen_ai_request_model) (rate(otel_llm_cost_USD_total{{{user}}}[$__rate_interval])) * 3600")],

@@ -127,6 +127,7 @@ CACHE_SAVINGS: Final = "otel_llm.cache.savings"  # counter, USD -> otel_llm_cach
 RESPONSE_CACHE_REQUESTS: Final = "otel_llm.response_cache.requests"  # -> ..._requests_total
 HTTP_ATTEMPTS: Final = "otel_llm.http.attempts"  # counter -> otel_llm_http_attempts_total
 HTTP_BACKOFF: Final = "otel_llm.http.backoff.duration"  # histogram, s -> ..._duration_seconds
+PROCESS_START_TIME: Final = "otel_llm.process.start_time"  # gauge, s -> otel_llm_process_start_time_seconds
 
 # --- instrumentation scope --------------------------------------------------------------------
 SCOPE_NAME: Final = "otel_llm"

@@ -21,6 +21,7 @@ from .extract import client_endpoint, request_attributes
 from .ledger import OVERFLOW_VALUE, Ledger, run_deferred
 from .messages import input_messages, system_instructions, to_json
 from .pricing import PriceBook, PricesFileError, Rates, load_prices_file
+from .process import register_start_time
 from .record import Recorder
 from .settings import Settings
 from .version import __version__
@@ -53,6 +54,7 @@ class Telemetry:
         self.tracer = get_tracer(sc.SCOPE_NAME, __version__, tracer_provider, schema_url=schema)
         meter = get_meter(sc.SCOPE_NAME, __version__, meter_provider, schema_url=schema)
         self.standard = conventions.StandardMetrics(meter, self.conventions)
+        register_start_time(meter)  # lets the exact-spend rules tell a restart from a gap
         self.ledger = Ledger.for_meter(meter)
         L = self.ledger
         L.set_limits(settings.metric_user_limit, settings.metric_series_limit)

@@ -109,6 +109,18 @@ class Prometheus:
             raise ValueError(f"{expr!r}: {answer}")
         return answer["data"]
 
+    def query_range(self, expr: str, start: float, end: float, step: float) -> Any:
+        """Range query, as a dashboard panel sends it; raises on a PromQL error."""
+        params = {"query": expr, "start": str(start), "end": str(end), "step": str(step)}
+        url = f"{self.url}/api/v1/query_range?{urllib.parse.urlencode(params)}"
+        try:
+            answer = http_json(url)
+        except urllib.error.HTTPError as exc:
+            raise ValueError(f"{expr!r}: {exc.read().decode(errors='replace')}") from exc
+        if answer.get("status") != "success":
+            raise ValueError(f"{expr!r}: {answer}")
+        return answer["data"]
+
     def alerts(self) -> list[dict[str, Any]]:
         return list(http_json(f"{self.url}/api/v1/alerts")["data"]["alerts"])
 

@@ -117,3 +117,30 @@ def test_gateway_keeps_errors_rate_limits_and_expensive_calls() -> None:
 def test_agents_route_traces_by_trace_id() -> None:
     exporter = load(REPO / "deploy/agent/otelcol-agent.yaml")["exporters"]["loadbalancing"]
     assert exporter["routing_key"] == "traceID"
+
+
+def test_gateway_keeps_slow_calls_and_waits_for_long_streams() -> None:
+    """Issue 17.9: p95 exemplars point at slow calls, so slow traces must be kept; a decision taken
+    15 s after the first span drops the rest of a stream that runs longer."""
+    sampling = load(REPO / "deploy/gateway/otelcol-gateway.yaml")["processors"]["tail_sampling"]
+    by_name = {p["name"]: p for p in sampling["policies"]}
+    assert by_name["slow"]["type"] == "latency"
+    threshold = str(by_name["slow"]["latency"]["threshold_ms"])
+    assert threshold.endswith(":-10000}"), threshold  # the 10 s latency objective, overridable
+    wait = str(sampling["decision_wait"])
+    seconds = int(re.search(r"(\d+)s}?$", wait).group(1))  # type: ignore[union-attr]
+    assert seconds >= 120, wait
+    # Room for every trace that arrives while decisions wait (decision_wait x expected rate).
+    assert sampling["num_traces"] >= seconds * sampling["expected_new_traces_per_sec"]
+
+
+@pytest.mark.parametrize("path", [REPO / "collector/otelcol.yaml", REPO / "deploy/gateway/otelcol-gateway.yaml"],
+                         ids=["single", "gateway"])
+def test_metrics_carry_the_deployment_environment(path: Path) -> None:
+    """Issue 17.8: staging and production spend told apart by a label on every otel_llm series."""
+    config = load(path)
+    metrics = config["service"]["pipelines"]["metrics"]["processors"]
+    assert "transform/environment" in metrics
+    statements = " ".join(s for block in config["processors"]["transform/environment"]["metric_statements"]
+                          for s in block["statements"])
+    assert 'attributes["deployment.environment.name"]' in statements

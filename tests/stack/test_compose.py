@@ -75,3 +75,18 @@ def test_tempo_receives_otlp_and_generates_metrics_into_prometheus() -> None:
     assert set(tempo["distributor"]["receivers"]["otlp"]["protocols"]) == {"grpc", "http"}
     assert tempo["metrics_generator"]["storage"]["remote_write"][0]["url"] == "http://prometheus:9090/api/v1/write"
     assert "span-metrics" in tempo["overrides"]["defaults"]["metrics_generator"]["processors"]
+
+
+def test_prometheus_and_alertmanager_have_external_urls() -> None:
+    """Issue 17.10: links in notifications (generatorURL, silences) must open from outside."""
+    services = COMPOSE["services"]
+    for name, variable in (("prometheus", "PROMETHEUS_EXTERNAL_URL"), ("alertmanager", "ALERTMANAGER_EXTERNAL_URL")):
+        flags = [c for c in services[name]["command"] if c.startswith("--web.external-url=")]
+        assert flags == [f"--web.external-url=${{{variable}:-http://localhost:{9090 if name == 'prometheus' else 9093}}}"]
+
+
+def test_every_alertmanager_variable_reaches_the_render() -> None:
+    template = (REPO / "alertmanager/alertmanager.yml.tmpl").read_text()
+    used = set(re.findall(r"^# if ([A-Z_]+)$", template, flags=re.MULTILINE))
+    env = COMPOSE["services"]["alertmanager-config"]["environment"]
+    assert used <= set(env), used - set(env)

@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((REPO / "grafana/dashboards").glob("*.json"))
 # Grafana's variables, replaced by values a plain Prometheus query accepts.
 GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$__interval": "1m", "$__range": "1h",
-                     "$model": "gpt-4.1", "$user": "alice", "$session": "s-1"}
+                     "$model": "gpt-4.1", "$user": "alice", "$session": "s-1", "$env": ".*"}
 
 
 def load_build() -> ModuleType:
@@ -117,9 +117,17 @@ def test_datasources_link_exemplars_to_tempo_and_traces_to_metrics() -> None:
     assert by_uid["alertmanager"]["type"] == "alertmanager"
 
 
+# Agreed between helpers (briefs' COMMON names) before every one of them is in docs/CONTRACT.md.
+AGREED: frozenset[str] = frozenset({
+    "otel_llm_calls_unmetered_total", "otel_llm_usage_rejected_total", "otel_llm_process_start_time_seconds",
+    "otel_llm_billed_cost_usd", "otel_llm_billed_tokens", "otel_llm_reconcile_recorded_cost_usd",
+    "otel_llm_billing_settled_date_timestamp_seconds", "otel_llm_billing_up",
+})
+
+
 def known_metric_names() -> set[str]:
     contract = (REPO / "docs/CONTRACT.md").read_text()
-    names = set(re.findall(r"\b((?:gen_ai|otel_llm)_[a-z0-9_A-Z]+)\b", contract))
+    names = set(re.findall(r"\b((?:gen_ai|otel_llm)_[a-z0-9_A-Z]+)\b", contract)) | AGREED
     for base in [n.removesuffix("_*") for n in re.findall(r"\b(\w+_\*)", contract)] + list(names):
         names |= {f"{base}_bucket", f"{base}_sum", f"{base}_count"}
     for path in (REPO / "prometheus/rules").glob("*.yml"):
@@ -155,3 +163,41 @@ def test_every_dashboard_promql_runs_on_a_real_prometheus(start_prometheus: Call
 def test_the_parse_check_catches_a_broken_query(start_prometheus: Callable[..., Prometheus]) -> None:
     with pytest.raises(ValueError, match="parse error"):
         start_prometheus().query("sum by (model (rate(otel_llm_calls_total[5m]))")
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
+def test_panels_fit_the_24_column_grid_without_overlap(path: Path) -> None:
+    """Issue 17.7: a panel past column 24 is wrapped or squeezed by Grafana, not where it was built."""
+    taken: dict[tuple[int, int], str] = {}
+    for panel in json.loads(path.read_text())["panels"]:
+        grid = panel["gridPos"]
+        assert grid["x"] >= 0 and grid["x"] + grid["w"] <= 24, f"{panel['title']}: {grid}"
+        for x in range(grid["x"], grid["x"] + grid["w"]):
+            for y in range(grid["y"], grid["y"] + grid["h"]):
+                assert (x, y) not in taken, f"{panel['title']} overlaps {taken[(x, y)]}"
+                taken[(x, y)] = panel["title"]
+
+
+def test_prometheus_datasource_steps_cover_remote_written_samples() -> None:
+    """Issue 17.7: samples arrive every 60s by remote write; without timeInterval Grafana picks a
+    $__rate_interval under two samples on short ranges, and every rate() panel is empty."""
+    config = yaml.safe_load((REPO / "grafana/provisioning/datasources/datasources.yaml").read_text())
+    prometheus = next(d for d in config["datasources"] if d["uid"] == "prometheus")
+    assert prometheus["jsonData"]["timeInterval"] == "60s"
+
+
+def test_traces_to_metrics_queries_use_only_labels_their_metric_has() -> None:
+    """Issue 17.7: the duration histogram has no user_id, so a $__tags with user.id empties it."""
+    config = yaml.safe_load((REPO / "grafana/provisioning/datasources/datasources.yaml").read_text())
+    t2m = next(d for d in config["datasources"] if d["uid"] == "tempo")["jsonData"]["tracesToMetrics"]
+    tag_labels = {t.get("value", t["key"]) for t in t2m["tags"]}
+    for query in t2m["queries"]:
+        if "gen_ai_client_operation_duration_seconds" in query["query"] and "$$__tags" in query["query"]:
+            assert "user_id" not in tag_labels, query["name"]
+
+
+def test_error_ratio_panels_show_zero_for_models_without_errors() -> None:
+    """Issue 17.7: errors / calls is empty where no error series exists; `or calls * 0` makes it 0."""
+    for where, expr in all_exprs():
+        if "error_type!=" in expr and " / " in expr:
+            assert " or " in expr, where
