@@ -18,8 +18,6 @@ Our own `otel_llm.*` metrics and attributes are untouched in every mode.
 
 from __future__ import annotations
 
-import logging
-import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
 
@@ -45,14 +43,12 @@ __all__ = [
     "instrument_specs",
     "is_inference",
     "metric_records",
-    "mode_from_environment",
     "parse_mode",
     "parse_opt_in",
     "schema_url",
     "span_attributes",
 ]
 
-_log = logging.getLogger("otel_llm")
 
 Mode = Literal["v1_41", "latest", "both"]
 V1_41: Final = "v1_41"
@@ -92,20 +88,6 @@ def parse_mode(value: str) -> Mode:
         if name == mode:
             return mode
     return parse_opt_in(value)
-
-
-def mode_from_environment(environ: Mapping[str, str] | None = None) -> Mode:
-    """Read the mode once from the environment; a bad value is reported once, naming the variable,
-    and falls back to `v1_41`."""
-    env = os.environ if environ is None else environ
-    raw = env.get(OPT_IN_VARIABLE)
-    if raw is None:
-        return V1_41
-    try:
-        return parse_opt_in(raw)
-    except ValueError as exc:
-        _log.warning("otel_llm: ignoring %s=%r (%s); using the default %r", OPT_IN_VARIABLE, raw, exc, V1_41)
-        return V1_41
 
 
 def schema_url(mode: Mode) -> str | None:

@@ -17,6 +17,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from . import conventions
+
 __all__ = ["ENV_VARIABLES", "METRIC_ATTRIBUTE_CHOICES", "Settings", "load_settings", "redact"]
 
 _log = logging.getLogger("otel_llm")
@@ -51,6 +53,8 @@ class Settings:
     response_cache_timeout: float = 0.05
     fingerprint_key: str | None = None
     trust_baggage: bool = False
+    # Which GenAI conventions the standard names follow: v1_41 (default), latest or both (conventions.py).
+    semconv_mode: conventions.Mode = conventions.V1_41
 
     def stream_usage_for(self, host: str) -> bool:
         """Whether to ask `host` for the usage chunk when the app did not, in the modes other than
@@ -158,6 +162,14 @@ def _path(value: object) -> str | None:
     return _text_of(value, "a file path").strip() or None
 
 
+def _semconv_mode(value: object) -> conventions.Mode:
+    """The standard `OTEL_SEMCONV_STABILITY_OPT_IN` list (other categories ignored), or a mode's name."""
+    try:
+        return conventions.parse_mode(_text_of(value, "a comma list such as gen_ai_latest_experimental"))
+    except ValueError as exc:
+        raise _Wrong(str(exc)) from None
+
+
 def _text(value: object) -> str | None:
     if value is None:
         return None
@@ -183,6 +195,7 @@ _ENV: dict[str, tuple[str, Callable[[object], Any]]] = {
     "OTEL_LLM_RESPONSE_CACHE_TIMEOUT": ("response_cache_timeout", _positive_float),
     "OTEL_LLM_FINGERPRINT_KEY": ("fingerprint_key", _text),
     "OTEL_LLM_TRUST_BAGGAGE": ("trust_baggage", _bool),
+    "OTEL_SEMCONV_STABILITY_OPT_IN": ("semconv_mode", _semconv_mode),
 }
 ENV_VARIABLES = tuple(_ENV)
 _PARSERS: Final = {field: parse for field, parse in _ENV.values()}

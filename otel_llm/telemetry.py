@@ -49,7 +49,7 @@ class Telemetry:
         faults.reset()  # each instrumentation reports each of our faults and warnings once
         # Which GenAI conventions the standard names follow (v1.41.0 unless OTEL_SEMCONV_STABILITY_OPT_IN
         # opts in to the latest): conventions.py maps names; our own otel_llm.* names never change.
-        self.conventions = conventions.mode_from_environment()
+        self.conventions = settings.semconv_mode
         schema = conventions.schema_url(self.conventions)
         self.tracer = get_tracer(sc.SCOPE_NAME, __version__, tracer_provider, schema_url=schema)
         meter = get_meter(sc.SCOPE_NAME, __version__, meter_provider, schema_url=schema)

@@ -76,6 +76,7 @@ def test_standard_names_match_the_semantic_conventions_package() -> None:
         ("OTEL_LLM_METRIC_USER_LIMIT", "-5"),
         ("OTEL_LLM_METRIC_SERIES_LIMIT", "0"),
         ("OTEL_LLM_TRUST_BAGGAGE", "perhaps"),
+        ("OTEL_SEMCONV_STABILITY_OPT_IN", "gen_ai_latest"),
         ("OTEL_LLM_RESPONSE_CACHE", "postgres://x"),
         ("OTEL_LLM_RESPONSE_CACHE_TTL", "soon"),
         ("OTEL_LLM_RESPONSE_CACHE_MAX_ENTRIES", "0"),

@@ -34,6 +34,7 @@ CASES: list[tuple[str, str, Any, Any]] = [
     ("response_cache_timeout", "0.2", 0.2, [0.2]),
     ("fingerprint_key", "deployment-secret", "deployment-secret", 12345),
     ("trust_baggage", "true", True, 1.0),
+    ("semconv_mode", "gen_ai_latest_experimental", "latest", 3),
 ]
 
 
