@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from otel_llm import semconv as sc
-from otel_llm.ledger import Sum
+from otel_llm.ledger import Ledger, Sum
 from tests.conftest import Api, FakeAPI, Reply, fixture_json, only_span, points, total
 
 MESSAGES = [{"role": "user", "content": "Say this is a test"}]
@@ -57,7 +57,10 @@ def _prices(tmp_path: Path, text: str) -> str:
 
 def test_a_cost_beyond_any_real_call_is_rejected(instrument: Any, api: Api, fake: FakeAPI, spans: Any, reader: Any,
                                                  tmp_path: Path) -> None:
-    instrument(prices=_prices(tmp_path, "models:\n  gpt-4.1-2025-04-14: {input: 1000000000, output: 8}\n"))
+    # The dearest price a prices file accepts ($1 a token) on 50 million input tokens (within the token
+    # bound): $50,000,000 for one call is no real call's cost.
+    instrument(prices=_prices(tmp_path, "models:\n  gpt-4.1-2025-04-14: {input: 1000000, output: 8}\n"))
+    fake.reply(_with_usage(prompt_tokens=50_000_000, total_tokens=50_000_005))
     api.call("chat.completions.create", model="gpt-4.1", messages=MESSAGES)
     assert only_span(spans).attributes[sc.USAGE_REJECTED] == "cost_out_of_range"
     assert _rejected(reader) == [("cost_out_of_range", 1)]
@@ -78,7 +81,7 @@ def test_swapped_prices_never_make_savings_negative(instrument: Any, api: Api, s
 
 @pytest.mark.parametrize("amount", [math.nan, math.inf, -1.0, 10**400], ids=["nan", "inf", "negative", "huge"])
 def test_no_sum_of_ours_ever_decreases_or_takes_nan(amount: float) -> None:
-    total_ = Sum()
+    total_ = Sum(Ledger())
     key = (("k", "v"),)
     total_.add(key, 2.0)
     total_.add(key, amount)
