@@ -85,7 +85,7 @@ def test_reconcile_finds_the_known_share(
 ) -> None:
     """uninstrumented: 6 gpt-4.1 calls from a service without otel_llm. priced_wrong: our prices file
     has gpt-4.1 10% under the bill. stream_without_usage: every gemini call streams without usage
-    (the simulator is not api.openai.com, so otel_llm does not ask for it)."""
+    (usage asking turned off: OTEL_LLM_INCLUDE_STREAM_USAGE=never, as for a server that rejects it)."""
     meter_provider, target = metrics_endpoint
     prices = yaml.safe_load((REPO / "examples" / "prices.yaml").read_text())
     if scenario == "priced_wrong":
@@ -95,8 +95,9 @@ def test_reconcile_finds_the_known_share(
     instrumentor = OpenAIInstrumentor()
     with Simulator(config=SimulatorConfig(latency_scale=0.0)) as sim, \
             running_prometheus(tmp_path, scrape_targets=[target]) as prometheus:
+        usage = "never" if scenario == "stream_without_usage" else "auto"
         instrumentor.instrument(tracer_provider=TracerProvider(), meter_provider=meter_provider,
-                                prices=str(prices_path))
+                                prices=str(prices_path), include_stream_usage=usage)
         try:
             client = openai.OpenAI(base_url=sim.base_url, api_key="sk-app", max_retries=0)
             for i in range(24):
