@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-import yaml
-
 __all__ = ["Budget", "BudgetError", "load", "main", "parse", "render_file", "render_rules", "validate_usd"]
 
 PERIODS: Final = ("daily", "monthly")
@@ -53,6 +51,8 @@ class Budget:
 
 def load(path: Path) -> tuple[Budget, ...]:
     """Read and validate a budgets file."""
+    import yaml  # the `cli` extra's: validating a figure (`validate_usd`) needs no YAML
+
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -141,6 +141,8 @@ def _rule(budget: Budget) -> dict[str, object]:
 def render_rules(budgets: Sequence[Budget], source: str) -> str:
     """The Prometheus rules file (YAML text) for `budgets`; deterministic for a fresh-render test."""
     # Same 1m interval as the cost rules, so budget and spend series share the lookback behaviour.
+    import yaml
+
     doc = {"groups": [{"name": GROUP_NAME, "interval": "1m", "rules": [_rule(b) for b in budgets]}]}
     body = str(yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=110))
     return HEADER.format(source=source) + body
