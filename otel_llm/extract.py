@@ -196,9 +196,21 @@ def _other_request_attributes(operation: str, kwargs: Mapping[str, Any], attrs: 
         attrs[sc.GEN_AI_CONVERSATION_ID] = conversation
 
 
+class _Malformed(ValueError):
+    """A token count that is no count at all (a string, a fraction, NaN): the usage cannot be read."""
+
+
 def _int(value: object) -> int:
-    # `type() is int`: a bool is no token count, and JSON gives plain ints.
-    return value if type(value) is int and value > 0 else 0
+    """A token count as the provider sent it. Absent is 0; a negative count is kept, so the recorder
+    rejects it as beyond any real call; anything that is not a whole number makes the usage unreadable
+    (never a silent 0 tokens at $0). `type() is int`: a bool is no token count."""
+    if value is None:
+        return 0
+    if type(value) is int:
+        return value
+    if type(value) is float and value.is_integer():  # a sloppy gateway's 10.0
+        return int(value)
+    raise _Malformed(repr(value)[:40])
 
 
 def fields(obj: object) -> Mapping[str, Any]:
@@ -218,10 +230,21 @@ def fields(obj: object) -> Mapping[str, Any]:
 
 
 def usage_of(usage: object) -> Usage | None:
-    """Normalise a chat/completions/embeddings or responses usage object (or dict) to `Usage`."""
+    """Normalise a chat/completions/embeddings or responses usage object (or dict) to `Usage`; None
+    when there is none, or none we can read (not an object, or counts that are not numbers): the call
+    is then counted as unmetered, never as 0 tokens at $0."""
     if usage is None:
         return None
-    get = fields(usage).get
+    found = fields(usage)
+    if not found:
+        return None
+    try:
+        return _usage(found.get)
+    except _Malformed:
+        return None
+
+
+def _usage(get: Any) -> Usage:
     if get("input_tokens") is not None or get("output_tokens") is not None:  # Responses API
         input_tokens, output_tokens = _int(get("input_tokens")), _int(get("output_tokens"))
         in_details, out_details = get("input_tokens_details"), get("output_tokens_details")

@@ -399,7 +399,7 @@ class Recorder:
                       "sums, and counted in %s", address, priced.rejected, sc.USAGE_REJECTED_CALLS)
         elif outcome.unmetered:
             warn_once("unmetered", address,
-                      "otel_llm: a %s call to %s ended with no usage, so its tokens and cost are not measured "
+                      "otel_llm: a %s call to %s ended with no usage we could read, so its tokens and cost are not measured "
                       "(counted in %s). For streams, OTEL_LLM_INCLUDE_STREAM_USAGE=always (or a list naming "
                       "%s) asks the server for the usage chunk; a gateway that strips usage must pass it on.",
                       outcome.operation, address, sc.CALLS_UNMETERED, address)
