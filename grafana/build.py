@@ -3,8 +3,10 @@
     python grafana/build.py          # rewrite the JSON files
     python grafana/build.py --check  # exit 1 if a committed file differs from a fresh render
 
-Panels come from a few small factories so every panel of a kind looks and behaves the same; spend
-figures use the exact recorded series of prometheus/rules/cost.rules.yml, rates use rate().
+Panels come from a few small factories so every panel of a kind looks and behaves the same. A panel
+that shows a figure of the report over the dashboard's range draws on the report's own query
+definition (otel_llm/cli/queries.py, `figure`), so a fix to one fixes both; budget panels read the
+recording rules of prometheus/rules/cost.rules.yml, rates use rate().
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from grafana_foundation_sdk.models.dashboard import (
     VariableSort,
 )
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
+
+from otel_llm.cli.queries import WINDOW, figure, growth
 
 OUT_DIR: Final = Path(__file__).parent / "dashboards"
 PROMETHEUS: Final = DataSourceRef(type_val="prometheus", uid="prometheus")
@@ -65,9 +69,10 @@ def explore_traces(traceql_query: str) -> str:
 
 
 # --- panel factories --------------------------------------------------------------------------
-def money_stat(title: str, expr: str, *, description: str = "", time_from: str = "") -> stat.Panel:
+def money_stat(title: str, expr: str, *, description: str = "", time_from: str = "",
+               height: int = 5) -> stat.Panel:
     panel = (stat.Panel().title(title).description(description).datasource(PROMETHEUS)
-             .with_target(q(expr, instant=True)).unit(USD).decimals(2).height(5).span(4)
+             .with_target(q(expr, instant=True)).unit(USD).decimals(2).height(height).span(4)
              .graph_mode(common.BigValueGraphMode.NONE))
     return panel.time_from(time_from) if time_from else panel
 
@@ -99,6 +104,7 @@ def top_table(title: str, expr: str, unit: str, *, links: Sequence[db.DashboardL
     panel = (table.Panel().title(title).description(description).datasource(PROMETHEUS)
              .with_target(q(expr, instant=True, table_format=True)).unit(unit).height(8).span(span)
              .show_header(True).align(common.FieldTextAlignment.AUTO).inspect(False)
+             .sort_by([cb.TableSortByFieldState().display_name("Value").desc(True)])
              # Hide Prometheus' Time column: these tables rank holders over the whole range.
              .with_transformation(DataTransformerConfig(id_val="organize",
                                                         options={"excludeByName": {"Time": True}})))
@@ -129,6 +135,14 @@ def base(uid: str, title: str, description: str) -> db.Dashboard:
 
 # --- dashboards ---------------------------------------------------------------------------------
 ENV: Final = 'deployment_environment_name=~"$env"'
+PERF: Final = f'gen_ai_request_model=~"$model",{ENV}'
+# The variables' matchers a shared figure is narrowed by (cli/queries.figure's `where`).
+FILTERS: Final = (ENV, PERF)
+
+
+def shared(name: str, where: str = ENV) -> str:
+    """The report's figure `name` over the dashboard's range, narrowed by the dashboard's variables."""
+    return figure(name, WINDOW, where)
 
 
 def env_var() -> db.QueryVariable:
@@ -138,14 +152,9 @@ def env_var() -> db.QueryVariable:
 
 def cost_overview() -> db.Dashboard:
     by = f"sum by ({{label}}) (sum_over_time(series:otel_llm_cost_usd:delta1m{{{{{ENV}}}}}[$__interval]))"
-    ranked = f"sort_desc(sum by ({{label}}) (sum_over_time(series:otel_llm_cost_usd:delta1m{{{{{ENV}}}}}[$__range])))"
-    holders = 'topk(20, sum by ({label}) (sum_over_time(scope:otel_llm_cost_usd:delta1m{{scope="{scope}"}}[$__range])))'
     drill = link("Drill down into this user", "/d/otel-llm-drilldown?var-user=${__data.fields.user_id}")
     traces = link("Traces of this user in Tempo",
                   explore_traces('{ span.user.id = "${__data.fields.user_id}" }'))
-
-    def tokens(kind: str) -> str:
-        return f'sum(increase(otel_llm_tokens_total{{{ENV},gen_ai_token_type="{kind}"}}[$__range]))'
 
     return (
         base("otel-llm-cost", "LLM cost overview",
@@ -175,17 +184,19 @@ def cost_overview() -> db.Dashboard:
             ' or otel_llm:budget_usd:monthly{scope="api_key"}', USD, span=12,
             description="Monthly budget minus month to date, per key fingerprint with a budget; negative is over."))
         .with_row(db.Row("Where the money goes"))
-        .with_panel(top_table("Spend by model over the range (ranked)", ranked.format(label="gen_ai_request_model"),
+        .with_panel(money_stat("Spend over the range", shared("spend"), height=8,
+                               description="Exact spend in the dashboard's time range: the report's figure."))
+        .with_panel(top_table("Spend by model over the range (ranked)", shared("spend_by_model"),
                               USD, description="Exact spend in the dashboard's time range, most expensive first."))
         .with_panel(graph("Spend by model", [q(by.format(label="gen_ai_request_model"))], USD,
-                          span=8, stacked=True, min_interval="1m"))
+                          span=12, stacked=True, min_interval="1m"))
+        .with_panel(top_table("Top users over the range", shared("spend_by_user"), USD, links=[drill, traces]))
+        .with_panel(top_table("Top teams over the range", shared("spend_by_team"), USD))
+        .with_panel(top_table("Top API keys (fingerprint) over the range", shared("spend_by_api_key"), USD))
+        .with_panel(top_table("Spend by feature over the range", shared("spend_by_feature"), USD))
+        .with_panel(top_table("Spend by provider over the range", shared("spend_by_provider"), USD))
         .with_panel(graph("Spend by endpoint (server_address)", [q(by.format(label="server_address"))], USD,
                           span=8, stacked=True, min_interval="1m"))
-        .with_panel(top_table("Top users", holders.format(label="user_id", scope="user"), USD,
-                              links=[drill, traces]))
-        .with_panel(top_table("Top teams", holders.format(label="otel_llm_team", scope="team"), USD))
-        .with_panel(top_table("Top API keys (fingerprint)",
-                              holders.format(label="otel_llm_api_key_fingerprint", scope="api_key"), USD))
         .with_panel(trace_table("Most expensive calls (over $0.05, newest first)",
                                 "{ span.otel_llm.cost.usd > 0.05 } | select(span.otel_llm.cost.usd, "
                                 "span.gen_ai.request.model, span.user.id)", span=12))
@@ -193,13 +204,14 @@ def cost_overview() -> db.Dashboard:
                                 "{ span.gen_ai.operation.name != nil && duration > 10s } | "
                                 "select(span.gen_ai.request.model, span.user.id)", span=12))
         .with_row(db.Row("Tokens and caching"))
-        .with_panel(ratio_stat("Prompt cache hit ratio over the range",
-                               f"{tokens('cache_read')} / {tokens('input')}",
+        .with_panel(ratio_stat("Prompt cache hit ratio over the range", shared("prompt_cache_hit_ratio"),
                                description="Input tokens served from the provider's prompt cache, of all "
                                "input tokens, in the dashboard's time range."))
+        .with_panel(ratio_stat("Response cache hit ratio over the range", shared("response_cache_hit_ratio"),
+                               description="Lookups in otel_llm's response cache that hit, in the range."))
         .with_panel(graph("Tokens per minute by type",
                           [q(f"sum by (gen_ai_token_type) (rate(otel_llm_tokens_total{{{ENV}}}[$__rate_interval])) * 60")],
-                          "short", span=8))
+                          "short", span=16))
         .with_panel(graph("Cache hit ratios", [
             q(f'sum(rate(otel_llm_tokens_total{{{ENV},gen_ai_token_type="cache_read"}}[$__rate_interval]))'
               f' / sum(rate(otel_llm_tokens_total{{{ENV},gen_ai_token_type="input"}}[$__rate_interval]))',
@@ -207,10 +219,12 @@ def cost_overview() -> db.Dashboard:
             q(f'sum(rate(otel_llm_response_cache_requests_total{{{ENV},otel_llm_response_cache_result="hit"}}[$__rate_interval]))'
               f" / sum(rate(otel_llm_response_cache_requests_total{{{ENV}}}[$__rate_interval]))",
               "response cache (requests)", ref="B"),
-        ], "percentunit", span=6))
+        ], "percentunit", span=8))
         .with_panel(graph("Cache savings per hour", [
             q(f"sum by (otel_llm_cache_kind) (rate(otel_llm_cache_savings_USD_total{{{ENV}}}[$__rate_interval])) * 3600")],
-            USD, span=6))
+            USD, span=8))
+        .with_panel(top_table("Cache savings over the range", shared("cache_savings_by_kind"), USD,
+                              description="Prompt cache (provider) and response cache (otel_llm), in the range."))
         .with_row(db.Row("Routing and pricing"))
         .with_panel(graph("Routing: actual vs reference-model cost by prompt size", [
             q(f"sum by (otel_llm_prompt_size) (rate(otel_llm_cost_USD_total{{{ENV}}}[$__rate_interval])) * 3600",
@@ -218,28 +232,39 @@ def cost_overview() -> db.Dashboard:
             q(f"sum by (otel_llm_prompt_size) (rate(otel_llm_cost_reference_USD_total{{{ENV}}}[$__rate_interval])) * 3600",
               "if all on reference model {{otel_llm_prompt_size}}", ref="B"),
         ], USD, span=12, description="Per hour. Reference cost needs OTEL_LLM_REFERENCE_MODEL."))
-        .with_panel(money_stat("Routing savings in range",
-                               f"sum(increase(otel_llm_cost_reference_USD_total{{{ENV}}}[$__range]))"
-                               f" - sum(increase(otel_llm_cost_USD_total{{{ENV}}}[$__range]))"))
-        .with_panel(top_table("Unpriced calls in range (spend under-reported)",
-                              "sum by (gen_ai_provider_name, gen_ai_response_model, server_address) "
-                              "(sum_over_time(series:otel_llm_calls_unpriced:delta1m[$__range])) > 0",
-                              "short"))
+        .with_panel(routing_table())
         .with_row(db.Row("Can the number be trusted?"))
+        .with_panel(top_table("Unpriced calls in range (spend under-reported)", shared("unpriced_calls_by_model"),
+                              "short", span=6, description="Calls with no price: their cost is not in the spend "
+                              "(LLMUnpricedCalls)."))
         .with_panel(top_table("Unmetered calls in range (no usage at all: spend not measured)",
-                              "sum by (gen_ai_request_model, server_address) "
-                              "(sum_over_time(series:otel_llm_calls_unmetered:delta1m[$__range])) > 0", "short",
+                              shared("unmetered_calls_by_model"), "short", span=6,
                               description="Calls that ended with no usage (LLMSpendNotMeasured)."))
         .with_panel(top_table("Rejected usage in range (outside what a call can reach)",
-                              "sum by (gen_ai_request_model, otel_llm_rejected_reason) "
-                              "(increase(otel_llm_usage_rejected_total[$__range])) > 0", "short",
-                              description="Usage or cost values not added to the sums (LLMUsageRejected)."))
+                              growth("otel_llm_usage_rejected_total", WINDOW,
+                                     ["gen_ai_request_model", "otel_llm_rejected_reason"], ENV) + " > 0", "short",
+                              span=6, description="Usage or cost values not added to the sums (LLMUsageRejected)."))
         .with_panel(top_table("Spend possibly missed (upper bound, last 24h)",
-                              "instance:otel_llm_cost_usd_unmeasured:sum24h", USD,
+                              "instance:otel_llm_cost_usd_unmeasured:sum24h", USD, span=6,
                               description="Processes first seen already running: their earlier spend is "
                               "not in the figures (LLMSpendPossiblyMissed)."))
         .with_panel(billed_vs_recorded())
     )
+
+
+def routing_table() -> table.Panel:
+    """Per prompt size over the range: what was spent, and what the reference model would have cost."""
+    targets = [q(shared("spend_by_prompt_size"), ref="A", instant=True, table_format=True),
+               q(shared("reference_by_prompt_size"), ref="B", instant=True, table_format=True)]
+    return (table.Panel().title("Routing over the range: spend vs reference model by prompt size")
+            .datasource(PROMETHEUS).description("The report's routing table: a prompt size where the reference "
+                                                "costs less is where routing would save.")
+            .targets(targets).unit(USD).height(8).span(12).show_header(True)
+            .align(common.FieldTextAlignment.AUTO).inspect(False)
+            .with_transformation(DataTransformerConfig(id_val="merge", options={}))
+            .with_transformation(DataTransformerConfig(id_val="organize", options={
+                "excludeByName": {"Time": True},
+                "renameByName": {"Value #A": "spend", "Value #B": "on the reference model"}})))
 
 
 def billed_vs_recorded() -> table.Panel:
@@ -263,7 +288,7 @@ def billed_vs_recorded() -> table.Panel:
 
 
 def performance() -> db.Dashboard:
-    sel = f'gen_ai_request_model=~"$model",{ENV}'
+    sel = PERF
 
     def quantiles(metric: str, by: str) -> list[prom.Dataquery]:
         return [q(f"histogram_quantile({p}, sum by (le, {by}) (rate({metric}_bucket{{{sel}}}[$__rate_interval])))",
@@ -302,6 +327,10 @@ def performance() -> db.Dashboard:
         .with_panel(graph("HTTP 429 per second by model and key", [q(
             f'sum by (gen_ai_request_model, otel_llm_api_key_fingerprint) (rate(otel_llm_http_attempts_total'
             f'{{{sel},otel_llm_http_status_class="429"}}[$__rate_interval]))')], "reqps", span=8))
+        .with_panel(top_table("Failed calls by model over the range", shared("failed_calls_by_model", sel),
+                              "short", span=12, description="Calls that ended in an error: the report's figure."))
+        .with_panel(top_table("HTTP 429 answers by model over the range", shared("http_429_by_model", sel),
+                              "short", span=12, description="Rate-limited attempts (retries included)."))
         .with_panel(graph("HTTP attempts by status class", [q(
             f"sum by (otel_llm_http_status_class) (rate(otel_llm_http_attempts_total{{{sel}}}[$__rate_interval]))")],
             "reqps", span=12, stacked=True))

@@ -201,3 +201,38 @@ def test_error_ratio_panels_show_zero_for_models_without_errors() -> None:
     for where, expr in all_exprs():
         if "error_type!=" in expr and " / " in expr:
             assert " or " in expr, where
+
+
+# The named range figures the report shows (otel_llm/cli/queries.py, FIGURES and RATIOS).
+REPORT_FIGURES = ("spend", "spend_by_model", "spend_by_user", "spend_by_team", "spend_by_api_key",
+                  "spend_by_feature", "spend_by_prompt_size", "reference_by_prompt_size", "prompt_cache_hit_ratio",
+                  "response_cache_hit_ratio", "cache_savings_by_kind", "unpriced_calls_by_model",
+                  "unmetered_calls_by_model", "failed_calls_by_model", "http_429_by_model")
+
+
+def figure_panels() -> dict[str, list[str]]:
+    """Figure name -> the panels (dashboard: title) whose query is that figure's shared query."""
+    from otel_llm.cli.queries import WINDOW, figure
+
+    build = load_build()
+    by_expr = {figure(name, WINDOW, where): name for name in REPORT_FIGURES for where in build.FILTERS}
+    found: dict[str, list[str]] = {}
+    for where, expr in all_exprs():
+        if expr in by_expr:
+            found.setdefault(by_expr[expr], []).append(where)
+    return found
+
+
+def test_every_report_figure_is_drawn_from_its_shared_query() -> None:
+    """Issue 19.2: a panel showing a figure of the report draws on the same query definition
+    (cli/queries.figure), so a fix to one fixes both; a panel that rewrites the expression fails here."""
+    found = figure_panels()
+    assert [name for name in REPORT_FIGURES if name not in found] == []
+
+
+def test_no_panel_computes_a_range_figure_its_own_way() -> None:
+    """Range figures are exact growth (cli/queries.growth), never increase() over the range, which
+    extrapolates and misses a new series' first increment, nor a sum of the rules' per-minute deltas,
+    which counts a process first seen running differently from the report."""
+    for where, expr in all_exprs():
+        assert not re.search(r"(increase|sum_over_time)\([^()]*\[\$__range\]", expr), f"{where}: {expr}"
