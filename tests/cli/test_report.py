@@ -1,4 +1,4 @@
-"""`otel-llm report` against a real Prometheus holding a replayed day of the case (caseday_report.py):
+"""`otel-llm report` against a real Prometheus holding a replayed day of the case (tests/stack/caseday.py):
 its figures equal what was written, the text fits a screen, unpriced spend is never $0, budgets are
 validated, and `doctor` finds the same data after the app has exited."""
 
@@ -15,7 +15,7 @@ import pytest
 from otel_llm.cli import doctor, report
 from otel_llm.cli.queries import growth
 
-from .caseday_report import PRICES, REFERENCE, UNPRICED_MODEL, caseday_prometheus
+from caseday import PRICES, REFERENCE, SERVER, UNPRICED_MODEL, caseday_prometheus
 
 YESTERDAY = datetime.now(timezone.utc).date() - timedelta(days=1)
 
@@ -104,7 +104,8 @@ def test_doctor_finds_the_calls_after_the_app_exited(caseday: Any) -> None:
                                  prometheus.url)
     messages = [f.message for f in findings]
     assert f"Prometheus has seen {truth.calls} LLM calls" in messages, messages
-    assert f"model '{UNPRICED_MODEL}' has {truth.unpriced} unpriced calls: add it to the OTEL_LLM_PRICES file" in messages
+    assert (f"model '{UNPRICED_MODEL}' at {SERVER} has {truth.unpriced} unpriced calls: add it to the OTEL_LLM_PRICES file"
+            in messages)
 
 
 @pytest.mark.parametrize("value", ["-5", "0", "nan", "inf", "fifty"])
