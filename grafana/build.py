@@ -37,7 +37,7 @@ from grafana_foundation_sdk.models.dashboard import (
 )
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
-from otel_llm.cli.queries import WINDOW, figure, growth
+from otel_llm.cli.queries import LATEST_NAMES, WINDOW, figure, growth
 
 OUT_DIR: Final = Path(__file__).parent / "dashboards"
 PROMETHEUS: Final = DataSourceRef(type_val="prometheus", uid="prometheus")
@@ -54,6 +54,14 @@ def q(expr: str, legend: str = "", *, instant: bool = False, exemplar: bool = Fa
     if table_format:
         query = query.format(PromQueryFormat.TABLE)
     return query.exemplar(exemplar)
+
+
+def rate_of(metric: str, selector: str, window: str = "$__rate_interval") -> str:
+    """rate() of `metric`'s series under its v1.41.0 name or its latest-conventions name (issue 21),
+    per series before any sum: in the /dup mode a call is in both with the same labels, counted once."""
+    names = [metric, LATEST_NAMES[metric.removesuffix("_bucket")] + "_bucket"] \
+        if metric.removesuffix("_bucket") in LATEST_NAMES else [metric]
+    return " or ".join(f"rate({name}{{{selector}}}[{window}])" for name in names)
 
 
 def traceql(query: str) -> tempo.TempoQuery:
@@ -135,6 +143,7 @@ def base(uid: str, title: str, description: str) -> db.Dashboard:
 
 # --- dashboards ---------------------------------------------------------------------------------
 ENV: Final = 'deployment_environment_name=~"$env"'
+DURATION: Final = "gen_ai_client_operation_duration_seconds_bucket"
 PERF: Final = f'gen_ai_request_model=~"$model",{ENV}'
 # The variables' matchers a shared figure is narrowed by (cli/queries.figure's `where`).
 FILTERS: Final = (ENV, PERF)
@@ -289,9 +298,10 @@ def billed_vs_recorded() -> table.Panel:
 
 def performance() -> db.Dashboard:
     sel = PERF
+    fast, every = rate_of(DURATION, f'{sel},le="10.24"'), rate_of(DURATION, f'{sel},le="+Inf"')
 
     def quantiles(metric: str, by: str) -> list[prom.Dataquery]:
-        return [q(f"histogram_quantile({p}, sum by (le, {by}) (rate({metric}_bucket{{{sel}}}[$__rate_interval])))",
+        return [q(f"histogram_quantile({p}, sum by (le, {by}) ({rate_of(f'{metric}_bucket', sel)}))",
                   f"p{int(p * 100)} {{{{{by}}}}}", ref=chr(65 + i), exemplar=True)
                 for i, p in enumerate((0.5, 0.95, 0.99))]
 
@@ -317,8 +327,7 @@ def performance() -> db.Dashboard:
                           quantiles("gen_ai_client_operation_time_to_first_chunk_seconds", "gen_ai_request_model"),
                           "s", span=12))
         .with_panel(graph("Share of calls over 10 s (the latency alert's figure)", [q(
-            f'1 - sum by (gen_ai_request_model) (rate(gen_ai_client_operation_duration_seconds_bucket{{{sel},le="10.24"}}[$__rate_interval]))'
-            f' / sum by (gen_ai_request_model) (rate(gen_ai_client_operation_duration_seconds_bucket{{{sel},le="+Inf"}}[$__rate_interval]))')],
+            f"1 - sum by (gen_ai_request_model) ({fast}) / sum by (gen_ai_request_model) ({every})")],
             "percentunit", span=12))
         .with_panel(graph("Error ratio", [q(error_ratio("gen_ai_request_model"))], "percentunit", span=8))
         .with_panel(graph("Errors by type", [q(
@@ -342,8 +351,7 @@ def performance() -> db.Dashboard:
             f"sum by (server_address) (rate(otel_llm_calls_total{{{sel}}}[$__rate_interval]))"
             f" / scalar(sum(rate(otel_llm_calls_total{{{sel}}}[$__rate_interval])))")], "percentunit", span=8))
         .with_panel(graph("Latency p95 by server_address", [q(
-            f"histogram_quantile(0.95, sum by (le, server_address) "
-            f"(rate(gen_ai_client_operation_duration_seconds_bucket{{{sel}}}[$__rate_interval])))",
+            f"histogram_quantile(0.95, sum by (le, server_address) ({rate_of(DURATION, sel)}))",
             exemplar=True)], "s", span=8))
         .with_panel(graph("Error ratio by server_address", [q(error_ratio("server_address"))],
                           "percentunit", span=8))
@@ -371,8 +379,7 @@ def drilldown() -> db.Dashboard:
             USD, span=12, description="USD per hour. The cost counter is read once per collection, so it carries "
             "no exemplars: the traces of this user are in the table below, each span with its otel_llm.cost.usd."))
         .with_panel(graph("Latency p95 by model (exemplars open the traces)", [q(
-            "histogram_quantile(0.95, sum by (le, gen_ai_request_model) "
-            "(rate(gen_ai_client_operation_duration_seconds_bucket[$__rate_interval])))", exemplar=True)],
+            f"histogram_quantile(0.95, sum by (le, gen_ai_request_model) ({rate_of(DURATION, '')}))", exemplar=True)],
             "s", span=12, description="Latency has no user label (bounded cardinality): all users."))
         .with_panel(trace_table("Recent traces of $user", '{ span.user.id = "$user" }', span=12))
         .with_row(db.Row("Session"))

@@ -33,8 +33,10 @@ from typing import Any, Final
 
 __all__ = [
     "CARRY",
+    "INPUT_TOKENS_EXEMPLARS",
     "FIGURES",
     "LABELS",
+    "LATEST_NAMES",
     "METRICS",
     "RULES",
     "Prometheus",
@@ -64,6 +66,18 @@ METRICS: Final[Mapping[str, str]] = {
     "attempts": "otel_llm_http_attempts_total",
     "token_usage_bucket": "gen_ai_client_token_usage_bucket",
 }
+
+# Standard metrics renamed by the latest GenAI conventions (OTEL_SEMCONV_STABILITY_OPT_IN=
+# gen_ai_latest_experimental; README "Semantic conventions"): a reader of the v1.41.0 name reads
+# this one too, `rate(a[5m]) or rate(b[5m])` per series (a /dup call, same labels, counts once).
+LATEST_NAMES: Final[Mapping[str, str]] = {
+    "gen_ai_client_operation_duration_seconds": "gen_ai_client_inference_duration_seconds",
+    "gen_ai_client_operation_time_to_first_chunk_seconds": "gen_ai_client_inference_time_to_first_chunk_seconds",
+}
+
+# The input-token histograms whose exemplars point to the largest calls, under either conventions.
+INPUT_TOKENS_EXEMPLARS: Final = (f'{METRICS["token_usage_bucket"]}{{gen_ai_token_type="input"}}'
+                                 " or gen_ai_client_inference_operation_input_tokens_bucket")
 
 # Recording rules read by the CLI (prometheus/rules/*.yml and the rendered budgets).
 RULES: Final[Mapping[str, str]] = {

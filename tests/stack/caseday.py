@@ -50,6 +50,11 @@ FEATURES: Final = ("triage", "reply", "summary")
 PRICES: Final = MODELS
 REFERENCE: Final = "deepseek-v3.2"  # routing: what the calls would have cost on it
 UNPRICED_MODEL: Final = "ft-support-v2"  # a fine-tuned model nobody priced
+# The standard histograms of chat calls under the latest GenAI conventions (README "Semantic conventions").
+LATEST_HISTOGRAMS: Final = {
+    "gen_ai_client_operation_duration_seconds": "gen_ai_client_inference_duration_seconds",
+    "gen_ai_client_operation_time_to_first_chunk_seconds": "gen_ai_client_inference_time_to_first_chunk_seconds",
+}
 BUCKETS: Final = (0.64, 1.28, 2.56, 5.12, 10.24)
 CALLS_PER_DAY: Final = 2750
 JOB: Final = "chatbot"
@@ -95,6 +100,7 @@ class Day:
 
     calls: int = 0  # calls made (the counters restart with app-2; this does not)
     truth: Truth = field(default_factory=Truth)
+    histogram_names: dict[str, str] = field(default_factory=dict)  # v1.41.0 name -> the name written
 
     def add(self, name: str, labels: dict[str, str], amount: float) -> None:
         key = tuple(sorted(labels.items()))
@@ -113,6 +119,7 @@ class Day:
 
     def observe(self, name: str, labels: dict[str, str], value: float) -> None:
         key = tuple(sorted(labels.items()))
+        name = self.histogram_names.get(name, name)
         # le buckets (cumulative), +Inf, then count and sum.
         found = self.histograms[name].setdefault(key, [0.0] * (len(BUCKETS) + 3))
         for i, bound in enumerate(BUCKETS):
@@ -146,10 +153,11 @@ def _calls_this_minute(rng: random.Random, minute: int) -> int:
     return sum(1 for _ in range(int(mean * 4)) if rng.random() < mean / int(mean * 4 or 1))
 
 
-def simulate(end: int, seed: int = 7, restart: bool = True) -> Day:
-    """The day ending at `end` (a Unix time on a minute), minute by minute."""
+def simulate(end: int, seed: int = 7, restart: bool = True, conventions: str = "v1.41.0") -> Day:
+    """The day ending at `end` (a Unix time on a minute), minute by minute. `conventions`: "latest"
+    for apps with OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental (renamed histograms)."""
     rng = random.Random(seed)
-    day = Day()
+    day = Day(histogram_names=LATEST_HISTOGRAMS if conventions == "latest" else {})
     start = end - 86400
     started = {"app-1": start - 3 * 86400, "app-2": start - 3 * 86400}
     # Routed by task complexity: each user's tasks go to one model.
@@ -312,14 +320,14 @@ def _lines(day: Day) -> Iterator[str]:
     yield "# EOF"
 
 
-def openmetrics(end: int, seed: int = 7, restart: bool = True) -> str:
+def openmetrics(end: int, seed: int = 7, restart: bool = True, conventions: str = "v1.41.0") -> str:
     """The day ending at `end` as an OpenMetrics exposition with timestamps (one sample a minute)."""
-    return generate_until(end, seed, restart)[0]
+    return generate_until(end, seed, restart, conventions)[0]
 
 
-def generate_until(end: int, seed: int = 7, restart: bool = True) -> tuple[str, Truth]:
+def generate_until(end: int, seed: int = 7, restart: bool = True, conventions: str = "v1.41.0") -> tuple[str, Truth]:
     """The day ending at `end` as OpenMetrics, and the truth it holds."""
-    day = simulate(end, seed, restart)
+    day = simulate(end, seed, restart, conventions)
     add_billing(day, end)
     return "\n".join(_lines(day)) + "\n", day.truth
 

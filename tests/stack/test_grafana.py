@@ -127,7 +127,9 @@ AGREED: frozenset[str] = frozenset({
 
 def known_metric_names() -> set[str]:
     contract = (REPO / "docs/CONTRACT.md").read_text()
-    names = set(re.findall(r"\b((?:gen_ai|otel_llm)_[a-z0-9_A-Z]+)\b", contract)) | AGREED
+    from otel_llm.cli.queries import LATEST_NAMES  # the latest conventions' names (README)
+
+    names = set(re.findall(r"\b((?:gen_ai|otel_llm)_[a-z0-9_A-Z]+)\b", contract)) | AGREED | set(LATEST_NAMES.values())
     for base in [n.removesuffix("_*") for n in re.findall(r"\b(\w+_\*)", contract)] + list(names):
         names |= {f"{base}_bucket", f"{base}_sum", f"{base}_count"}
     for path in (REPO / "prometheus/rules").glob("*.yml"):
@@ -236,3 +238,20 @@ def test_no_panel_computes_a_range_figure_its_own_way() -> None:
     which counts a process first seen running differently from the report."""
     for where, expr in all_exprs():
         assert not re.search(r"(increase|sum_over_time)\([^()]*\[\$__range\]", expr), f"{where}: {expr}"
+
+
+def test_panels_read_standard_metrics_under_either_name() -> None:
+    """Issue 21: with OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental the standard duration
+    and time-to-first-chunk histograms are renamed; a panel or a traces-to-metrics query that reads
+    the v1.41.0 name must read the latest one too (README "Semantic conventions")."""
+    from otel_llm.cli.queries import LATEST_NAMES
+
+    config = yaml.safe_load((REPO / "grafana/provisioning/datasources/datasources.yaml").read_text())
+    t2m = next(d for d in config["datasources"] if d["uid"] == "tempo")["jsonData"]["tracesToMetrics"]
+    exprs = all_exprs() + [(f"traces to metrics: {q['name']}", q["query"]) for q in t2m["queries"]]
+    missing = [f"{where}: {latest}" for where, expr in exprs for old, latest in LATEST_NAMES.items()
+               if re.search(rf"\b{old}_(bucket|count|sum)\b", expr) and latest not in expr]
+    assert missing == []
+    assert LATEST_NAMES == {"gen_ai_client_operation_duration_seconds": "gen_ai_client_inference_duration_seconds",
+                            "gen_ai_client_operation_time_to_first_chunk_seconds":
+                                "gen_ai_client_inference_time_to_first_chunk_seconds"}
