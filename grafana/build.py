@@ -3,8 +3,10 @@
     python grafana/build.py          # rewrite the JSON files
     python grafana/build.py --check  # exit 1 if a committed file differs from a fresh render
 
-Panels come from a few small factories so every panel of a kind looks and behaves the same; spend
-figures use the exact recorded series of prometheus/rules/cost.rules.yml, rates use rate().
+Panels come from a few small factories so every panel of a kind looks and behaves the same. A panel
+that shows a figure of the report over the dashboard's range draws on the report's own query
+definition (otel_llm/cli/queries.py, `figure`), so a fix to one fixes both; budget panels read the
+recording rules of prometheus/rules/cost.rules.yml, rates use rate().
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from grafana_foundation_sdk.models.dashboard import (
 )
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
+from otel_llm.cli.queries import LATEST_NAMES, WINDOW, figure, growth
+
 OUT_DIR: Final = Path(__file__).parent / "dashboards"
 PROMETHEUS: Final = DataSourceRef(type_val="prometheus", uid="prometheus")
 TEMPO: Final = DataSourceRef(type_val="tempo", uid="tempo")
@@ -52,6 +56,14 @@ def q(expr: str, legend: str = "", *, instant: bool = False, exemplar: bool = Fa
     return query.exemplar(exemplar)
 
 
+def rate_of(metric: str, selector: str, window: str = "$__rate_interval") -> str:
+    """rate() of `metric`'s series under its v1.41.0 name or its latest-conventions name (issue 21),
+    per series before any sum: in the /dup mode a call is in both with the same labels, counted once."""
+    names = [metric, LATEST_NAMES[metric.removesuffix("_bucket")] + "_bucket"] \
+        if metric.removesuffix("_bucket") in LATEST_NAMES else [metric]
+    return " or ".join(f"rate({name}{{{selector}}}[{window}])" for name in names)
+
+
 def traceql(query: str) -> tempo.TempoQuery:
     return tempo.TempoQuery().ref_id("A").query_type("traceql").query(query).limit(50)
 
@@ -65,9 +77,10 @@ def explore_traces(traceql_query: str) -> str:
 
 
 # --- panel factories --------------------------------------------------------------------------
-def money_stat(title: str, expr: str, *, description: str = "", time_from: str = "") -> stat.Panel:
+def money_stat(title: str, expr: str, *, description: str = "", time_from: str = "",
+               height: int = 5) -> stat.Panel:
     panel = (stat.Panel().title(title).description(description).datasource(PROMETHEUS)
-             .with_target(q(expr, instant=True)).unit(USD).decimals(2).height(5).span(4)
+             .with_target(q(expr, instant=True)).unit(USD).decimals(2).height(height).span(4)
              .graph_mode(common.BigValueGraphMode.NONE))
     return panel.time_from(time_from) if time_from else panel
 
@@ -99,6 +112,7 @@ def top_table(title: str, expr: str, unit: str, *, links: Sequence[db.DashboardL
     panel = (table.Panel().title(title).description(description).datasource(PROMETHEUS)
              .with_target(q(expr, instant=True, table_format=True)).unit(unit).height(8).span(span)
              .show_header(True).align(common.FieldTextAlignment.AUTO).inspect(False)
+             .sort_by([cb.TableSortByFieldState().display_name("Value").desc(True)])
              # Hide Prometheus' Time column: these tables rank holders over the whole range.
              .with_transformation(DataTransformerConfig(id_val="organize",
                                                         options={"excludeByName": {"Time": True}})))
@@ -129,6 +143,15 @@ def base(uid: str, title: str, description: str) -> db.Dashboard:
 
 # --- dashboards ---------------------------------------------------------------------------------
 ENV: Final = 'deployment_environment_name=~"$env"'
+DURATION: Final = "gen_ai_client_operation_duration_seconds_bucket"
+PERF: Final = f'gen_ai_request_model=~"$model",{ENV}'
+# The variables' matchers a shared figure is narrowed by (cli/queries.figure's `where`).
+FILTERS: Final = (ENV, PERF)
+
+
+def shared(name: str, where: str = ENV) -> str:
+    """The report's figure `name` over the dashboard's range, narrowed by the dashboard's variables."""
+    return figure(name, WINDOW, where)
 
 
 def env_var() -> db.QueryVariable:
@@ -138,14 +161,9 @@ def env_var() -> db.QueryVariable:
 
 def cost_overview() -> db.Dashboard:
     by = f"sum by ({{label}}) (sum_over_time(series:otel_llm_cost_usd:delta1m{{{{{ENV}}}}}[$__interval]))"
-    ranked = f"sort_desc(sum by ({{label}}) (sum_over_time(series:otel_llm_cost_usd:delta1m{{{{{ENV}}}}}[$__range])))"
-    holders = 'topk(20, sum by ({label}) (sum_over_time(scope:otel_llm_cost_usd:delta1m{{scope="{scope}"}}[$__range])))'
     drill = link("Drill down into this user", "/d/otel-llm-drilldown?var-user=${__data.fields.user_id}")
     traces = link("Traces of this user in Tempo",
                   explore_traces('{ span.user.id = "${__data.fields.user_id}" }'))
-
-    def tokens(kind: str) -> str:
-        return f'sum(increase(otel_llm_tokens_total{{{ENV},gen_ai_token_type="{kind}"}}[$__range]))'
 
     return (
         base("otel-llm-cost", "LLM cost overview",
@@ -175,17 +193,19 @@ def cost_overview() -> db.Dashboard:
             ' or otel_llm:budget_usd:monthly{scope="api_key"}', USD, span=12,
             description="Monthly budget minus month to date, per key fingerprint with a budget; negative is over."))
         .with_row(db.Row("Where the money goes"))
-        .with_panel(top_table("Spend by model over the range (ranked)", ranked.format(label="gen_ai_request_model"),
+        .with_panel(money_stat("Spend over the range", shared("spend"), height=8,
+                               description="Exact spend in the dashboard's time range: the report's figure."))
+        .with_panel(top_table("Spend by model over the range (ranked)", shared("spend_by_model"),
                               USD, description="Exact spend in the dashboard's time range, most expensive first."))
         .with_panel(graph("Spend by model", [q(by.format(label="gen_ai_request_model"))], USD,
-                          span=8, stacked=True, min_interval="1m"))
+                          span=12, stacked=True, min_interval="1m"))
+        .with_panel(top_table("Top users over the range", shared("spend_by_user"), USD, links=[drill, traces]))
+        .with_panel(top_table("Top teams over the range", shared("spend_by_team"), USD))
+        .with_panel(top_table("Top API keys (fingerprint) over the range", shared("spend_by_api_key"), USD))
+        .with_panel(top_table("Spend by feature over the range", shared("spend_by_feature"), USD))
+        .with_panel(top_table("Spend by provider over the range", shared("spend_by_provider"), USD))
         .with_panel(graph("Spend by endpoint (server_address)", [q(by.format(label="server_address"))], USD,
                           span=8, stacked=True, min_interval="1m"))
-        .with_panel(top_table("Top users", holders.format(label="user_id", scope="user"), USD,
-                              links=[drill, traces]))
-        .with_panel(top_table("Top teams", holders.format(label="otel_llm_team", scope="team"), USD))
-        .with_panel(top_table("Top API keys (fingerprint)",
-                              holders.format(label="otel_llm_api_key_fingerprint", scope="api_key"), USD))
         .with_panel(trace_table("Most expensive calls (over $0.05, newest first)",
                                 "{ span.otel_llm.cost.usd > 0.05 } | select(span.otel_llm.cost.usd, "
                                 "span.gen_ai.request.model, span.user.id)", span=12))
@@ -193,13 +213,14 @@ def cost_overview() -> db.Dashboard:
                                 "{ span.gen_ai.operation.name != nil && duration > 10s } | "
                                 "select(span.gen_ai.request.model, span.user.id)", span=12))
         .with_row(db.Row("Tokens and caching"))
-        .with_panel(ratio_stat("Prompt cache hit ratio over the range",
-                               f"{tokens('cache_read')} / {tokens('input')}",
+        .with_panel(ratio_stat("Prompt cache hit ratio over the range", shared("prompt_cache_hit_ratio"),
                                description="Input tokens served from the provider's prompt cache, of all "
                                "input tokens, in the dashboard's time range."))
+        .with_panel(ratio_stat("Response cache hit ratio over the range", shared("response_cache_hit_ratio"),
+                               description="Lookups in otel_llm's response cache that hit, in the range."))
         .with_panel(graph("Tokens per minute by type",
                           [q(f"sum by (gen_ai_token_type) (rate(otel_llm_tokens_total{{{ENV}}}[$__rate_interval])) * 60")],
-                          "short", span=8))
+                          "short", span=16))
         .with_panel(graph("Cache hit ratios", [
             q(f'sum(rate(otel_llm_tokens_total{{{ENV},gen_ai_token_type="cache_read"}}[$__rate_interval]))'
               f' / sum(rate(otel_llm_tokens_total{{{ENV},gen_ai_token_type="input"}}[$__rate_interval]))',
@@ -207,10 +228,12 @@ def cost_overview() -> db.Dashboard:
             q(f'sum(rate(otel_llm_response_cache_requests_total{{{ENV},otel_llm_response_cache_result="hit"}}[$__rate_interval]))'
               f" / sum(rate(otel_llm_response_cache_requests_total{{{ENV}}}[$__rate_interval]))",
               "response cache (requests)", ref="B"),
-        ], "percentunit", span=6))
+        ], "percentunit", span=8))
         .with_panel(graph("Cache savings per hour", [
             q(f"sum by (otel_llm_cache_kind) (rate(otel_llm_cache_savings_USD_total{{{ENV}}}[$__rate_interval])) * 3600")],
-            USD, span=6))
+            USD, span=8))
+        .with_panel(top_table("Cache savings over the range", shared("cache_savings_by_kind"), USD,
+                              description="Prompt cache (provider) and response cache (otel_llm), in the range."))
         .with_row(db.Row("Routing and pricing"))
         .with_panel(graph("Routing: actual vs reference-model cost by prompt size", [
             q(f"sum by (otel_llm_prompt_size) (rate(otel_llm_cost_USD_total{{{ENV}}}[$__rate_interval])) * 3600",
@@ -218,28 +241,39 @@ def cost_overview() -> db.Dashboard:
             q(f"sum by (otel_llm_prompt_size) (rate(otel_llm_cost_reference_USD_total{{{ENV}}}[$__rate_interval])) * 3600",
               "if all on reference model {{otel_llm_prompt_size}}", ref="B"),
         ], USD, span=12, description="Per hour. Reference cost needs OTEL_LLM_REFERENCE_MODEL."))
-        .with_panel(money_stat("Routing savings in range",
-                               f"sum(increase(otel_llm_cost_reference_USD_total{{{ENV}}}[$__range]))"
-                               f" - sum(increase(otel_llm_cost_USD_total{{{ENV}}}[$__range]))"))
-        .with_panel(top_table("Unpriced calls in range (spend under-reported)",
-                              "sum by (gen_ai_provider_name, gen_ai_response_model, server_address) "
-                              "(sum_over_time(series:otel_llm_calls_unpriced:delta1m[$__range])) > 0",
-                              "short"))
+        .with_panel(routing_table())
         .with_row(db.Row("Can the number be trusted?"))
+        .with_panel(top_table("Unpriced calls in range (spend under-reported)", shared("unpriced_calls_by_model"),
+                              "short", span=6, description="Calls with no price: their cost is not in the spend "
+                              "(LLMUnpricedCalls)."))
         .with_panel(top_table("Unmetered calls in range (no usage at all: spend not measured)",
-                              "sum by (gen_ai_request_model, server_address) "
-                              "(sum_over_time(series:otel_llm_calls_unmetered:delta1m[$__range])) > 0", "short",
+                              shared("unmetered_calls_by_model"), "short", span=6,
                               description="Calls that ended with no usage (LLMSpendNotMeasured)."))
         .with_panel(top_table("Rejected usage in range (outside what a call can reach)",
-                              "sum by (gen_ai_request_model, otel_llm_rejected_reason) "
-                              "(increase(otel_llm_usage_rejected_total[$__range])) > 0", "short",
-                              description="Usage or cost values not added to the sums (LLMUsageRejected)."))
+                              growth("otel_llm_usage_rejected_total", WINDOW,
+                                     ["gen_ai_request_model", "otel_llm_rejected_reason"], ENV) + " > 0", "short",
+                              span=6, description="Usage or cost values not added to the sums (LLMUsageRejected)."))
         .with_panel(top_table("Spend possibly missed (upper bound, last 24h)",
-                              "instance:otel_llm_cost_usd_unmeasured:sum24h", USD,
+                              "instance:otel_llm_cost_usd_unmeasured:sum24h", USD, span=6,
                               description="Processes first seen already running: their earlier spend is "
                               "not in the figures (LLMSpendPossiblyMissed)."))
         .with_panel(billed_vs_recorded())
     )
+
+
+def routing_table() -> table.Panel:
+    """Per prompt size over the range: what was spent, and what the reference model would have cost."""
+    targets = [q(shared("spend_by_prompt_size"), ref="A", instant=True, table_format=True),
+               q(shared("reference_by_prompt_size"), ref="B", instant=True, table_format=True)]
+    return (table.Panel().title("Routing over the range: spend vs reference model by prompt size")
+            .datasource(PROMETHEUS).description("The report's routing table: a prompt size where the reference "
+                                                "costs less is where routing would save.")
+            .targets(targets).unit(USD).height(8).span(12).show_header(True)
+            .align(common.FieldTextAlignment.AUTO).inspect(False)
+            .with_transformation(DataTransformerConfig(id_val="merge", options={}))
+            .with_transformation(DataTransformerConfig(id_val="organize", options={
+                "excludeByName": {"Time": True},
+                "renameByName": {"Value #A": "spend", "Value #B": "on the reference model"}})))
 
 
 def billed_vs_recorded() -> table.Panel:
@@ -263,10 +297,11 @@ def billed_vs_recorded() -> table.Panel:
 
 
 def performance() -> db.Dashboard:
-    sel = f'gen_ai_request_model=~"$model",{ENV}'
+    sel = PERF
+    fast, every = rate_of(DURATION, f'{sel},le="10.24"'), rate_of(DURATION, f'{sel},le="+Inf"')
 
     def quantiles(metric: str, by: str) -> list[prom.Dataquery]:
-        return [q(f"histogram_quantile({p}, sum by (le, {by}) (rate({metric}_bucket{{{sel}}}[$__rate_interval])))",
+        return [q(f"histogram_quantile({p}, sum by (le, {by}) ({rate_of(f'{metric}_bucket', sel)}))",
                   f"p{int(p * 100)} {{{{{by}}}}}", ref=chr(65 + i), exemplar=True)
                 for i, p in enumerate((0.5, 0.95, 0.99))]
 
@@ -292,8 +327,7 @@ def performance() -> db.Dashboard:
                           quantiles("gen_ai_client_operation_time_to_first_chunk_seconds", "gen_ai_request_model"),
                           "s", span=12))
         .with_panel(graph("Share of calls over 10 s (the latency alert's figure)", [q(
-            f'1 - sum by (gen_ai_request_model) (rate(gen_ai_client_operation_duration_seconds_bucket{{{sel},le="10.24"}}[$__rate_interval]))'
-            f' / sum by (gen_ai_request_model) (rate(gen_ai_client_operation_duration_seconds_bucket{{{sel},le="+Inf"}}[$__rate_interval]))')],
+            f"1 - sum by (gen_ai_request_model) ({fast}) / sum by (gen_ai_request_model) ({every})")],
             "percentunit", span=12))
         .with_panel(graph("Error ratio", [q(error_ratio("gen_ai_request_model"))], "percentunit", span=8))
         .with_panel(graph("Errors by type", [q(
@@ -302,6 +336,10 @@ def performance() -> db.Dashboard:
         .with_panel(graph("HTTP 429 per second by model and key", [q(
             f'sum by (gen_ai_request_model, otel_llm_api_key_fingerprint) (rate(otel_llm_http_attempts_total'
             f'{{{sel},otel_llm_http_status_class="429"}}[$__rate_interval]))')], "reqps", span=8))
+        .with_panel(top_table("Failed calls by model over the range", shared("failed_calls_by_model", sel),
+                              "short", span=12, description="Calls that ended in an error: the report's figure."))
+        .with_panel(top_table("HTTP 429 answers by model over the range", shared("http_429_by_model", sel),
+                              "short", span=12, description="Rate-limited attempts (retries included)."))
         .with_panel(graph("HTTP attempts by status class", [q(
             f"sum by (otel_llm_http_status_class) (rate(otel_llm_http_attempts_total{{{sel}}}[$__rate_interval]))")],
             "reqps", span=12, stacked=True))
@@ -313,8 +351,7 @@ def performance() -> db.Dashboard:
             f"sum by (server_address) (rate(otel_llm_calls_total{{{sel}}}[$__rate_interval]))"
             f" / scalar(sum(rate(otel_llm_calls_total{{{sel}}}[$__rate_interval])))")], "percentunit", span=8))
         .with_panel(graph("Latency p95 by server_address", [q(
-            f"histogram_quantile(0.95, sum by (le, server_address) "
-            f"(rate(gen_ai_client_operation_duration_seconds_bucket{{{sel}}}[$__rate_interval])))",
+            f"histogram_quantile(0.95, sum by (le, server_address) ({rate_of(DURATION, sel)}))",
             exemplar=True)], "s", span=8))
         .with_panel(graph("Error ratio by server_address", [q(error_ratio("server_address"))],
                           "percentunit", span=8))
@@ -342,8 +379,7 @@ def drilldown() -> db.Dashboard:
             USD, span=12, description="USD per hour. The cost counter is read once per collection, so it carries "
             "no exemplars: the traces of this user are in the table below, each span with its otel_llm.cost.usd."))
         .with_panel(graph("Latency p95 by model (exemplars open the traces)", [q(
-            "histogram_quantile(0.95, sum by (le, gen_ai_request_model) "
-            "(rate(gen_ai_client_operation_duration_seconds_bucket[$__rate_interval])))", exemplar=True)],
+            f"histogram_quantile(0.95, sum by (le, gen_ai_request_model) ({rate_of(DURATION, '')}))", exemplar=True)],
             "s", span=12, description="Latency has no user label (bounded cardinality): all users."))
         .with_panel(trace_table("Recent traces of $user", '{ span.user.id = "$user" }', span=12))
         .with_row(db.Row("Session"))

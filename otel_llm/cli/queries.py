@@ -33,14 +33,20 @@ from typing import Any, Final
 
 __all__ = [
     "CARRY",
+    "INPUT_TOKENS_EXEMPLARS",
+    "FIGURES",
     "LABELS",
+    "LATEST_NAMES",
     "METRICS",
     "RULES",
     "Prometheus",
     "PrometheusError",
+    "RATIOS",
     "Sample",
     "SHARED",
+    "WINDOW",
     "budget_query",
+    "figure",
     "growth",
     "seen",
 ]
@@ -60,6 +66,18 @@ METRICS: Final[Mapping[str, str]] = {
     "attempts": "otel_llm_http_attempts_total",
     "token_usage_bucket": "gen_ai_client_token_usage_bucket",
 }
+
+# Standard metrics renamed by the latest GenAI conventions (OTEL_SEMCONV_STABILITY_OPT_IN=
+# gen_ai_latest_experimental; README "Semantic conventions"): a reader of the v1.41.0 name reads
+# this one too, `rate(a[5m]) or rate(b[5m])` per series (a /dup call, same labels, counts once).
+LATEST_NAMES: Final[Mapping[str, str]] = {
+    "gen_ai_client_operation_duration_seconds": "gen_ai_client_inference_duration_seconds",
+    "gen_ai_client_operation_time_to_first_chunk_seconds": "gen_ai_client_inference_time_to_first_chunk_seconds",
+}
+
+# The input-token histograms whose exemplars point to the largest calls, under either conventions.
+INPUT_TOKENS_EXEMPLARS: Final = (f'{METRICS["token_usage_bucket"]}{{gen_ai_token_type="input"}}'
+                                 " or gen_ai_client_inference_operation_input_tokens_bucket")
 
 # Recording rules read by the CLI (prometheus/rules/*.yml and the rendered budgets).
 RULES: Final[Mapping[str, str]] = {
@@ -173,26 +191,55 @@ class Prometheus:
         return out
 
 
-# Named queries for every reader that shows a range (Grafana panels, the report): WINDOW is the
-# range, e.g. Grafana's `$__range` or "1d". The budget and alert views read the recording rules.
+# Named figures for every reader that shows a range (Grafana panels, the report): name -> (metric
+# key, labels to group by, extra matcher). A Grafana panel that shows one of these figures draws on
+# `figure(name, "$__range", its variables' matchers)` (grafana/build.py), and the report's queries
+# read the same metrics and matchers per period (reportdata.PERIOD_QUERIES, grouped finer and
+# summed in Python): tests/cli/test_report.py checks both give the same figure on a replayed day.
 WINDOW: Final = "$__range"
 _MODEL, _TYPE = LABELS["model"], LABELS["token_type"]
+FIGURES: Final[Mapping[str, tuple[str, tuple[str, ...], str]]] = {
+    "spend": ("cost", (), ""),
+    "spend_by_model": ("cost", (_MODEL,), ""),
+    "spend_by_user": ("cost", (LABELS["user"],), ""),
+    "spend_by_team": ("cost", (LABELS["team"],), ""),
+    "spend_by_api_key": ("cost", (LABELS["api_key"],), ""),
+    "spend_by_feature": ("cost", (LABELS["feature"],), ""),
+    "spend_by_provider": ("cost", (LABELS["provider"],), ""),
+    "spend_by_prompt_size": ("cost", (LABELS["prompt_size"],), ""),
+    "reference_by_prompt_size": ("cost_reference", (LABELS["prompt_size"],), ""),
+    "tokens_by_type": ("tokens", (_TYPE,), ""),
+    "cache_savings_by_kind": ("savings", (LABELS["cache_kind"],), ""),
+    "unpriced_calls_by_model": ("unpriced", (_MODEL,), ""),
+    "unmetered_calls_by_model": ("unmetered", (_MODEL,), ""),
+    "failed_calls_by_model": ("calls", (_MODEL,), 'error_type!=""'),
+    "http_429_by_model": ("attempts", (_MODEL,), f'{LABELS["status_class"]}="429"'),
+}
+# Ratios over the range: name -> (numerator, denominator), each (metric key, matcher), summed.
+RATIOS: Final[Mapping[str, tuple[tuple[str, str], tuple[str, str]]]] = {
+    "prompt_cache_hit_ratio": (("tokens", f'{_TYPE}="cache_read"'), ("tokens", f'{_TYPE}="input"')),
+    "response_cache_hit_ratio": (("response_cache", f'{LABELS["cache_result"]}="hit"'), ("response_cache", "")),
+}
+
+
+def _matchers(*parts: str) -> str:
+    return ",".join(part for part in parts if part)
+
+
+def figure(name: str, window: str = WINDOW, where: str = "") -> str:
+    """The named range figure `name` (FIGURES or RATIOS) over `window`, every selector narrowed by
+    the matchers `where` (a dashboard's variables, e.g. `deployment_environment_name=~"$env"`)."""
+    if name in RATIOS:
+        (top, top_where), (bottom, bottom_where) = RATIOS[name]
+        by = [_TYPE] if top == "tokens" else [LABELS["cache_result"]]
+        return (f"sum({growth(METRICS[top], window, by, _matchers(top_where, where))})"
+                f" / sum({growth(METRICS[bottom], window, by, _matchers(bottom_where, where))})")
+    metric, by_labels, matcher = FIGURES[name]
+    return growth(METRICS[metric], window, by_labels, _matchers(matcher, where))
+
+
 SHARED: Final[Mapping[str, str]] = {
-    "spend": growth(METRICS["cost"], WINDOW, []),
-    "spend_by_model": growth(METRICS["cost"], WINDOW, [_MODEL]),
-    "spend_by_user": growth(METRICS["cost"], WINDOW, [LABELS["user"]]),
-    "spend_by_team": growth(METRICS["cost"], WINDOW, [LABELS["team"]]),
-    "spend_by_api_key": growth(METRICS["cost"], WINDOW, [LABELS["api_key"]]),
-    "spend_by_prompt_size": growth(METRICS["cost"], WINDOW, [LABELS["prompt_size"]]),
-    "reference_by_prompt_size": growth(METRICS["cost_reference"], WINDOW, [LABELS["prompt_size"]]),
-    "tokens_by_type": growth(METRICS["tokens"], WINDOW, [_TYPE]),
-    "prompt_cache_hit_ratio": "sum(" + growth(METRICS["tokens"], WINDOW, [_TYPE], _TYPE + '="cache_read"')
-                              + ") / sum(" + growth(METRICS["tokens"], WINDOW, [_TYPE], _TYPE + '="input"') + ")",
-    "cache_savings_by_kind": growth(METRICS["savings"], WINDOW, [LABELS["cache_kind"]]),
-    "unpriced_calls_by_model": growth(METRICS["unpriced"], WINDOW, [_MODEL]),
-    "unmetered_calls_by_model": growth(METRICS["unmetered"], WINDOW, [_MODEL]),
-    "failed_calls_by_model": growth(METRICS["calls"], WINDOW, [_MODEL], 'error_type!=""'),
-    "http_429_by_model": growth(METRICS["attempts"], WINDOW, [_MODEL], f'{LABELS["status_class"]}="429"'),
+    **{name: figure(name) for name in (*FIGURES, *RATIOS)},
     "budget_daily": budget_query("daily"),
     "budget_monthly": budget_query("monthly"),
     "spend_24h_budget_view": f'{RULES["spend_24h"]}{{scope="global"}}',

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from .queries import LABELS, METRICS, Prometheus, PrometheusError
+from .queries import INPUT_TOKENS_EXEMPLARS, LABELS, Prometheus, PrometheusError
 from .reportdata import NONE, Period
 
 __all__ = ["largest_calls", "render"]
@@ -282,9 +282,8 @@ def render(report: Mapping[str, Any], top: int = 10) -> str:
 def largest_calls(prometheus: Prometheus, period: Period, trace_url: str | None, top: int = 10) -> list[dict[str, Any]]:
     """The period's largest calls by input tokens, from histogram exemplars, with a trace link when a
     trace UI URL template (with {trace_id}) is given. Empty when Prometheus keeps no exemplars."""
-    selector = f'{METRICS["token_usage_bucket"]}{{{LABELS["token_type"]}="input"}}'
     try:
-        found = prometheus.exemplars(selector, period.start, period.end)
+        found = prometheus.exemplars(INPUT_TOKENS_EXEMPLARS, period.start, period.end)
     except PrometheusError:
         return []
     best: dict[str, dict[str, Any]] = {}

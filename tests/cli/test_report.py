@@ -1,4 +1,4 @@
-"""`otel-llm report` against a real Prometheus holding a replayed day of the case (caseday_report.py):
+"""`otel-llm report` against a real Prometheus holding a replayed day of the case (tests/stack/caseday.py):
 its figures equal what was written, the text fits a screen, unpriced spend is never $0, budgets are
 validated, and `doctor` finds the same data after the app has exited."""
 
@@ -15,7 +15,7 @@ import pytest
 from otel_llm.cli import doctor, report
 from otel_llm.cli.queries import growth
 
-from .caseday_report import PRICES, REFERENCE, UNPRICED_MODEL, caseday_prometheus
+from caseday import PRICES, REFERENCE, SERVER, UNPRICED_MODEL, caseday_prometheus
 
 YESTERDAY = datetime.now(timezone.utc).date() - timedelta(days=1)
 
@@ -104,7 +104,8 @@ def test_doctor_finds_the_calls_after_the_app_exited(caseday: Any) -> None:
                                  prometheus.url)
     messages = [f.message for f in findings]
     assert f"Prometheus has seen {truth.calls} LLM calls" in messages, messages
-    assert f"model '{UNPRICED_MODEL}' has {truth.unpriced} unpriced calls: add it to the OTEL_LLM_PRICES file" in messages
+    assert (f"model '{UNPRICED_MODEL}' at {SERVER} has {truth.unpriced} unpriced calls: add it to the OTEL_LLM_PRICES file"
+            in messages)
 
 
 @pytest.mark.parametrize("value", ["-5", "0", "nan", "inf", "fifty"])
@@ -217,3 +218,59 @@ def test_every_rule_name_the_cli_reads_is_recorded_by_the_shipped_rules() -> Non
                 for group in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("groups", [])
                 for rule in group["rules"] if "record" in rule}
     assert set(RULES.values()) - recorded == set()
+
+
+def _report_figures(day: dict[str, Any]) -> dict[str, Any]:
+    """The report's figures of a period under their names in cli/queries (FIGURES, RATIOS)."""
+    reliability = day["reliability"]
+    rows = {f"spend_by_{dim}": {r["name"]: r["spend_usd"] for r in day["by"][dim] if r["spend_usd"]}
+            for dim in ("model", "user", "team", "api_key", "feature")}
+    return rows | {
+        "spend": day["spend_usd"],
+        "spend_by_prompt_size": {r["prompt_size"]: r["spend_usd"] for r in day["routing"]},
+        "reference_by_prompt_size": {r["prompt_size"]: r["reference_usd"] for r in day["routing"]
+                                     if r["reference_usd"] is not None},
+        "prompt_cache_hit_ratio": day["cache_hit_ratio"],
+        "response_cache_hit_ratio": day["response_cache_hit_ratio"],
+        "cache_savings_by_kind": {k: v for k, v in (("prompt", day["cache_savings_usd"]),
+                                                    ("response", day["response_cache_savings_usd"])) if v},
+        "unpriced_calls_by_model": day["unpriced_by_model"],
+        "unmetered_calls_by_model": day["unmetered_by_model"],
+        "failed_calls_by_model": {r["model"]: r["errors"] for r in reliability if r["errors"]},
+        "http_429_by_model": {r["model"]: r["http_429"] for r in reliability if r["http_429"]},
+    }
+
+
+@pytest.mark.prometheus
+def test_dashboard_panels_show_the_report_figures(caseday: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 19.2: every Grafana panel that shows a figure of the report, with its range set to the
+    report's day and its variables to all, gives the report's figure, name by name."""
+    import importlib.util
+
+    from otel_llm.cli.queries import FIGURES, RATIOS, WINDOW, Prometheus, figure
+
+    spec = importlib.util.spec_from_file_location("grafana_build", Path(__file__).resolve().parents[2] / "grafana/build.py")
+    assert spec and spec.loader
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    prometheus, _ = caseday
+    expected = _report_figures(_json(prometheus.url, capsys)["day"])
+    names = {figure(name, WINDOW, where): name for name in expected for where in build.FILTERS}
+    assert set(expected) <= set(FIGURES) | set(RATIOS)
+    prom = Prometheus(prometheus.url)
+    day_end = datetime.combine(YESTERDAY + timedelta(days=1), datetime.min.time(), timezone.utc)
+    shown: set[str] = set()
+    for dashboard in build.DASHBOARDS.values():
+        for panel in json.loads(build.render(dashboard))["panels"]:
+            for target in panel.get("targets", []):
+                name = names.get(target.get("expr", ""))
+                if name is None:
+                    continue
+                expr = target["expr"].replace("$__range", "86400s").replace("$env", ".*").replace("$model", ".*")
+                rows = prom.query(expr, day_end)
+                by = FIGURES[name][1] if name in FIGURES else ()
+                got: Any = ({labels.get(by[0], "(none)"): value for labels, value in rows if value} if by
+                            else rows[0][1] if rows else None)
+                assert got == pytest.approx(expected[name], rel=1e-9), f"{panel['title']}: {name}"
+                shown.add(name)
+    assert shown == set(expected)

@@ -22,7 +22,7 @@ from otel_llm.cli import report
 from otel_llm.cli.queries import Prometheus
 from otel_llm.cli.report_export import FOCUS_COLUMNS, chargeback_csv, focus_csv
 
-from .caseday_report import UNPRICED_MODEL, caseday_prometheus
+from caseday import UNPRICED_MODEL, caseday_prometheus
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stack"))
 from stackservers import webhook_receiver
@@ -248,10 +248,14 @@ gen_ai_client_token_usage_sum{gen_ai_request_model="gpt-4.1",gen_ai_token_type="
 gen_ai_client_token_usage_count{gen_ai_request_model="gpt-4.1",gen_ai_token_type="input"} 2
 # EOF
 """
+# The same from an app in the latest GenAI conventions (issue 21): input tokens have their own histogram.
+EXEMPLARS_LATEST = EXEMPLARS.replace("gen_ai_client_token_usage", "gen_ai_client_inference_operation_input_tokens") \
+    .replace(',gen_ai_token_type="input"', "")
 
 
 @pytest.mark.prometheus
-def test_largest_calls_link_to_their_traces(tmp_path: Path) -> None:
+@pytest.mark.parametrize("exposition", [EXEMPLARS, EXEMPLARS_LATEST], ids=["v1.41.0", "latest"])
+def test_largest_calls_link_to_their_traces(tmp_path: Path, exposition: str) -> None:
     """An app's token histogram with exemplars, scraped as OpenMetrics by a real Prometheus."""
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -263,7 +267,7 @@ def test_largest_calls_link_to_their_traces(tmp_path: Path) -> None:
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            body = EXEMPLARS.encode()
+            body = exposition.encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/openmetrics-text; version=1.0.0; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))
@@ -279,7 +283,7 @@ def test_largest_calls_link_to_their_traces(tmp_path: Path) -> None:
         with running_prometheus(tmp_path, scrape_targets=[f"127.0.0.1:{server.server_address[1]}"]) as prometheus:
             prom = Prometheus(prometheus.url)
             now = datetime.now(timezone.utc)
-            wait_until(lambda: len(prom.exemplars("gen_ai_client_token_usage_bucket", now - timedelta(hours=1),
+            wait_until(lambda: len(prom.exemplars(exposition.split()[2] + "_bucket", now - timedelta(hours=1),
                                                   datetime.now(timezone.utc))) >= 2, 30, "exemplars scraped")
             page = tmp_path / "r.html"
             assert report.main(["--prometheus", prometheus.url, "--period", "24h", "--html", str(page),

@@ -157,6 +157,37 @@ def test_every_panel_returns_data(replayed_day: tuple[Path, int], range_name: st
     assert not empty, f"empty at {range_name}: " + "; ".join(empty)
 
 
+@pytest.fixture(scope="module")
+def latest_day(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, int]]:
+    """The same day from apps in the latest GenAI conventions (no recording rules: the panels that
+    read a standard metric read it raw)."""
+    promtool = shutil.which("promtool")
+    if promtool is None or shutil.which("prometheus") is None:
+        pytest.skip("promtool/prometheus not installed: run scripts/install-tools")
+    work = tmp_path_factory.mktemp("caseday-latest")
+    end = int(time.time()) // 60 * 60 - 120
+    caseday.backfill(caseday.openmetrics(end, conventions="latest"), work / "prometheus-data", promtool)
+    yield work, end
+
+
+@pytest.mark.prometheus
+@pytest.mark.parametrize("range_name", sorted(RANGES))
+def test_panels_on_standard_metrics_return_data_in_the_latest_conventions(
+        latest_day: tuple[Path, int], range_name: str) -> None:
+    """Issue 21: with OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental the duration and
+    time-to-first-chunk histograms have new names; every panel on them still shows the day."""
+    work, end = latest_day
+    seconds = RANGES[range_name]
+    step, _ = grafana_intervals(seconds)
+    standard = [(where, expr) for where, expr, _ in panel_queries() if "gen_ai_client_" in expr]
+    assert len(standard) >= 5
+    with running_prometheus(work) as prometheus:
+        assert prometheus.query("count(gen_ai_client_operation_duration_seconds_bucket)", at=end)["result"] == []
+        empty = [where for where, expr in standard
+                 if not prometheus.query_range(substitute(expr, seconds), end - seconds, end, step)["result"]]
+    assert not empty, f"empty at {range_name}: " + "; ".join(empty)
+
+
 def test_rate_intervals_hold_two_remote_written_samples() -> None:
     """With Grafana's default 15s, $__rate_interval is 1m at short ranges: at most one 60s sample,
     and rate() returns nothing (the datasource's timeInterval fixes it)."""

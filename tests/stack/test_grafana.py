@@ -127,7 +127,9 @@ AGREED: frozenset[str] = frozenset({
 
 def known_metric_names() -> set[str]:
     contract = (REPO / "docs/CONTRACT.md").read_text()
-    names = set(re.findall(r"\b((?:gen_ai|otel_llm)_[a-z0-9_A-Z]+)\b", contract)) | AGREED
+    from otel_llm.cli.queries import LATEST_NAMES  # the latest conventions' names (README)
+
+    names = set(re.findall(r"\b((?:gen_ai|otel_llm)_[a-z0-9_A-Z]+)\b", contract)) | AGREED | set(LATEST_NAMES.values())
     for base in [n.removesuffix("_*") for n in re.findall(r"\b(\w+_\*)", contract)] + list(names):
         names |= {f"{base}_bucket", f"{base}_sum", f"{base}_count"}
     for path in (REPO / "prometheus/rules").glob("*.yml"):
@@ -201,3 +203,55 @@ def test_error_ratio_panels_show_zero_for_models_without_errors() -> None:
     for where, expr in all_exprs():
         if "error_type!=" in expr and " / " in expr:
             assert " or " in expr, where
+
+
+# The named range figures the report shows (otel_llm/cli/queries.py, FIGURES and RATIOS).
+REPORT_FIGURES = ("spend", "spend_by_model", "spend_by_user", "spend_by_team", "spend_by_api_key",
+                  "spend_by_feature", "spend_by_prompt_size", "reference_by_prompt_size", "prompt_cache_hit_ratio",
+                  "response_cache_hit_ratio", "cache_savings_by_kind", "unpriced_calls_by_model",
+                  "unmetered_calls_by_model", "failed_calls_by_model", "http_429_by_model")
+
+
+def figure_panels() -> dict[str, list[str]]:
+    """Figure name -> the panels (dashboard: title) whose query is that figure's shared query."""
+    from otel_llm.cli.queries import WINDOW, figure
+
+    build = load_build()
+    by_expr = {figure(name, WINDOW, where): name for name in REPORT_FIGURES for where in build.FILTERS}
+    found: dict[str, list[str]] = {}
+    for where, expr in all_exprs():
+        if expr in by_expr:
+            found.setdefault(by_expr[expr], []).append(where)
+    return found
+
+
+def test_every_report_figure_is_drawn_from_its_shared_query() -> None:
+    """Issue 19.2: a panel showing a figure of the report draws on the same query definition
+    (cli/queries.figure), so a fix to one fixes both; a panel that rewrites the expression fails here."""
+    found = figure_panels()
+    assert [name for name in REPORT_FIGURES if name not in found] == []
+
+
+def test_no_panel_computes_a_range_figure_its_own_way() -> None:
+    """Range figures are exact growth (cli/queries.growth), never increase() over the range, which
+    extrapolates and misses a new series' first increment, nor a sum of the rules' per-minute deltas,
+    which counts a process first seen running differently from the report."""
+    for where, expr in all_exprs():
+        assert not re.search(r"(increase|sum_over_time)\([^()]*\[\$__range\]", expr), f"{where}: {expr}"
+
+
+def test_panels_read_standard_metrics_under_either_name() -> None:
+    """Issue 21: with OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental the standard duration
+    and time-to-first-chunk histograms are renamed; a panel or a traces-to-metrics query that reads
+    the v1.41.0 name must read the latest one too (README "Semantic conventions")."""
+    from otel_llm.cli.queries import LATEST_NAMES
+
+    config = yaml.safe_load((REPO / "grafana/provisioning/datasources/datasources.yaml").read_text())
+    t2m = next(d for d in config["datasources"] if d["uid"] == "tempo")["jsonData"]["tracesToMetrics"]
+    exprs = all_exprs() + [(f"traces to metrics: {q['name']}", q["query"]) for q in t2m["queries"]]
+    missing = [f"{where}: {latest}" for where, expr in exprs for old, latest in LATEST_NAMES.items()
+               if re.search(rf"\b{old}_(bucket|count|sum)\b", expr) and latest not in expr]
+    assert missing == []
+    assert LATEST_NAMES == {"gen_ai_client_operation_duration_seconds": "gen_ai_client_inference_duration_seconds",
+                            "gen_ai_client_operation_time_to_first_chunk_seconds":
+                                "gen_ai_client_inference_time_to_first_chunk_seconds"}
