@@ -7,6 +7,7 @@ got the same thing both times and that the telemetry says exactly what the serve
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -237,6 +238,35 @@ def test_the_apps_own_retry_loop_gives_one_span_per_sdk_call(instrument: Any, ap
 
 
 # --- the host survives ----------------------------------------------------------------------------
+def _spy_on_backoff(monkeypatch: pytest.MonkeyPatch) -> tuple[list[float], list[float]]:
+    """The waits the SDK chose (its own `_calculate_retry_timeout`) and the sleeps it then made, on this
+    thread: equal lists mean nothing of ours added, cut or lengthened a wait (no clock involved)."""
+    chosen: list[float] = []
+    slept: list[float] = []
+    base = openai._base_client
+    calculate, sleep, asleep = base.BaseClient._calculate_retry_timeout, base.time.sleep, base.anyio.sleep
+    here = threading.get_ident()
+
+    def spy_calculate(self: Any, *args: Any, **kwargs: Any) -> float:
+        timeout: float = calculate(self, *args, **kwargs)
+        chosen.append(timeout)
+        return timeout
+
+    def spy_sleep(seconds: float) -> None:
+        if threading.get_ident() == here:
+            slept.append(seconds)
+        sleep(seconds)
+
+    async def spy_asleep(seconds: float) -> None:
+        slept.append(seconds)
+        await asleep(seconds)
+
+    monkeypatch.setattr(base.BaseClient, "_calculate_retry_timeout", spy_calculate)
+    monkeypatch.setattr(base.time, "sleep", spy_sleep)
+    monkeypatch.setattr(base.anyio, "sleep", spy_asleep)
+    return chosen, slept
+
+
 SCRIPTS = {"recovers": [rate_limited(), server_error()], "gives up": [rate_limited(), unauthorized()]}
 
 
@@ -251,20 +281,22 @@ SCRIPTS = {"recovers": [rate_limited(), server_error()], "gives up": [rate_limit
 def test_a_fault_in_a_retry_hook_leaves_the_call_unharmed(instrument: Any, api: Api, fake: FakeAPI, spans: Any,
                                                           monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
                                                           target: tuple[Any, str], script: str) -> None:
+    chosen, slept = _spy_on_backoff(monkeypatch)
     fake.reply(*SCRIPTS[script])
-    started = time.perf_counter()
     expected = chat(api, max_retries=3)
-    baseline = time.perf_counter() - started
+    retried = len(chosen)
+    assert retried >= 1 and slept == chosen
     instrument()
 
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("injected fault in otel_llm")
 
     monkeypatch.setattr(*target, boom)
+    chosen.clear()
+    slept.clear()
     fake.reply(*SCRIPTS[script])
-    started = time.perf_counter()
     assert chat(api, max_retries=3) == expected
-    assert time.perf_counter() - started < baseline + 0.25  # the SDK slept what it chose to, no more
+    assert len(chosen) == retried and slept == chosen  # the SDK slept what it chose to, no more, no less
     assert len(finished(spans)) == 1  # the span still ended, once
     if target[1] != "final_failure" or script == "gives up":
         assert any("internal error" in r.getMessage() for r in caplog.records if r.name == "otel_llm")
