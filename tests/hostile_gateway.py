@@ -5,11 +5,12 @@ it would get without otel_llm and that no bad number reaches the sums."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.stack.stackservers import serving
 
 LEAKED_KEY = "sk-proj-LEAKEDabcdefghijklmnopqrstuvwxyz0123456789"
 
@@ -72,10 +73,5 @@ class _Handler(BaseHTTPRequestHandler):
 @contextmanager
 def hostile_gateway() -> Iterator[str]:
     """The gateway's root URL on a free loopback port; `{root}/{scenario}/v1` is a base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(_Handler) as root:
+        yield root

@@ -257,40 +257,21 @@ EXEMPLARS_LATEST = EXEMPLARS.replace("gen_ai_client_token_usage", "gen_ai_client
 @pytest.mark.parametrize("exposition", [EXEMPLARS, EXEMPLARS_LATEST], ids=["v1.41.0", "latest"])
 def test_largest_calls_link_to_their_traces(tmp_path: Path, exposition: str) -> None:
     """An app's token histogram with exemplars, scraped as OpenMetrics by a real Prometheus."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    from stackservers import running_prometheus, tool, wait_until
+    from stackservers import fixed_answer, running_prometheus, tool, wait_until
 
     if tool("prometheus") is None:
         pytest.skip("prometheus not installed: run scripts/install-tools (CI does)")
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = exposition.encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/openmetrics-text; version=1.0.0; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        with running_prometheus(tmp_path, scrape_targets=[f"127.0.0.1:{server.server_address[1]}"]) as prometheus:
-            prom = Prometheus(prometheus.url)
-            now = datetime.now(timezone.utc)
-            wait_until(lambda: len(prom.exemplars(exposition.split()[2] + "_bucket", now - timedelta(hours=1),
-                                                  datetime.now(timezone.utc))) >= 2, 30, "exemplars scraped")
-            page = tmp_path / "r.html"
-            assert report.main(["--prometheus", prometheus.url, "--period", "24h", "--html", str(page),
-                                "--trace-url", "http://tempo.example/trace/{trace_id}"]) == 0
-    finally:
-        server.shutdown()
-        server.server_close()
+    openmetrics = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    with fixed_answer(exposition.encode(), content_type=openmetrics) as app, \
+            running_prometheus(tmp_path, scrape_targets=[app.removeprefix("http://")]) as prometheus:
+        prom = Prometheus(prometheus.url)
+        now = datetime.now(timezone.utc)
+        wait_until(lambda: len(prom.exemplars(exposition.split()[2] + "_bucket", now - timedelta(hours=1),
+                                              datetime.now(timezone.utc))) >= 2, 30, "exemplars scraped")
+        page = tmp_path / "r.html"
+        assert report.main(["--prometheus", prometheus.url, "--period", "24h", "--html", str(page),
+                            "--trace-url", "http://tempo.example/trace/{trace_id}"]) == 0
     text = page.read_text(encoding="utf-8")
     links = re.findall(r'<td>gpt-4.1</td><td class=n>([\d,]+)</td><td><a href="([^"]+)">', text)
     assert links == [("12,000", "http://tempo.example/trace/4bf92f3577b34da6a3ce929d0e0e4736"),
@@ -300,26 +281,10 @@ def test_largest_calls_link_to_their_traces(tmp_path: Path, exposition: str) -> 
 @pytest.mark.parametrize(("status", "body"), [(500, b"oops"), (200, b"<html>not json</html>"),
                                               (200, b'{"status": "error", "error": "bad query"}')])
 def test_a_broken_prometheus_is_one_line(status: int, body: bytes, capsys: pytest.CaptureFixture[str]) -> None:
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from stackservers import fixed_answer
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        assert report.main(["--prometheus", f"http://127.0.0.1:{server.server_address[1]}"]) == 1
-    finally:
-        server.shutdown()
-        server.server_close()
+    with fixed_answer(body, status) as prometheus:
+        assert report.main(["--prometheus", prometheus]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("otel-llm report: error: "), err
     assert "Traceback" not in err[0]

@@ -99,20 +99,14 @@ class Prometheus:
 
     def query(self, expr: str, at: float | None = None) -> Any:
         """Instant query; returns the `data` of a successful answer, raises on a PromQL error."""
-        params = {"query": expr} | ({"time": str(at)} if at is not None else {})
-        url = f"{self.url}/api/v1/query?{urllib.parse.urlencode(params)}"
-        try:
-            answer = http_json(url)
-        except urllib.error.HTTPError as exc:
-            raise ValueError(f"{expr!r}: {exc.read().decode(errors='replace')}") from exc
-        if answer.get("status") != "success":
-            raise ValueError(f"{expr!r}: {answer}")
-        return answer["data"]
+        return self._api("query", expr, {"time": str(at)} if at is not None else {})
 
     def query_range(self, expr: str, start: float, end: float, step: float) -> Any:
         """Range query, as a dashboard panel sends it; raises on a PromQL error."""
-        params = {"query": expr, "start": str(start), "end": str(end), "step": str(step)}
-        url = f"{self.url}/api/v1/query_range?{urllib.parse.urlencode(params)}"
+        return self._api("query_range", expr, {"start": str(start), "end": str(end), "step": str(step)})
+
+    def _api(self, endpoint: str, expr: str, params: dict[str, str]) -> Any:
+        url = f"{self.url}/api/v1/{endpoint}?{urllib.parse.urlencode({'query': expr} | params)}"
         try:
             answer = http_json(url)
         except urllib.error.HTTPError as exc:
@@ -227,14 +221,40 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
         def log_message(self, format: str, *args: object) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/alerts"
+    with serving(Handler) as root:
+        receiver.url = f"{root}/alerts"
+        yield receiver
+
+
+@contextmanager
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """`handler` on a free loopback port for the block; yields the server's root URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield receiver
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@contextmanager
+def fixed_answer(body: bytes, status: int = 200, content_type: str = "text/plain") -> Iterator[str]:
+    """A loopback server that answers every GET with the same reply; yields its root URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    with serving(Handler) as root:
+        yield root
 

@@ -5,13 +5,11 @@ interval shortened, so the path runs in seconds (the figures' exactness is the p
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from stackservers import Alertmanager, Prometheus, WebhookReceiver, wait_until
+from stackservers import Alertmanager, Prometheus, WebhookReceiver, fixed_answer, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 EXPOSITION = (
@@ -23,25 +21,8 @@ EXPOSITION = (
 @pytest.fixture
 def app_target() -> Iterator[str]:
     """A loopback /metrics endpoint standing in for an instrumented app: alice spent $6."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = EXPOSITION.encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with fixed_answer(EXPOSITION.encode(), content_type="text/plain; version=0.0.4") as root:
+        yield root.removeprefix("http://")
 
 
 def fast_rules(tmp_path: Path) -> list[Path]:
