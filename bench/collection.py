@@ -26,8 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
+FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "chat_completion.json"
 import openai
 from openai.types.chat import ChatCompletion
 from opentelemetry.sdk.metrics import MeterProvider
@@ -52,8 +51,6 @@ class Bench:
     """One instrumented process at the series bound."""
 
     def __init__(self, calls: int) -> None:
-        from conftest import fixture_json
-
         self.reader = InMemoryMetricReader()
         self.instrumentor = OpenAIInstrumentor()
         self.instrumentor.instrument(
@@ -63,7 +60,7 @@ class Bench:
         assert telemetry is not None
         self.telemetry = telemetry
         self.client = openai.OpenAI(api_key="sk-bench", base_url="https://gateway.example.com/v1")
-        self.response = ChatCompletion.model_validate(fixture_json("chat_completion.json"))
+        self.response = ChatCompletion.model_validate(json.loads(FIXTURE.read_text()))
         for i in range(calls):
             self.call(f"model-{i}", f"user-{i}")
         data = self.reader.get_metrics_data()

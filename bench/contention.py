@@ -160,7 +160,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     bench = Contention()
-    result: dict[str, Any] = {"threads": args.threads, "tasks": args.tasks, "window_s": args.window}
+    result: dict[str, Any] = {"thread_count": args.threads, "task_count": args.tasks, "window_s": args.window,
+                              "rounds": args.rounds}
     for kind in ("threads", "tasks"):
         rounds: list[dict[str, dict[str, float]]] = []
         for r in range(args.rounds):

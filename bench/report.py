@@ -364,6 +364,12 @@ def markdown(results: dict[str, Any]) -> str:
         "round, so per-call costs cancel.",
         "",
     ]
+    from bench import scale_report  # issue 20's parts: contention, one collection, rules at scale
+
+    quick = bool(results["config"]["quick"])
+    scale = scale_report.markdown(suffix=".quick.json" if quick else ".json")
+    if scale:
+        md += [scale]
     return "\n".join(md)
 
 
