@@ -33,6 +33,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 
+from bench.scale_report import machine
 from otel_llm import OpenAIInstrumentor
 
 CONDITIONS = ("alone", "busy", "collecting")
@@ -148,6 +149,7 @@ def main() -> None:
         "data_points": bench.points,
         "our_data_points": bench.ours,
         "switch_interval_ms": sys.getswitchinterval() * 1000,
+        "machine": machine(),
     }
     for name, values in times.items():
         result[f"collection_{name}_ms"] = {

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import harness
+from bench.scale_report import machine
 
 MODES = ("floor", "otel_llm", "otel_llm_nolock", "baseline")
 
@@ -161,7 +162,7 @@ def main() -> None:
     args = parser.parse_args()
     bench = Contention()
     result: dict[str, Any] = {"thread_count": args.threads, "task_count": args.tasks, "window_s": args.window,
-                              "rounds": args.rounds}
+                              "rounds": args.rounds, "machine": machine()}
     for kind in ("threads", "tasks"):
         rounds: list[dict[str, dict[str, float]]] = []
         for r in range(args.rounds):

@@ -208,7 +208,10 @@ def run(total: int, rules: str, seconds: float, scrape: str, interval: str) -> d
         server.shutdown()
         shutil.rmtree(work, ignore_errors=True)
     by_name = {r["metric"]["__name__"]: int(float(r["value"][1])) for r in recorded}
+    from bench.scale_report import machine
+
     return {
+        "machine": machine(),
         "series": total, "exposed": exposition.count, "rules": rules, "shape": shape(total),
         "raw_series_in_tsdb": int(float(raw[0]["value"][1])) if raw else 0,
         "head_series": head, "rss_mib": rss / 2**20,

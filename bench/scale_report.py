@@ -26,6 +26,27 @@ def _load(name: str) -> Any:
         return None
 
 
+def machine() -> dict[str, Any]:
+    """nproc, CPU model and the 1-minute load average now: each part stores it with its figures."""
+    import os
+
+    model = ""
+    try:
+        model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("model name")), "")
+    except OSError:
+        pass
+    return {"nproc": os.cpu_count(), "cpu": model, "loadavg_1m": os.getloadavg()[0]}
+
+
+def _machine_line(data: Any) -> str:
+    m = data.get("machine") if isinstance(data, dict) else (data[-1].get("machine") if data else None)
+    if not m:
+        return ""
+    return (f"Machine: `nproc` = {m['nproc']}, {m['cpu']}; 1-minute load average {m['loadavg_1m']:.1f} "
+            f"{m.get('load_note', 'when the part started')}.")
+
+
 def _verdict(ok: bool) -> str:
     return "**PASS**" if ok else "**FAIL**"
 
@@ -52,7 +73,7 @@ def _contention(data: dict[str, Any]) -> list[str]:
             f"{lock['median']:.3f} [IQR {lock['iqr']:.3f}] | {s['baseline']['calls_per_s']:.0f} |")
     if data.get("note"):
         out += ["", data["note"]]
-    return out + [""]
+    return out + ["", _machine_line(data), ""]
 
 
 def _collection(data: dict[str, Any]) -> list[str]:
@@ -83,7 +104,7 @@ def _collection(data: dict[str, Any]) -> list[str]:
                    f"{s['max']['max']:.0f} | {s['calls']['median']:.0f} |")
     if data.get("note"):
         out += ["", data["note"]]
-    return out + [""]
+    return out + ["", _machine_line(data), ""]
 
 
 def _rules(data: list[dict[str, Any]]) -> list[str]:
@@ -113,7 +134,7 @@ def _rules(data: list[dict[str, Any]]) -> list[str]:
         out += ["", f"Target: the shipped groups under {RULES_S:g} s per evaluation at {top['series']:,} raw series: "
                 f"worst evaluation {worst:.2f} s {_verdict(worst < RULES_S)}. See docs/scaling.md for the curve and "
                 "the series budget."]
-    return out + [""]
+    return out + ["", _machine_line(data), ""]
 
 
 def markdown(suffix: str = ".json") -> str:
