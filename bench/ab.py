@@ -57,7 +57,7 @@ def main() -> None:
                 diffs[name][w].append(result[w]["on"] - result[w]["off"])
     for w in workloads:
         old, new = diffs["old"][w], diffs["new"][w]
-        delta = [n - o for n, o in zip(new, old)]
+        delta = [n - o for n, o in zip(new, old, strict=True)]
         print(f"{w:<12} old {statistics.median(old):6.1f} µs  new {statistics.median(new):6.1f} µs  "
               f"new-old median {statistics.median(delta):+6.1f} (IQR {statistics.quantiles(delta, n=4)[2] - statistics.quantiles(delta, n=4)[0]:.1f})")
     for p in procs.values():

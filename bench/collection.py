@@ -26,7 +26,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "chat_completion.json"
 import openai
 from openai.types.chat import ChatCompletion
 from opentelemetry.sdk.metrics import MeterProvider
@@ -36,6 +35,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from bench.scale_report import machine
 from otel_llm import OpenAIInstrumentor
 
+FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "chat_completion.json"
 CONDITIONS = ("alone", "busy", "collecting")
 
 

@@ -55,10 +55,10 @@ class Exposition:
                 for m in MODELS[:models]:
                     for k in range(keys):
                         self.prefixes.append(
-                            'otel_llm_cost_USD_total{job="chatbot",instance="%s",gen_ai_operation_name="chat",'
-                            'gen_ai_provider_name="openai",gen_ai_request_model="%s",gen_ai_response_model="%s",'
-                            'server_address="gateway.example.com",user_id="user-%d",otel_llm_team="team-%d",'
-                            'otel_llm_api_key_fingerprint="key%02d",otel_llm_prompt_size="medium"} ' % (r, m, m, u, u % 20, k)
+                            f'otel_llm_cost_USD_total{{job="chatbot",instance="{r}",gen_ai_operation_name="chat",'
+                            f'gen_ai_provider_name="openai",gen_ai_request_model="{m}",gen_ai_response_model="{m}",'
+                            f'server_address="gateway.example.com",user_id="user-{u}",otel_llm_team="team-{u % 20}",'
+                            f'otel_llm_api_key_fingerprint="key{k:02d}",otel_llm_prompt_size="medium"}} '
                         )
         self.count = len(self.prefixes)
 
@@ -82,7 +82,7 @@ def _free_port() -> int:
 
 def _serve(exposition: Exposition) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:  # http.server's name
             body = exposition.body()
             self.send_response(200)
             self.send_header("Content-Type", "text/plain; version=0.0.4")

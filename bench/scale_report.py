@@ -137,11 +137,22 @@ def _rules(data: list[dict[str, Any]]) -> list[str]:
     return out + ["", _machine_line(data), ""]
 
 
+def _hotpath(data: dict[str, Any]) -> list[str]:
+    out = ["## Targets 1-3: where the per-call time goes, and what changed (issue 20)", "",
+           f"Measured {data['when']}. {data['profile']}", "",
+           "| change | before | after | how measured |", "|---|---:|---:|---|"]
+    out += [f"| {c} | {b} | {a} | {m} |" for c, b, a, m in data["changes"]]
+    return out + ["", data["ab"], "", data["verdict"], ""]
+
+
 def markdown(suffix: str = ".json") -> str:
     """The sections whose JSON exists, or an empty string. `suffix` ".quick.json": a quick run's parts."""
     lines: list[str] = []
     contention, collection = _load(f"contention{suffix}"), _load(f"collection{suffix}")
     rules = _load("rules_scale.json")
+    hotpath = _load("hotpath.json")
+    if hotpath:
+        lines += _hotpath(hotpath)
     if contention:
         lines += _contention(contention)
     if collection:
