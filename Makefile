@@ -18,7 +18,7 @@ CORE_TESTS := tests/test_instrumentation.py tests/test_host_survives.py tests/te
 PY_LOWEST ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.11.*/bin/python) python3.11)
 PY_HIGHEST ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13.*/bin/python) python3.13)
 
-.PHONY: setup tools browser demo test test-fast test-openai1 test-pythons bench check clean
+.PHONY: setup tools browser demo test test-fast test-openai1 test-pythons bench bench-rules check clean
 
 $(BIN)/python:
 	@$(STEP) "Creating $(VENV)" $(PY) -m venv $(VENV)
@@ -68,6 +68,9 @@ test-pythons:
 
 bench: setup
 	$(MAKE) -f bench/Makefile.inc bench
+
+bench-rules: tools  ## the budget rules on a real Prometheus at 1k/10k/100k raw series (issue 20, target 6)
+	$(MAKE) -f bench/Makefile.inc bench-rules
 
 check: setup
 	@$(STEP) "Installing ruff and mypy" $(BIN)/pip install ruff mypy

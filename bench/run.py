@@ -416,6 +416,28 @@ def environment(cfg: Config) -> dict[str, Any]:
     return info
 
 
+def scale_parts(cfg: Config) -> dict[str, Any]:
+    """Targets 4 and 5 (issue 20), each in its own process after the timing rounds: contention
+    (bench.contention) and one collection at the series bound (bench.collection). They write
+    bench/contention.json and bench/collection.json, which report.markdown renders (bench.scale_report).
+    A quick run writes beside them (*.quick.json) so the committed figures stay."""
+    suffix = ".quick.json" if cfg.quick else ".json"
+    parts = {
+        "contention": ["--rounds", "2" if cfg.quick else "6", "--window", "0.3" if cfg.quick else "1.0"],
+        "collection": ["--rounds", "4" if cfg.quick else "30", "--window", "0.2" if cfg.quick else "0.5"],
+    }
+    out: dict[str, Any] = {}
+    for name, args in parts.items():
+        path = ROOT / "bench" / f"{name}{suffix}"
+        started = time.perf_counter()
+        _log(cfg, f"part {name} ...")
+        done = subprocess.run([cfg.python, "-m", f"bench.{name}", *args, "--json", str(path)], cwd=ROOT,
+                              capture_output=True, text=True, timeout=900)
+        out[name] = {"returncode": done.returncode, "seconds": time.perf_counter() - started, "json": str(path),
+                     "stdout": done.stdout[-2000:], "stderr": done.stderr[-2000:] if done.returncode else ""}
+    return out
+
+
 def run(cfg: Config) -> dict[str, Any]:
     """The whole benchmark; returns the results (also written to cfg.out_json / cfg.out_md)."""
     t0 = time.perf_counter()
@@ -474,6 +496,7 @@ def run(cfg: Config) -> dict[str, Any]:
     finally:
         for w in workers.values():
             w.close()
+    results["scale_parts"] = scale_parts(cfg)
     results["targets"] = report.targets(results)
     results["elapsed_s"] = time.perf_counter() - t0
     if cfg.out_json:

@@ -297,6 +297,9 @@ class StandardMetrics:
 
     def record(self, outcome: Outcome, attributes: Mapping[str, Any], context: Context | None = None) -> None:
         """Record one call. `attributes` is the call's standard set; each record adds its own extras."""
+        if self.mode == V1_41:
+            self._record_v1_41(outcome, attributes, context)
+            return
         for name, value, extra in metric_records(self.mode, outcome):
             attrs = self._with(attributes, extra) if extra else attributes
             histogram = self._histograms.get(name)
@@ -304,6 +307,24 @@ class StandardMetrics:
                 histogram.record(value, attrs, context=context)
             else:
                 self._counters[name].add(value, attrs, context=context)
+
+    def _record_v1_41(self, outcome: Outcome, attributes: Mapping[str, Any], context: Context | None) -> None:
+        """`_v1_41_records` recorded directly, without building the list: the default mode, on every call."""
+        histograms = self._histograms
+        error = outcome.error_type
+        histograms[sc.GEN_AI_CLIENT_OPERATION_DURATION].record(
+            outcome.duration, self._with(attributes, ((sc.ERROR_TYPE, error),)) if error else attributes, context=context
+        )
+        if outcome.time_to_first_chunk is not None:
+            histograms[sc.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK].record(
+                outcome.time_to_first_chunk, attributes, context=context
+            )
+        usage = outcome.usage
+        if usage is not None and outcome.metered:
+            tokens = histograms[sc.GEN_AI_CLIENT_TOKEN_USAGE]
+            tokens.record(usage.input, self._with(attributes, _INPUT), context=context)
+            if outcome.operation != sc.OP_EMBEDDINGS:
+                tokens.record(usage.output, self._with(attributes, _OUTPUT), context=context)
 
     def _with(self, attributes: Mapping[str, Any], extra: tuple[tuple[str, Any], ...]) -> Mapping[str, Any]:
         key = (id(attributes), extra)

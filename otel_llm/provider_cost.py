@@ -62,7 +62,10 @@ def cost_from_response(response: Any) -> ProviderCost | None:
 def cost_from_headers(headers: Any) -> ProviderCost | None:
     """From HTTP response headers (httpx.Headers, or any mapping; names case-insensitive)."""
     try:
-        lowered = _lower(headers)
+        if hasattr(headers, "multi_items"):  # httpx's Headers: case-insensitive already; `in` is cheap
+            lowered = {name: headers.get(name) for name, _ in HEADER_SOURCES if name in headers}
+        else:  # any other mapping or pairs: lower-case every name (rare: not the SDK's path)
+            lowered = _lower(headers)
         for name, gateway in HEADER_SOURCES:
             usd = _usd(lowered.get(name))
             if usd is not None:
