@@ -52,7 +52,9 @@ _CAPPED_LABELS: Final = frozenset({sc.TEAM, sc.FEATURE})  # the user id is cappe
 
 
 class Cap:
-    """Distinct values of one label admitted as themselves; the rest are `_other`. Under the lock."""
+    """Distinct values of one label admitted as themselves; the rest are `_other`. Called under the
+    ledger's lock for the sums; the GenAI histograms call it without (a set's add is atomic under the
+    GIL): two threads racing at the limit can admit one value each past it, a bound of the thread count."""
 
     __slots__ = ("folded", "limit", "name", "seen")
 
