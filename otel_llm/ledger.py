@@ -19,7 +19,6 @@ report. No lock of ours is held across a fork, and finalisers never take a lock 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import weakref
 from collections import deque
@@ -29,6 +28,7 @@ from typing import Any, Final
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from . import semconv as sc
+from .forksafe import hold_across_fork
 
 __all__ = ["MODEL_LIMIT", "SERIES_LIMIT", "OVERFLOW_VALUE", "Ledger", "Row", "Sum", "defer", "run_deferred"]
 
@@ -288,29 +288,12 @@ def run_deferred() -> None:
             _log.debug("otel_llm: a deferred stream end failed", exc_info=True)
 
 
-# --- fork safety: hold every ledger lock across fork(), so no child inherits one held by a thread that
-# does not exist there; the child then forgets the parent's sums and releases them.
-_held: list[threading.Lock] = []
-
-
-def _before_fork() -> None:
-    for ledger in list(_ledgers):
-        ledger.lock.acquire()
-        _held.append(ledger.lock)
-
-
-def _after_fork_in_parent() -> None:
-    while _held:
-        _held.pop().release()
-
-
-def _after_fork_in_child() -> None:
+# Fork safety: every ledger lock is held across fork(), so no child inherits one held by a thread that
+# does not exist there; the child forgets the parent's sums before the locks are released.
+def _forget_in_child() -> None:
     _deferred.clear()  # the parent's dropped streams: the parent ends and reports them
     for ledger in list(_ledgers):
         ledger._forget()
-    while _held:
-        _held.pop().release()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)
+hold_across_fork(lambda: [ledger.lock for ledger in _ledgers], _forget_in_child)

@@ -23,6 +23,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final, NamedTuple
 
+from .forksafe import hold_across_fork
+
 __all__ = [
     "CACHE_LIMIT",
     "MAX_FILE_BYTES",
@@ -552,19 +554,4 @@ class PriceBook:
 
 # Fork safety: no child may inherit a price book lock held by a thread that does not exist there.
 _books: weakref.WeakSet[PriceBook] = weakref.WeakSet()
-_held: list[threading.Lock] = []
-
-
-def _before_fork() -> None:
-    for book in list(_books):
-        book._lock.acquire()
-        _held.append(book._lock)
-
-
-def _after_fork() -> None:
-    while _held:
-        _held.pop().release()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork, after_in_child=_after_fork)
+hold_across_fork(lambda: [book._lock for book in _books])
