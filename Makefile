@@ -13,12 +13,15 @@ CORE_TESTS := tests/test_instrumentation.py tests/test_host_survives.py tests/te
 	tests/test_pricing.py tests/test_attribution.py tests/test_loading.py tests/test_retries.py \
 	tests/test_response_cache.py tests/test_lean_core.py tests/test_metering.py \
 	tests/test_bounds.py tests/test_secrets.py tests/test_content.py tests/test_cardinality.py \
-	tests/test_settings.py tests/test_prices_file.py tests/test_provider_cost_recorded.py tests/test_conventions.py
+	tests/test_settings.py tests/test_prices_file.py tests/test_provider_cost_recorded.py tests/test_conventions.py \
+	tests/test_semconv_view.py
+# The same suite in the GenAI conventions' opt-in modes, less the files that test the modes themselves.
+MODE_TESTS := $(filter-out tests/test_conventions.py tests/test_settings.py tests/test_semconv_view.py,$(CORE_TESTS))
 # The lowest and highest Python that pyproject's requires-python claims (pyenv's, when present).
 PY_LOWEST ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.11.*/bin/python) python3.11)
 PY_HIGHEST ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13.*/bin/python) python3.13)
 
-.PHONY: setup tools browser demo test test-fast test-openai1 test-pythons bench bench-rules check clean
+.PHONY: setup tools browser demo test test-fast test-modes test-openai1 test-pythons bench bench-rules check clean
 
 $(BIN)/python:
 	@$(STEP) "Creating $(VENV)" $(PY) -m venv $(VENV)
@@ -47,6 +50,15 @@ test: setup tools browser
 # The core suite in under two minutes, for the edit-test loop (make test is the complete run).
 test-fast: setup
 	$(BIN)/python -m pytest -q $(XDIST) -m "not slow" $(CORE_TESTS)
+
+# The core suite again with the latest GenAI names, then with both shapes (OTEL_SEMCONV_STABILITY_OPT_IN's
+# gen_ai_latest_experimental and .../dup): the same assertions, read back through tests/semconv_view.py,
+# which also checks what only the latest shape carries.
+test-modes: setup
+	@for mode in latest both; do \
+		echo "core suite, GenAI conventions mode $$mode:"; \
+		$(BIN)/python -m pytest -q $(XDIST) -m "not slow" --semconv-mode $$mode $(MODE_TESTS) || exit 1; \
+	done
 
 # The core suite again against an openai 1.x release (the SDK before its httpx2 transport).
 test-openai1:

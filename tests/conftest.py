@@ -8,6 +8,7 @@ import gc
 import importlib
 import json
 import logging
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_llm import OpenAIInstrumentor
+from tests import semconv_view
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # openai 3.x moved its transport to httpx2; 1.x and 2.x use httpx.
@@ -170,14 +172,43 @@ class Api:
             self.loop.close()
 
 
-@pytest.fixture
-def spans() -> InMemorySpanExporter:
-    return InMemorySpanExporter()
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--semconv-mode", choices=semconv_view.MODES, default="v1_41",
+        help="the GenAI conventions the `instrument` fixture emits (make test-modes runs latest and both); "
+        "the `spans` and `reader` fixtures read the output back in v1.41.0 after checking the latest shape",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "v1_41_only(reason): asserts what only the v1.41.0 shape has; skipped in "
+                            "the other --semconv-mode runs")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    mode = config.getoption("--semconv-mode")
+    if mode == "v1_41":
+        return
+    for item in items:
+        marker = item.get_closest_marker("v1_41_only")
+        if marker is not None:
+            item.add_marker(pytest.mark.skip(reason=f"v1.41.0 only: {marker.args[0] if marker.args else ''}"))
 
 
 @pytest.fixture
-def reader() -> InMemoryMetricReader:
-    return InMemoryMetricReader()
+def semconv_mode(request: pytest.FixtureRequest) -> str:
+    """The conventions mode of this run (--semconv-mode): v1_41, latest or both."""
+    return str(request.config.getoption("--semconv-mode"))
+
+
+@pytest.fixture
+def spans(semconv_mode: str) -> InMemorySpanExporter:
+    return semconv_view.SpanExporter(semconv_mode)
+
+
+@pytest.fixture
+def reader(semconv_mode: str) -> InMemoryMetricReader:
+    return semconv_view.MetricReader(semconv_mode)
 
 
 @pytest.fixture
@@ -195,11 +226,15 @@ def meter_provider(reader: InMemoryMetricReader) -> Iterator[MeterProvider]:
 
 
 @pytest.fixture
-def instrument(tracer_provider: TracerProvider, meter_provider: MeterProvider) -> Iterator[Callable[..., OpenAIInstrumentor]]:
-    """`instrument(**settings)` instruments with the in-memory providers; uninstruments after the test."""
+def instrument(tracer_provider: TracerProvider, meter_provider: MeterProvider,
+               semconv_mode: str) -> Iterator[Callable[..., OpenAIInstrumentor]]:
+    """`instrument(**settings)` instruments with the in-memory providers, in this run's conventions mode
+    unless the test chose one (a keyword or OTEL_SEMCONV_STABILITY_OPT_IN); uninstruments after the test."""
     instrumentor = OpenAIInstrumentor()
 
     def start(**settings: Any) -> OpenAIInstrumentor:
+        if semconv_mode != "v1_41" and "OTEL_SEMCONV_STABILITY_OPT_IN" not in os.environ:
+            settings.setdefault("semconv_mode", semconv_mode)
         if instrumentor.is_instrumented_by_opentelemetry:
             instrumentor.uninstrument()
         instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider, **settings)

@@ -50,7 +50,8 @@ def _expected(uri: str, body_text: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("cassette", CASSETTES, ids=[c.stem for c in CASSETTES])
-def test_replayed_traffic_gives_the_recorded_figures(instrumented: Any, api: Api, fake: FakeAPI, spans: Any, reader: Any, cassette: Path) -> None:
+def test_replayed_traffic_gives_the_recorded_figures(instrumented: Any, api: Api, fake: FakeAPI, spans: Any, reader: Any, cassette: Path,
+                                                      semconv_mode: str) -> None:
     uri, request, status, body_text = _load(cassette)
     is_sse = body_text.lstrip().startswith(("data:", "event:"))
     fake.reply(Reply(status, sse=body_text) if is_sse else Reply(status, json.loads(body_text)))
@@ -82,6 +83,7 @@ def test_replayed_traffic_gives_the_recorded_figures(instrumented: Any, api: Api
         assert attrs["gen_ai.usage.cache_read.input_tokens"] == want["cached"]
     if want.get("reasoning"):
         assert attrs["gen_ai.usage.reasoning.output_tokens"] == want["reasoning"]
-    if want["input"] is not None:
+    # The pinned latest conventions have no token metric for embeddings (only inference has one).
+    if want["input"] is not None and not (semconv_mode == "latest" and method == "embeddings.create"):
         sums = {dict(p.attributes)["gen_ai.token.type"]: p.sum for p in points(reader, sc.GEN_AI_CLIENT_TOKEN_USAGE)}
         assert sums["input"] == want["input"]
