@@ -59,7 +59,20 @@ def otlp_endpoint() -> Iterator[ThreadingHTTPServer]:
     server.server_close()
 
 
-def test_unchanged_app_under_opentelemetry_instrument(tmp_path: Path, otlp_endpoint: ThreadingHTTPServer) -> None:
+V1_41 = {"gen_ai.client.token.usage", "gen_ai.client.operation.duration", "gen_ai.client.operation.time_to_first_chunk"}
+LATEST = {"gen_ai.client.inference.duration", "gen_ai.client.inference.time_to_first_chunk",
+          "gen_ai.client.inference.usage.input_tokens", "gen_ai.client.inference.operation.input_tokens",
+          "gen_ai.client.operation.duration"}  # (embeddings stay on operation.duration)
+
+
+# The standard opt-in variable, as a user sets it: unset, the latest GenAI names, both shapes.
+@pytest.mark.parametrize(("opt_in", "standard", "absent"), [
+    ("", V1_41, LATEST - V1_41),
+    ("http,gen_ai_latest_experimental", LATEST, V1_41 - LATEST),
+    ("gen_ai_latest_experimental/dup", V1_41 | LATEST, set()),
+], ids=["default", "latest", "dup"])
+def test_unchanged_app_under_opentelemetry_instrument(tmp_path: Path, otlp_endpoint: ThreadingHTTPServer, opt_in: str,
+                                                      standard: set[str], absent: set[str]) -> None:
     app = tmp_path / "app.py"
     app.write_text(APP)
     with Simulator(config=SimulatorConfig(latency_scale=0)) as sim:
@@ -75,6 +88,7 @@ def test_unchanged_app_under_opentelemetry_instrument(tmp_path: Path, otlp_endpo
             "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp_endpoint.server_port}",
             "OTEL_LLM_INCLUDE_STREAM_USAGE": "always",
             "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "httpx,requests,urllib3,urllib",
+            "OTEL_SEMCONV_STABILITY_OPT_IN": opt_in,
         }
         bindir = Path(sys.executable).parent
         done = subprocess.run([str(bindir / "opentelemetry-instrument"), sys.executable, str(app)], env=env,
@@ -103,8 +117,17 @@ def test_unchanged_app_under_opentelemetry_instrument(tmp_path: Path, otlp_endpo
     sent_in = sum(int(a["gen_ai.usage.input_tokens"].int_value) for a in ours.values())
     assert sent_in == sum(m["prompt_tokens"] for m in served["models"].values())
 
+    for attrs in ours.values():  # the draft cost attributes: in the opt-in modes, equal to ours
+        draft = attrs.get("gen_ai.usage.cost.amount")
+        assert (draft is not None) == (opt_in != ""), attrs.keys()
+        if draft is not None:
+            assert draft.double_value == attrs["otel_llm.cost.usd"].double_value
+            assert attrs["gen_ai.usage.cost.currency"].string_value == "USD"
+            assert attrs["gen_ai.usage.cost.source"].string_value == "local"
+
     metric_names = set()
     cost_total = 0.0
+    chat_input = 0
     for body in received.get("/v1/metrics", []):
         request = ExportMetricsServiceRequest.FromString(body)
         for rm in request.resource_metrics:
@@ -113,8 +136,13 @@ def test_unchanged_app_under_opentelemetry_instrument(tmp_path: Path, otlp_endpo
                     metric_names.add(metric.name)
                     if metric.name == "otel_llm.cost":
                         cost_total = max(cost_total, sum(p.as_double for p in metric.sum.data_points))
-    assert {"gen_ai.client.token.usage", "gen_ai.client.operation.duration", "otel_llm.cost", "otel_llm.tokens",
-            "otel_llm.calls", "gen_ai.client.operation.time_to_first_chunk"} <= metric_names
+                    if metric.name == "gen_ai.client.inference.usage.input_tokens":
+                        chat_input = max(chat_input, sum(p.as_int for p in metric.sum.data_points))
+    assert standard | {"otel_llm.cost", "otel_llm.tokens", "otel_llm.calls"} <= metric_names
+    assert not absent & metric_names
+    if "gen_ai.client.inference.usage.input_tokens" in standard:  # the chats' input, as the server served it
+        served_chat = sum(m["prompt_tokens"] for name, m in served["models"].items() if not name.startswith("text-embedding"))
+        assert chat_input == served_chat > 0
     span_cost = sum(a["otel_llm.cost.usd"].double_value for a in ours.values() if "otel_llm.cost.usd" in a)
     assert cost_total == pytest.approx(span_cost, rel=1e-9)
     everything = b"".join(b for bodies in received.values() for b in bodies)
