@@ -37,7 +37,7 @@ APP = textwrap.dedent(
 class _Collector(BaseHTTPRequestHandler):
     received: dict[str, list[bytes]]
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["content-length"]))
         self.server.received.setdefault(self.path, []).append(body)  # type: ignore[attr-defined]
         self.send_response(200)
