@@ -138,6 +138,14 @@ def _rows(w: harness.Worker) -> list[tuple[str, Callable[[], Any], int]]:
     chunk = chunks[5]
     stream_call = t.start("chat", client, kwargs, True)
     add("Call.on_chunk(content chunk)", lambda: stream_call.on_chunk(chunk), 50_000)
+    from openai.types.responses import ResponseTextDeltaEvent
+
+    event = ResponseTextDeltaEvent.model_validate({
+        "type": "response.output_text.delta", "delta": "hi", "item_id": "msg_1", "output_index": 0,
+        "content_index": 0, "sequence_number": 1, "logprobs": [],
+    })
+    events_call = t.start("chat", client, {**kwargs, "input": "hi"}, True)
+    add("Call.on_event(Responses text delta event)", lambda: events_call.on_event(event), 50_000)
 
     through_proxy, bare, per = _chunk_loops(t, client, kwargs, chunks)
     rows.append(("StreamProxy iteration + Call.on_chunk, per chunk", through_proxy, -per))

@@ -17,7 +17,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span
 
 from .attribution import Attribution
-from .extract import Endpoint, ResponseInfo, response_info, usage_of
+from .extract import Endpoint, ResponseInfo, fields, response_info, usage_of
 from .faults import report_fault
 from .messages import output_messages, stream_output, to_json
 from .provider_cost import ProviderCost, cost_from_response
@@ -211,7 +211,8 @@ class Call:
         # The first content, not `response.created` (sent before the model produced anything).
         if self._first_chunk is None and getattr(event, "type", "").endswith(".delta"):
             self._first_chunk = time.perf_counter()
-        response = getattr(event, "response", None)
+        # Most events have no `response`: getattr would raise and catch inside pydantic (2 µs an event).
+        response = fields(event).get("response")
         if response is not None:
             self._response_id = getattr(response, "id", None) or self._response_id
             self._response_model = getattr(response, "model", None) or self._response_model
