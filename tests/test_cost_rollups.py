@@ -114,3 +114,58 @@ def test_a_fault_in_a_rollup_leaves_the_call_and_the_other_metrics_unharmed(
     monkeypatch.undo()
     healed = as_dict(collect(reader)[sc.COST_BY_SCOPE])
     assert set(healed) > set(good) and all(healed[k] >= v for k, v in good.items())
+
+
+CHILD = """
+import os, sys
+sys.path.insert(0, {tests!r})
+sys.path.insert(0, {repo!r})
+from conftest import Api, FakeAPI
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from otel_llm import OpenAIInstrumentor
+
+def totals(reader):
+    data = reader.get_metrics_data()
+    out = {{"otel_llm.cost": 0.0, "otel_llm.cost.by_scope": 0.0, "otel_llm.cost.by_model": 0.0}}
+    for rm in (data.resource_metrics if data else ()):
+        for sm in rm.scope_metrics:
+            for m in sm.metrics:
+                if m.name in out:
+                    out[m.name] += sum(p.value for p in m.data.data_points)
+    return " ".join(f"{{v:.9f}}" for v in out.values())
+
+reader = InMemoryMetricReader()
+OpenAIInstrumentor().instrument(tracer_provider=TracerProvider(), meter_provider=MeterProvider(metric_readers=[reader]))
+api = Api("sync", FakeAPI(), "https://api.openai.com/v1")
+for _ in range(3):
+    api.call("chat.completions.create", model="gpt-4o-mini", messages=[{{"role": "user", "content": "hi"}}])
+read, write = os.pipe()
+pid = os.fork()
+if pid == 0:
+    before = totals(reader)
+    Api("sync", FakeAPI(), "https://api.openai.com/v1").call(
+        "chat.completions.create", model="gpt-4o-mini", messages=[{{"role": "user", "content": "hi"}}])
+    os.write(write, f"{{before}} | {{totals(reader)}}".encode())
+    os._exit(0)
+os.waitpid(pid, 0)
+print(os.read(read, 300).decode(), "|", totals(reader))
+"""
+
+
+def test_a_forked_child_starts_its_rollups_from_zero_and_the_parent_keeps_its_own() -> None:
+    """A pre-fork server's worker is a new run (its own start time): its rollups start at zero, like its sums."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tests = Path(__file__).parent
+    done = subprocess.run([sys.executable, "-c", CHILD.format(tests=str(tests), repo=str(tests.parent))],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    child_before, child_after, parent = ([float(v) for v in part.split()] for part in done.stdout.split("|"))
+    assert child_before == [0.0, 0.0, 0.0]
+    one = child_after[0]
+    assert one > 0 and child_after == pytest.approx([one] * 3, rel=1e-9)
+    assert parent == pytest.approx([3 * one] * 3, rel=1e-9)
