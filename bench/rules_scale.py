@@ -2,14 +2,20 @@
 
 A local HTTP server exposes `otel_llm_cost_USD_total` for users x models x keys x replicas raw series
 (labels as the Collector's Prometheus exporter writes them, `job`/`instance` per replica, honoured),
-each growing every scrape, plus `otel_llm_process_start_time_seconds` per replica. A real Prometheus
-(scripts/install-tools) scrapes it every SCRAPE seconds and evaluates either the shipped rules
-(prometheus/rules/*.yml) or plain `increase()` rules giving the same per-scope windows. The group
+each growing every scrape, plus `otel_llm_process_start_time_seconds` per replica and, as otel_llm
+exports them since issue 20, the per-process rollups `otel_llm_cost_by_scope_USD_total` (user, team,
+key) and `otel_llm_cost_by_model_USD_total` (model, server). A real Prometheus (scripts/install-tools)
+scrapes it every SCRAPE seconds and evaluates one of:
+  shipped      the shipped rules (prometheus/rules/*.yml), apps with the rollups;
+  shipped-raw  the shipped rules, apps without the rollups (an older otel_llm: the raw path);
+  before       the rules of git ref BEFORE (the design before issue 20), apps with the rollups;
+  plain        plain `increase()` rules giving the same per-scope windows. The group
 interval is shortened from 1m to EVAL seconds so a run sees several evaluations in about a minute;
 what one evaluation costs is the figure (`prometheus_rule_group_last_duration_seconds`), with the
 caveat that the [1h] look-backs of the shipped rules hold more samples after an hour than here.
 
-    .venv/bin/python -m bench.rules_scale [--series 1000,10000,100000] [--seconds 75] [--json PATH]
+    .venv/bin/python -m bench.rules_scale [--series 1000,10000,100000] [--rules shipped,before,plain]
+        [--seconds 75] [--json PATH]
 """
 
 from __future__ import annotations
@@ -45,8 +51,9 @@ def shape(total: int) -> tuple[int, int, int, int]:
 class Exposition:
     """The synthetic apps' metrics, one text body per scrape; counters grow with time."""
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, total: int, rollups: bool = True) -> None:
         users, models, keys, replicas = shape(total)
+        self.users, self.models, self.keys, self.rollups = users, models, keys, rollups
         self.started = time.time()
         self.replicas = [f"app-{r}" for r in range(replicas)]
         self.prefixes: list[str] = []
@@ -61,17 +68,34 @@ class Exposition:
                             f'otel_llm_api_key_fingerprint="key{k:02d}",otel_llm_prompt_size="medium"}} '
                         )
         self.count = len(self.prefixes)
+        # What otel_llm's ledger.Rollup reports: every raw series of a (user, key) or of a model summed.
+        self.by_scope = [
+            f'otel_llm_cost_by_scope_USD_total{{job="chatbot",instance="{r}",user_id="user-{u}",'
+            f'otel_llm_team="team-{u % 20}",otel_llm_api_key_fingerprint="key{k:02d}"}} '
+            for r in self.replicas for u in range(users) for k in range(keys)
+        ]
+        self.by_model = [
+            f'otel_llm_cost_by_model_USD_total{{job="chatbot",instance="{r}",gen_ai_request_model="{m}",'
+            'server_address="gateway.example.com"} '
+            for r in self.replicas for m in MODELS[:models]
+        ]
 
     def body(self) -> bytes:
         minutes = (time.time() - self.started) / 60
-        value = f"{0.001 + minutes * 0.0123:.6f}\n"
+        raw = 0.001 + minutes * 0.0123
+        value = f"{raw:.6f}\n"
         head = "# TYPE otel_llm_cost_USD_total counter\n"
         start = "".join(
             f'otel_llm_process_start_time_seconds{{job="chatbot",instance="{r}"}} {self.started:.3f}\n'
             for r in self.replicas
         )
-        return (head + value.join(self.prefixes) + value + "# TYPE otel_llm_process_start_time_seconds gauge\n"
-                + start).encode()
+        text = (head + value.join(self.prefixes) + value + "# TYPE otel_llm_process_start_time_seconds gauge\n"
+                + start)
+        if self.rollups:
+            scope, model = f"{raw * self.models:.6f}\n", f"{raw * self.users * self.keys:.6f}\n"
+            text += ("# TYPE otel_llm_cost_by_scope_USD_total counter\n" + scope.join(self.by_scope) + scope
+                     + "# TYPE otel_llm_cost_by_model_USD_total counter\n" + model.join(self.by_model) + model)
+        return text.encode()
 
 
 def _free_port() -> int:
@@ -112,17 +136,18 @@ def plain_rules(interval: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-# Labels a budget scope never reads: summed away per process before the exact delta in the "preagg"
-# variant (measured, not shipped: see docs/scaling.md for why).
-PER_PROCESS_DROP = ("gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", "gen_ai_response_model",
-                    "server_address", "otel_llm_prompt_size")
-
-
-def preaggregate(text: str) -> str:
-    """The shipped cost rules with the raw counter summed per process and budget labels first."""
-    old = "        expr: |\n          otel_llm_cost_USD_total\n"
-    assert old in text or "otel_llm_cost_USD_total" not in text
-    return text.replace(old, f"        expr: |\n          sum without ({', '.join(PER_PROCESS_DROP)}) (otel_llm_cost_USD_total)\n")
+def rules_text(rules: str, interval: str, before: str) -> dict[str, str]:
+    """The rule files a variant evaluates, with the group interval shortened to `interval`."""
+    if rules == "plain":
+        return {"plain.yml": plain_rules(interval)}
+    if rules == "before":
+        names = subprocess.run(["git", "ls-tree", "--name-only", before, "prometheus/rules/"], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout.split()
+        texts = {Path(n).name: subprocess.run(["git", "show", f"{before}:{n}"], cwd=ROOT, capture_output=True,
+                                              text=True, check=True).stdout for n in names if n.endswith(".yml")}
+    else:
+        texts = {p.name: p.read_text() for p in (ROOT / "prometheus" / "rules").glob("*.yml")}
+    return {name: text.replace("interval: 1m", f"interval: {interval}") for name, text in texts.items()}
 
 
 def _metrics(port: int) -> dict[str, list[tuple[dict[str, str], float]]]:
@@ -144,21 +169,15 @@ def _query(port: int, q: str) -> list[dict[str, Any]]:
     return list(json.loads(urllib.request.urlopen(url, timeout=60).read())["data"]["result"])
 
 
-def run(total: int, rules: str, seconds: float, scrape: str, interval: str) -> dict[str, Any]:
-    exposition = Exposition(total)
+def run(total: int, rules: str, seconds: float, scrape: str, interval: str, before: str = "9c8ab69") -> dict[str, Any]:
+    exposition = Exposition(total, rollups=rules != "shipped-raw")
     server = _serve(exposition)
     work = Path(tempfile.mkdtemp(prefix="otel-llm-rules-scale-"))
     try:
         rules_dir = work / "rules"
         rules_dir.mkdir()
-        if rules in ("shipped", "preagg"):
-            for path in (ROOT / "prometheus" / "rules").glob("*.yml"):
-                text = path.read_text().replace("interval: 1m", f"interval: {interval}")
-                if rules == "preagg":
-                    text = preaggregate(text)
-                (rules_dir / path.name).write_text(text)
-        else:
-            (rules_dir / "plain.yml").write_text(plain_rules(interval))
+        for name, text in rules_text(rules, interval, before).items():
+            (rules_dir / name).write_text(text)
         port = _free_port()
         (work / "prometheus.yml").write_text(
             f"global: {{scrape_interval: {scrape}, evaluation_interval: {interval}}}\n"
@@ -213,6 +232,7 @@ def run(total: int, rules: str, seconds: float, scrape: str, interval: str) -> d
     return {
         "machine": machine(),
         "series": total, "exposed": exposition.count, "rules": rules, "shape": shape(total),
+        "rollup_series": len(exposition.by_scope) + len(exposition.by_model) if exposition.rollups else 0,
         "raw_series_in_tsdb": int(float(raw[0]["value"][1])) if raw else 0,
         "head_series": head, "rss_mib": rss / 2**20,
         "recorded_series": sum(by_name.values()), "recorded_by_name": by_name,
@@ -228,7 +248,8 @@ def run(total: int, rules: str, seconds: float, scrape: str, interval: str) -> d
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--series", default="1000,10000,100000")
-    ap.add_argument("--rules", default="shipped,plain")
+    ap.add_argument("--rules", default="shipped,before,plain")
+    ap.add_argument("--before", default="9c8ab69", help="git ref of the rules the `before` variant runs (issue 20's base)")
     ap.add_argument("--seconds", type=float, default=75)
     ap.add_argument("--scrape", default="15s")
     ap.add_argument("--interval", default="15s")
@@ -237,7 +258,7 @@ def main() -> None:
     results = []
     for total in (int(s) for s in a.series.split(",")):
         for rules in a.rules.split(","):
-            r = run(total, rules, a.seconds, a.scrape, a.interval)
+            r = run(total, rules, a.seconds, a.scrape, a.interval, a.before)
             results.append(r)
             print(f"{total} raw series ({r['raw_series_in_tsdb']} in the TSDB), {rules} rules: RSS {r['rss_mib']:.0f} MiB, "
                   f"head series {r['head_series']:.0f}, recorded by rules {r['recorded_series']}", flush=True)

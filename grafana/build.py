@@ -160,7 +160,8 @@ def env_var() -> db.QueryVariable:
 
 
 def cost_overview() -> db.Dashboard:
-    by = f"sum by ({{label}}) (sum_over_time(series:otel_llm_cost_usd:delta1m{{{{{ENV}}}}}[$__interval]))"
+    # Exact per-minute spend by model or endpoint: the rules' per-model deltas (rollup path and raw path, issue 20).
+    by = f"sum by ({{label}}) (sum_over_time(model:otel_llm_cost_usd:delta1m{{{{{ENV}}}}}[$__interval]))"
     drill = link("Drill down into this user", "/d/otel-llm-drilldown?var-user=${__data.fields.user_id}")
     traces = link("Traces of this user in Tempo",
                   explore_traces('{ span.user.id = "${__data.fields.user_id}" }'))

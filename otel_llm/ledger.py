@@ -28,9 +28,10 @@ from typing import Any, Final
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from . import semconv as sc
+from .faults import report_fault
 from .forksafe import hold_across_fork
 
-__all__ = ["MODEL_LIMIT", "SERIES_LIMIT", "OVERFLOW_VALUE", "Ledger", "Row", "Sum", "defer", "run_deferred"]
+__all__ = ["MODEL_LIMIT", "SERIES_LIMIT", "OVERFLOW_VALUE", "Ledger", "Rollup", "Row", "Sum", "defer", "run_deferred"]
 
 _log = logging.getLogger("otel_llm")
 Key = tuple[tuple[str, Any], ...]
@@ -146,6 +147,50 @@ class Sum:
         self.overflowed = 0
 
 
+class Rollup:
+    """A sum's series added up by fewer labels, at collection time: what the exact-spend rules read instead of
+    every series (prometheus/rules/cost.rules.yml). Nothing on the call path. A true counter, unlike such a sum
+    taken in Prometheus: the source's cells are never removed and only grow, and each rollup is folded in the
+    cells' insertion order, so a new cell adds at the end of its group and the rounded total cannot fall,
+    whether or not some source series is missing downstream."""
+
+    __slots__ = ("_attributes", "_keep", "_keys", "_last", "name", "source")
+
+    def __init__(self, source: Sum, keep: Iterable[str], name: str = "") -> None:
+        self.source = source
+        self.name = name
+        self._keep = frozenset(keep) | {sc.METRIC_OVERFLOW}  # the overflow series stays one of its own
+        self._keys: dict[Key, Key] = {}  # source key -> rolled-up key (as many as the source's series)
+        self._attributes: dict[Key, dict[str, Any]] = {}
+        self._last: list[Observation] = []
+
+    def _project(self, key: Key) -> Key:
+        found = self._keys.get(key)
+        if found is None:
+            keep = self._keep
+            found = self._keys[key] = tuple(item for item in key if item[0] in keep)
+            if found not in self._attributes:
+                self._attributes[found] = dict(found)
+        return found
+
+    def observe(self, _options: CallbackOptions) -> Iterable[Observation]:
+        try:
+            totals: dict[Key, float] = {}
+            for key, cell in list(self.source._cells.items()):  # a copy, as Sum.observe
+                rolled = self._project(key)
+                totals[rolled] = totals.get(rolled, 0.0) + cell[0]
+            attributes = self._attributes
+            self._last = [Observation(value, attributes[key]) for key, value in totals.items()]
+        except Exception as exc:  # a bug of ours: the last good values, so no series vanishes or falls
+            report_fault(f"rollup {self.name}", exc)
+        return self._last
+
+    def _forget(self) -> None:
+        self._keys.clear()
+        self._attributes.clear()
+        self._last = []
+
+
 class Row:
     """The totals one call's attribute set updates across sums, each extended by a few attributes
     (a token type, a prompt size). Found once per attribute set: after that a call adds floats
@@ -173,6 +218,8 @@ class Ledger:
         self.lock = threading.Lock()
         self._sums: dict[str, Sum] = {}
         self._rows: dict[Key, Row] = {}
+        self._rollups: dict[str, Rollup] = {}
+        self._units: dict[str, str] = {}
         self.series = 0  # series of all sums together
         self.series_limit = SERIES_LIMIT
         # Label caps, kept with the sums whose series they bound, so instrumenting again does not
@@ -214,7 +261,18 @@ class Ledger:
         found = self._sums.get(name)
         if found is None:
             found = self._sums[name] = Sum(self, name)
+            self._units[name] = unit
             meter.create_observable_counter(name, callbacks=[found.observe], unit=unit, description=description)
+        return found
+
+    def rollup(self, meter: Meter, name: str, source: Sum, keep: Iterable[str], description: str) -> Rollup:
+        """`source` summed by the labels in `keep`, reported as observable counter `name` in the source's unit
+        (registered on the first call only)."""
+        found = self._rollups.get(name)
+        if found is None:
+            found = self._rollups[name] = Rollup(source, keep, name)
+            meter.create_observable_counter(name, callbacks=[found.observe], unit=self._units.get(source.name, ""),
+                                            description=description)
         return found
 
     def bounded(self, key: Key) -> Key:
@@ -254,6 +312,8 @@ class Ledger:
         """In a forked child: the parent's sums are not ours to report again."""
         for total in self._sums.values():
             total._forget()
+        for rollup in self._rollups.values():
+            rollup._forget()
         self._rows.clear()
         self.series = 0
         for cap in (self.models, self.user_cap, *self.label_caps.values()):

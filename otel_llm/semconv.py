@@ -118,6 +118,10 @@ METRIC_OVERFLOW: Final = "otel.metric.overflow"
 # --- our metrics (Prometheus names in the README reference table) ------------------------------
 COST: Final = "otel_llm.cost"  # counter, USD -> otel_llm_cost_USD_total
 COST_REFERENCE: Final = "otel_llm.cost.reference"  # counter, USD -> otel_llm_cost_reference_USD_total
+# The cost counter summed per process by fewer labels, at collection (ledger.Rollup): what the exact-spend
+# rules delta instead of every cost series (prometheus/rules/cost.rules.yml, docs/scaling.md, issue 20).
+COST_BY_SCOPE: Final = "otel_llm.cost.by_scope"  # counter, USD -> otel_llm_cost_by_scope_USD_total
+COST_BY_MODEL: Final = "otel_llm.cost.by_model"  # counter, USD -> otel_llm_cost_by_model_USD_total
 TOKENS: Final = "otel_llm.tokens"  # counter, {token} -> otel_llm_tokens_total
 CALLS: Final = "otel_llm.calls"  # counter, {call} -> otel_llm_calls_total
 CALLS_UNPRICED: Final = "otel_llm.calls.unpriced"  # counter -> otel_llm_calls_unpriced_total

@@ -61,6 +61,11 @@ class Telemetry:
         configure(trust_baggage=settings.trust_baggage, fingerprint_key=settings.fingerprint_key)
         self.calls = L.sum(meter, sc.CALLS, "{call}", "LLM calls, by who made them and how they ended")
         self.cost = L.sum(meter, sc.COST, "USD", "Cost of LLM calls in US dollars")
+        # The cost summed per budget scope and per model at collection: what the exact-spend rules delta (issue 20).
+        L.rollup(meter, sc.COST_BY_SCOPE, self.cost, (sc.USER_ID, sc.TEAM, sc.API_KEY_FINGERPRINT),
+                 "Cost of LLM calls in US dollars, by user, team and API key only")
+        L.rollup(meter, sc.COST_BY_MODEL, self.cost, (sc.GEN_AI_REQUEST_MODEL, sc.SERVER_ADDRESS),
+                 "Cost of LLM calls in US dollars, by requested model and server address only")
         self.cost_reference = L.sum(
             meter, sc.COST_REFERENCE, "USD", "What the same calls would have cost on the reference model"
         )

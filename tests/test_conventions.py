@@ -105,8 +105,13 @@ def shape(spans: Any, reader: InMemoryMetricReader) -> dict[str, Any]:
 
 
 # Our own metrics added since the golden was captured, by design: the process start time that lets the
-# exact-spend rules tell a restart from a metrics gap (issue 17). Nothing else may change.
-ADDED_SINCE_GOLDEN: Final = {sc.PROCESS_START_TIME: [[]]}
+# exact-spend rules tell a restart from a metrics gap (issue 17), and the cost rolled up per process by
+# budget scope and by model that those rules delta instead of every cost series (issue 20). Nothing else may change.
+ADDED_SINCE_GOLDEN: Final = {
+    sc.PROCESS_START_TIME: [[]],
+    sc.COST_BY_SCOPE: [[sc.API_KEY_FINGERPRINT, sc.TEAM, sc.USER_ID]],
+    sc.COST_BY_MODEL: [[sc.GEN_AI_REQUEST_MODEL, sc.SERVER_ADDRESS]],
+}
 
 
 def _golden() -> dict[str, Any]:

@@ -364,6 +364,12 @@ def test_replicas_and_a_restart_add_up_to_the_true_spend(
                         ("by team", by_team)):
         assert abs(value - truth) <= REQUIRED * truth, f"{name}: {value} vs true {truth}"
         assert abs(value - truth) <= EXACT * truth, f"{name}: {value} vs true {truth}: not exact"
+    # The replicas export otel_llm's per-process rollups, so the exact steps ran on those (issue 20), not
+    # on the raw series: every replica on the rollup path, none ever on the raw path.
+    on_rollups = {s["metric"]["instance"] for s in prometheus.query(
+        "last_over_time(instance:otel_llm_cost_rollup_path:info[1h])")["result"]}
+    assert on_rollups == set(truths)
+    assert scalar(prometheus, "count(last_over_time(instance:otel_llm_cost_raw_path:info[1h]))") is None
     # The naive rule fails the same data: increase() drops every series' first scraped value.
     assert with_increase < (1 - REQUIRED) * truth
     # The restart really reset B's counters, and C's series really went stale.

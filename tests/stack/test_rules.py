@@ -124,3 +124,31 @@ def test_exactness_tests_fail_when_a_new_series_first_increment_is_dropped(
         (tests_dir / name).write_text((REPO / "prometheus/tests" / name).read_text())
     result = run([promtool, "test", "rules", "exactness_daily.generated.test.yml"], cwd=tests_dir)
     assert result.returncode != 0 and "FAILED" in result.stdout + result.stderr
+
+
+@pytest.mark.prometheus
+@pytest.mark.parametrize("mutation", ["sum the raw series in Prometheus", "switch paths within a run"])
+def test_rollup_tests_fail_when_the_rollup_path_loses_its_guarantees(promtool: str, tmp_path: Path, mutation: str) -> None:
+    """Mutation check for prometheus/tests/rollups.test.yml (issue 20): summing the raw counter per process in
+    the rules (a series missing upstream reads as a reset) or letting a late rollup switch a run from the raw
+    path must both over-count there."""
+    original = (REPO / "prometheus/rules/cost.rules.yml").read_text()
+    if mutation == "sum the raw series in Prometheus":
+        old = "(otel_llm_cost_by_scope_USD_total and on (job, instance) instance:otel_llm_cost_rollup_path:info)"
+        new = ("(sum without (gen_ai_request_model, server_address, otel_llm_prompt_size) (otel_llm_cost_USD_total)"
+               " and on (job, instance) instance:otel_llm_cost_rollup_path:info)")
+    else:
+        old = ("            unless on (job, instance)\n            (\n"
+               "              last_over_time(instance:otel_llm_cost_raw_path:info[1h] offset 1s)\n"
+               "              unless on (job, instance) instance:otel_llm_process_restarted:start_time\n"
+               "            )\n")
+        new = ""
+    mutated = original.replace(old, new, 1)
+    assert mutated != original
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "rules/cost.rules.yml").write_text(mutated)
+    for name in ("rollups.test.yml", "budgets.fixture.rules.yml"):
+        (tmp_path / "tests" / name).write_text((REPO / "prometheus/tests" / name).read_text())
+    result = run([promtool, "test", "rules", "rollups.test.yml"], cwd=tmp_path / "tests")
+    assert result.returncode != 0 and "got:" in result.stdout + result.stderr  # a wrong figure, not a load error
