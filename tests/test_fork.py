@@ -269,10 +269,16 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from otel_llm import OpenAIInstrumentor
 
-def calls(reader):
+def totals(reader):  # calls, then cost and its two rollups (the exact-spend rules read those)
+    names = ("otel_llm.calls", "otel_llm.cost", "otel_llm.cost.by_scope", "otel_llm.cost.by_model")
     data = reader.get_metrics_data()
-    return sum(p.value for rm in (data.resource_metrics if data else ()) for sm in rm.scope_metrics
-               for m in sm.metrics if m.name == "otel_llm.calls" for p in m.data.data_points)
+    out = dict.fromkeys(names, 0.0)
+    for rm in (data.resource_metrics if data else ()):
+        for sm in rm.scope_metrics:
+            for m in sm.metrics:
+                if m.name in out:
+                    out[m.name] += sum(p.value for p in m.data.data_points)
+    return " ".join(f"{{v:.9f}}" for v in out.values())
 
 reader = InMemoryMetricReader()
 OpenAIInstrumentor().instrument(tracer_provider=TracerProvider(), meter_provider=MeterProvider(metric_readers=[reader]))
@@ -282,13 +288,13 @@ for _ in range(3):
 read, write = os.pipe()
 pid = os.fork()
 if pid == 0:  # no recipe at all: the parent's providers, the parent's instrumentation
-    before = calls(reader)
+    before = totals(reader)
     child_api = Api("sync", FakeAPI(), "https://api.openai.com/v1")
     child_api.call("chat.completions.create", model="gpt-4o-mini", messages=[{{"role": "user", "content": "hi"}}])
-    os.write(write, f"{{before}} {{calls(reader)}}".encode())
+    os.write(write, f"{{before}} | {{totals(reader)}}".encode())
     os._exit(0)
 os.waitpid(pid, 0)
-print("child", os.read(read, 100).decode(), "parent", calls(reader))
+print(os.read(read, 400).decode(), "|", totals(reader))
 """
 
 
@@ -296,7 +302,11 @@ def test_a_forked_child_starts_its_sums_from_zero_even_without_the_recipe() -> N
     script = CHILD_STARTS_FROM_ZERO.format(tests=str(Path(__file__).parent), repo=str(REPO))
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split() == ["child", "0", "1.0", "parent", "3.0"], done.stdout + done.stderr[-2000:]
+    child_before, child_after, parent = ([float(v) for v in part.split()] for part in done.stdout.split("|"))
+    assert child_before == [0.0] * 4, done.stdout  # calls, cost, cost by scope, cost by model
+    one = child_after[1]
+    assert child_after[0] == 1.0 and one > 0 and child_after[1:] == pytest.approx([one] * 3, rel=1e-9), done.stdout
+    assert parent[0] == 3.0 and parent[1:] == pytest.approx([3 * one] * 3, rel=1e-9), done.stdout
 
 
 def test_a_fault_in_a_deferred_stream_end_leaves_the_app_unharmed(instrument: Any, reader: Any,
