@@ -416,6 +416,26 @@ def environment(cfg: Config) -> dict[str, Any]:
     return info
 
 
+def _per_chunk_paired(cfg: Config, timing_worker: WorkerProc) -> list[dict[str, Any]]:
+    """Target 3's figure, twice: two consecutive runs, in the timing worker and in a fresh process
+    (bench.micro.per_chunk_interleaved); then, in the fresh process, a check of the method: known work
+    added to every chunk must read as added."""
+    streams = 8 if cfg.quick else 200
+    runs: list[dict[str, Any]] = []
+    for where, burn in (("timing worker", 0), ("fresh process", 0), ("fresh process, known work added", 25)):
+        w = timing_worker if where == "timing worker" else WorkerProc("otel_llm", cfg.python, cfg.log)
+        try:
+            got = (w.ask("per_chunk_interleaved", streams=streams, burn=burn) if w.ready
+                   else {"skip": w.skip})
+        finally:
+            if w is not timing_worker:
+                w.close()
+        if "added_us" in got:
+            got["added_us"] = summarize(got["added_us"])
+        runs.append({**got, "where": where})
+    return runs
+
+
 def scale_parts(cfg: Config) -> dict[str, Any]:
     """Targets 4 and 5 (issue 20), each in its own process after the timing rounds: contention
     (bench.contention) and one collection at the series bound (bench.collection). They write
@@ -465,6 +485,7 @@ def run(cfg: Config) -> dict[str, Any]:
             if "added_us" in in_process:
                 in_process["added_us"] = summarize(in_process["added_us"])
             results["per_chunk_in_process"] = in_process
+            results["per_chunk_paired"] = _per_chunk_paired(cfg, workers["otel_llm"])
         if cfg.pricing:
             try:
                 results["pricing"] = workers["baseline"].ask("pricing", n=2_000 if cfg.quick else 20_000,

@@ -1,5 +1,6 @@
-"""The issue-20 sections of BENCHMARKS.md (contention, one collection, rules at scale), from the JSON
-the parts write: bench/contention.json, bench/collection.json, bench/rules_scale.json.
+"""The issue-20 sections of BENCHMARKS.md (where the time goes, contention, one collection, rules at
+scale), from the JSON the parts write: bench/hotpath.json (by hand), bench/ablation.json,
+bench/contention.json, bench/collection.json, bench/rules_scale.json.
 
 `report.markdown` appends this; `python -m bench.scale_report` prints it alone.
 """
@@ -159,6 +160,40 @@ def _hotpath(data: dict[str, Any]) -> list[str]:
     return out + ["", data["ab"], "", data["verdict"], ""]
 
 
+_ABLATION_VARIANTS = {
+    "floor": "the floor (the SDK work otel_llm asks for)",
+    "floor_no_histograms": "the floor without its histogram records",
+    "otel_llm": "otel_llm",
+}
+
+
+def _ablation(data: dict[str, Any]) -> list[str]:
+    out = ["## Where the overhead goes in context (targets 1, 2 and 4)", "",
+           "`bench.micro` times each piece in a tight loop, with hot caches; around a real call the SDK's own "
+           "request building and response parsing evict them, and every piece costs more there. "
+           f"`{data['command']}` (bench/ablate.py, git `{data['git']}`, {data['when']}, {data['seconds']} s) measures "
+           "in that context: the real call, in one process, uninstrumented, with the floor's SDK work, with "
+           "otel_llm, and with otel_llm with one piece replaced by a no-op (a knockout), the order shuffled "
+           "every round. Figures are µs of process CPU per call above the same round's uninstrumented call; a "
+           "piece's cost is otel_llm minus its knockout, paired round by round (median, 95% CI of the median).",
+           ""]
+    for r in data["results"]:
+        above, pieces = r["above_off"], r["pieces"]
+        out += [f"**{r['workload']}** ({r['rounds']} rounds of {r['calls']} calls; the uninstrumented call "
+                f"{r['off_us_per_call']:.0f} µs):", "",
+                "| in context | µs per call | IQR | 95% CI |", "|---|---:|---:|---|"]
+        rows = [(label, above[name]) for name, label in _ABLATION_VARIANTS.items() if name in above]
+        rows += [("  the floor's histogram records", r["floor_histograms"]),
+                 ("  otel_llm above the floor", r["otel_llm_over_floor"])]
+        rows += [(f"  otel_llm's {p['label']}", p) for p in pieces.values()]
+        out += [f"| {label} | {s['median']:.1f} | {s['iqr']:.1f} | [{s['ci'][0]:.1f}, {s['ci'][1]:.1f}] |"
+                for label, s in rows]
+        out.append("")
+    if data.get("reading"):
+        out += [data["reading"], ""]
+    return out + [_machine_line(data), ""]
+
+
 def markdown(suffix: str = ".json") -> str:
     """The sections whose JSON exists, or an empty string. `suffix` ".quick.json": a quick run's parts."""
     lines: list[str] = []
@@ -167,6 +202,9 @@ def markdown(suffix: str = ".json") -> str:
     hotpath = _load("hotpath.json")
     if hotpath:
         lines += _hotpath(hotpath)
+    ablation = _load("ablation.json")
+    if ablation:
+        lines += _ablation(ablation)
     if contention:
         lines += _contention(contention)
     if collection:

@@ -63,6 +63,11 @@ def _serve(out: TextIO, contender: str) -> None:
                 from bench import micro
 
                 reply({"ok": True, "result": micro.per_chunk(w, cmd.get("repeats", 15))})
+            elif op == "per_chunk_interleaved":
+                from bench import micro
+
+                reply({"ok": True, "result": micro.per_chunk_interleaved(w, cmd.get("streams", 80),
+                                                                                cmd.get("burn", 0))})
             elif op == "per_chunk_in_process":
                 from bench import micro
 
