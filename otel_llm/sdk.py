@@ -7,13 +7,14 @@ each touch is tolerant: a name that is missing answers "no" rather than raising.
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Mapping
 from types import ModuleType
 from typing import Any, Final
 
 __all__ = [
-    "RAW_RESPONSE_HEADER", "base_url_of", "client_of", "given", "helper_raw_stream", "is_sentinel", "is_stream", "raw_kind", "raw_request",
-    "set_parsed", "transport",
+    "RAW_RESPONSE_HEADER", "base_url_of", "chunk_source", "client_of", "given", "helper_raw_stream", "is_sentinel", "is_stream",
+    "raw_kind", "raw_request", "set_parsed", "transport",
 ]
 
 # Set by `with_raw_response` ("raw") and `with_streaming_response` ("stream") on the request they make.
@@ -36,6 +37,25 @@ def given(value: object) -> bool:
 def is_stream(value: object) -> bool:
     """The SDK's own Stream or AsyncStream."""
     return type(value).__name__ in _STREAMS
+
+
+def chunk_source(stream: Any, is_async: bool) -> Any:
+    """What a stream proxy iterates for `stream`'s chunks: the SDK stream's own `_iterator` when its
+    class's `__iter__` / `__aiter__` only passes that iterator's items on (openai 1.x to 3.x: `for item
+    in self._iterator: yield item`), so the proxy's generator replaces the SDK's instead of adding a
+    second one per chunk; anything else (another shape, a subclass that iterates otherwise), the stream."""
+    method = getattr(type(stream), "__aiter__" if is_async else "__iter__", None)
+    code = getattr(method, "__code__", None)
+    if code is None or not _passes_through(code, is_async):
+        return stream
+    source = getattr(stream, "_iterator", None)
+    return stream if source is None else source
+
+
+def _passes_through(code: Any, is_async: bool) -> bool:
+    """The generator `for item in self._iterator: yield item` (or its async form), read from its code."""
+    kind = inspect.CO_ASYNC_GENERATOR if is_async else inspect.CO_GENERATOR
+    return bool(code.co_flags & kind) and code.co_names == ("_iterator",) and code.co_varnames == ("self", "item")
 
 
 def raw_kind(value: object) -> str | None:

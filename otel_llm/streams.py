@@ -17,6 +17,7 @@ import wrapt
 from .call import Call
 from .faults import report_fault
 from .ledger import defer
+from .sdk import chunk_source
 
 __all__ = ["AsyncStreamProxy", "StreamProxy", "wrap_stream"]
 
@@ -60,13 +61,21 @@ class _Base(wrapt.ObjectProxy):  # type: ignore[type-arg]
     def __reduce_ex__(self, protocol: Any) -> Any:  # pragma: no cover - streams do not pickle anyway
         return self.__wrapped__.__reduce_ex__(protocol)
 
-    def _self_parts(self) -> tuple[Any, Call, Callable[[Any], None] | None, bool]:
-        return self.__wrapped__, self._self_call, None if self._self_broken else self._self_on, self._self_strip
+    def _self_parts(self, is_async: bool) -> tuple[Any, Call, Callable[[Any], None] | None, bool]:
+        """What a `for` / `async for` loop's generator needs: the chunks' source (sdk.chunk_source), the
+        call, the chunk handler (None once broken) and whether to hide the usage chunk."""
+        try:
+            source = chunk_source(self.__wrapped__, is_async)
+        except Exception as exc:  # our fault: iterate the SDK's stream itself
+            report_fault("stream source", exc)
+            source = self.__wrapped__
+        return source, self._self_call, None if self._self_broken else self._self_on, self._self_strip
 
 
 def _chunks(proxy: StreamProxy, wrapped: Any, call: Call, on: Callable[[Any], None] | None, strip: bool) -> Iterator[Any]:
     """`for chunk in stream`: the per-chunk hot path. A generator over the SDK's own iterator costs
-    less per chunk than a `__next__` method (no Python call per chunk, state in locals). It holds
+    less per chunk than a `__next__` method (no Python call per chunk, state in locals), and it takes
+    the place of the SDK stream's pass-through generator (sdk.chunk_source) rather than adding a layer. It holds
     `proxy`, so a stream iterated without being kept (`for c in client...create(stream=True)`) lives
     until the loop ends; when the app leaves the loop early (GeneratorExit), the proxy's close, exit
     or garbage collection ends the call, as after `next()`."""
@@ -113,7 +122,7 @@ async def _achunks(proxy: AsyncStreamProxy, wrapped: Any, call: Call, on: Callab
 
 class StreamProxy(_Base):
     def __iter__(self) -> Iterator[Any]:
-        return _chunks(self, *self._self_parts())
+        return _chunks(self, *self._self_parts(False))
 
     def __next__(self) -> Any:
         # `next(stream)`; `for` loops take `__iter__`'s generator.
@@ -155,7 +164,7 @@ class StreamProxy(_Base):
 
 class AsyncStreamProxy(_Base):
     def __aiter__(self) -> AsyncIterator[Any]:
-        return _achunks(self, *self._self_parts())
+        return _achunks(self, *self._self_parts(True))
 
     async def __anext__(self) -> Any:
         wrapped = self.__wrapped__

@@ -66,3 +66,36 @@ def test_header_cost_is_read_case_insensitively_from_any_headers(headers: Any) -
 
 def test_no_cost_header_is_none() -> None:
     assert cost_from_headers(httpx2.Headers({"content-type": "application/json"})) is None
+
+
+def test_a_stream_proxy_takes_the_place_of_the_sdks_pass_through_iterator_and_of_nothing_else() -> None:
+    """sdk.chunk_source: a `for` loop over our proxy iterates the SDK stream's `_iterator` only where the
+    installed SDK's `__iter__` / `__aiter__` just passes its items on; any other shape keeps the stream's own."""
+    import openai
+
+    from otel_llm import sdk
+
+    def bare(cls: type) -> Any:
+        stream = object.__new__(cls)
+        stream._iterator = iter(())
+        return stream
+
+    stream, astream = bare(openai.Stream), bare(openai.AsyncStream)
+    assert sdk.chunk_source(stream, False) is stream._iterator
+    assert sdk.chunk_source(astream, True) is astream._iterator
+
+    class Counting(openai.Stream):  # type: ignore[type-arg]
+        seen = 0
+
+        def __iter__(self) -> Any:
+            for item in self._iterator:
+                self.seen += 1
+                yield item
+
+    class NoIterator:
+        def __iter__(self) -> Any:
+            yield from ()
+
+    for other in (bare(Counting), NoIterator(), object.__new__(openai.Stream)):  # the last: no `_iterator` yet
+        assert sdk.chunk_source(other, False) is other
+    assert sdk.chunk_source(stream, True) is stream  # a sync stream has no pass-through `__aiter__`

@@ -12,6 +12,7 @@ import pytest
 from otel_llm import call as call_module
 from otel_llm import instrumentor as instrumentor_module
 from otel_llm import record as record_module
+from otel_llm import streams as streams_module
 from otel_llm.telemetry import Telemetry
 from tests.conftest import Api, finished
 
@@ -60,7 +61,7 @@ def _by_next(api: Api, stream: Any) -> list[Any]:
 
 
 @pytest.mark.parametrize(("path", "kwargs", "how"), CASES, ids=[f"{c[0]}-{c[2]}" for c in CASES])
-@pytest.mark.parametrize("fault", ["start", "finish", "chunk", "end"])
+@pytest.mark.parametrize("fault", ["start", "finish", "source", "chunk", "end"])
 def test_app_is_unharmed_by_a_fault_in_our_code(
     instrument: Any, api: Api, spans: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
     path: str, kwargs: dict[str, Any], how: str, fault: str,
@@ -74,6 +75,7 @@ def test_app_is_unharmed_by_a_fault_in_our_code(
     target = {
         "start": (Telemetry, "start"),
         "finish": (call_module.Call, "complete"),
+        "source": (streams_module, "chunk_source"),  # what a `for` loop's generator iterates
         "chunk": (call_module.Call, "on_chunk" if "responses" not in path else "on_event"),
         "end": (record_module.Recorder, "record"),
     }[fault]
@@ -89,7 +91,8 @@ def test_app_is_unharmed_by_a_fault_in_our_code(
         assert finished(spans) == []  # no span, and the SDK ran untouched
     else:
         assert len(finished(spans)) == 1  # the span still ended, once
-    on_path = fault in ("start", "end") or (fault == "finish") == (how == "value")
+    on_path = fault in ("start", "end") or (fault == "source" and how == "stream") or (
+        fault == "finish" and how == "value") or (fault == "chunk" and how != "value")
     faults = [r for r in caplog.records if r.name == "otel_llm" and "internal error" in r.getMessage()]
     if on_path:
         assert faults and all(r.levelno == logging.DEBUG for r in faults)

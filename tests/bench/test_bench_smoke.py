@@ -132,14 +132,13 @@ def test_quick_run_end_to_end(tmp_path: Path) -> None:
     assert {t["status"] for t in results["targets"]} <= {"PASS", "FAIL", "SKIP"}
     # The per-chunk figure switches otel_llm off and on in its worker: every round gives a number.
     assert results["per_chunk_in_process"]["added_us"]["n"] == 4
-    # Target 3's figure: two consecutive paired runs and the method's check, each with every pair's number.
+    # Our per-chunk code's direct cost: two consecutive paired runs and the method's check, every pair counted.
     paired = results["per_chunk_paired"]
     assert [r["where"] for r in paired] == ["timing worker", "fresh process", "fresh process, known work added"]
     assert all(r["added_us"]["n"] == 8 for r in paired), paired
     assert paired[2]["burn"] > 0 and paired[2]["burn_hot_us"] > 0
-    chunk_target = next(t for t in results["targets"] if t["target"].startswith("per streamed chunk"))
-    assert chunk_target["status"] in {"PASS", "FAIL"} and "then" in chunk_target["measured"]
     markdown = (tmp_path / "BENCHMARKS.md").read_text()
+    assert "our code's direct cost" in markdown and "The method checked" in markdown
     assert "on vs off in one process" in markdown
     assert "## Targets" in markdown and "nproc" in markdown
     assert (tmp_path / "results.json").stat().st_size > 0
