@@ -103,11 +103,11 @@ KNOCKOUTS: tuple[Knockout, ...] = (
     Knockout("sums", "the ledger's sums (calls, tokens, cost)", _recorder("_sums", _noop)),
     Knockout("span_attributes", "the response's span attributes (one SDK set_attributes)",
              _recorder("_write_span", _noop)),
-    Knockout("pricing", "pricing (the call is left unpriced)", _recorder("price", _not_priced)),
-    Knockout("recorder", "the whole recorder (the span is only ended)",
+    Knockout("pricing", "pricing (knocked out, the call is left unpriced)", _recorder("price", _not_priced)),
+    Knockout("recorder", "the whole recorder (knocked out, the span is only ended)",
              _recorder("record", lambda _self, span, _ctx, _outcome: span.end())),
-    Knockout("response", "reading the response and recording it (the span is only ended)", _span_only),
-    Knockout("everything", "the whole call (the wrapper passes straight through)", _passthrough),
+    Knockout("response", "reading the response and recording it (knocked out, the span is only ended)", _span_only),
+    Knockout("everything", "the whole call (knocked out, the wrapper passes straight through)", _passthrough),
 )
 
 

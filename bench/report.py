@@ -106,23 +106,17 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 f"{ours['median'] / floor['median']:.2f}x floor" if floor["median"] > 0 else "-",
                 f"{limit:.1f} µs (floor {floor['median']:.1f})", ours["median"] <= limit,
                 spread=_spread_note(ours, limit, floor["iqr"])))
-    # Per chunk (target 3), in context: a stream through our proxy and the SDK's own stream stepped
-    # alternately, chunk by chunk (bench.micro.per_chunk_interleaved), in two consecutive runs; each
-    # run's 95% CI must clear the limit. The on/off, cross-process and tight-loop figures are shown
-    # below the tables.
-    paired = [r for r in results.get("per_chunk_paired") or [] if r.get("added_us") and not r.get("burn")]
-    label = (f"per streamed chunk <= {CHUNK_US:g} µs (in context, paired chunk by chunk; "
-             "95% CI clear in two consecutive runs)")
-    if len(paired) == 2:
-        first, second = (r["added_us"] for r in paired)
-        ok = first["ci_high"] < CHUNK_US and second["ci_high"] < CHUNK_US
-        out.append(_target(
-            label, f"{first['median']:.2f} µs, then {second['median']:.2f} µs", f"{CHUNK_US:g} µs", ok,
-            spread=(f"CI [{first['ci_low']:.2f}, {first['ci_high']:.2f}], then [{second['ci_low']:.2f}, "
-                    f"{second['ci_high']:.2f}]: {'both clear' if ok else 'not both clear'}")))
+    # Per chunk (target 3), in context: otel_llm on vs off in one process, (200-chunk - 50-chunk) / 150,
+    # which includes what our code costs the SDK's own work on the next chunk. The paired chunk-by-chunk
+    # figure (our code's direct cost), the cross-process marginal and the tight loop are shown below.
+    in_process = results.get("per_chunk_in_process") or {}
+    chunk = in_process.get("added_us")
+    label = f"per streamed chunk <= {CHUNK_US:g} µs (in context: on vs off in one process)"
+    if chunk:
+        out.append(_target(label, f"{chunk['median']:.2f} µs", f"{CHUNK_US:g} µs", chunk["median"] <= CHUNK_US,
+                           spread=_spread_note(chunk, CHUNK_US)))
     else:
-        why = next((r.get("skip", "") for r in results.get("per_chunk_paired") or [] if "skip" in r), "not run")
-        out.append(_target(label, "-", f"{CHUNK_US:g} µs", None, ours_skip or why))
+        out.append(_target(label, "-", f"{CHUNK_US:g} µs", None, ours_skip or in_process.get("skip", "not run")))
     pricing = results.get("pricing")
     if not pricing or "skip" in pricing:
         out.append(_target(f"price lookup per call <= {PRICE_US:g} µs", "-", f"{PRICE_US:g} µs", None,
@@ -196,37 +190,40 @@ def _overhead_table(results: dict[str, Any]) -> list[str]:
                      f"{_cell(floor_ops)} µs per call"
                      + (f". The same plus otel_llm's sums as 6 SDK `Counter.add` calls instead of its ledger: "
                         f"{_cell(floor_counters)} µs." if floor_counters else "."))
+    in_process = results.get("per_chunk_in_process") or {}
+    if in_process.get("added_us"):
+        s = in_process["added_us"]
+        lines.append("")
+        lines.append(f"Per streamed chunk, in context ({in_process['how']}, {s['n']} rounds): "
+                     f"**{s['median']:.2f} µs** added, IQR {s['iqr']:.2f}, 95% CI of the median "
+                     f"[{s['ci_low']:.2f}, {s['ci_high']:.2f}]. This is the per-chunk target's figure: all that "
+                     "otel_llm's presence adds per chunk, its effect on the SDK's own work included. Each sample "
+                     "is the difference of two whole-stream CPU readings (~16 ms) taken at different moments, "
+                     "where a 0.5% drift reads as 0.5 µs per chunk; switched to the same state on both sides the "
+                     "method read 0.16 µs, 95% CI [-0.69, 0.69], over 60 rounds of 24 calls (by hand, "
+                     "2026-11-30), and it read 0.47 to 1.39 µs in six runs that day. The marginal row of the "
+                     "table above measures the same thing from the timing rounds, with fewer calls per sample: it "
+                     "is noisier, as the floor, which does nothing per chunk, shows there.")
     runs = results.get("per_chunk_paired") or []
     paired = [r for r in runs if r.get("added_us") and not r.get("burn")]
     check = next((r for r in runs if r.get("added_us") and r.get("burn")), None)
     if paired:
         lines.append("")
-        lines.append(f"Per streamed chunk, in context ({paired[0]['how']}; bench.micro.per_chunk_interleaved): "
-                     + "; ".join(f"{r['where']}, {r['added_us']['n']} pairs: **{r['added_us']['median']:.2f} µs** "
-                                 f"added, IQR {r['added_us']['iqr']:.2f}, 95% CI of the median "
+        lines.append(f"Per streamed chunk, our code's direct cost ({paired[0]['how']}; "
+                     "bench.micro.per_chunk_interleaved): "
+                     + "; ".join(f"{r['where']}, {r['added_us']['n']} pairs: **{r['added_us']['median']:.2f} µs**, "
+                                 f"IQR {r['added_us']['iqr']:.2f}, 95% CI of the median "
                                  f"[{r['added_us']['ci_low']:.2f}, {r['added_us']['ci_high']:.2f}]" for r in paired)
-                     + ". This is the per-chunk target's figure: each chunk is paired with its twin a few µs "
-                     "later, so drift cancels.")
+                     + ". Each chunk is paired with its twin a few µs later, so drift cancels and the CI is "
+                     "tight; but both streams run in the same instrumented process, one step apart, so what our "
+                     "code costs the SDK's parsing of the next chunk lands on both and cancels too: this is a "
+                     "lower bound of the target's figure above, not a replacement for it.")
         if check is not None:
             gained = check["added_us"]["median"] - paired[-1]["added_us"]["median"]
             lines.append(f"The method checked: with {check['burn']} additions done in every `Call.on_chunk` "
                          f"({check['burn_hot_us']:.2f} µs in a tight loop) the same process reads "
                          f"{check['added_us']['median']:.2f} µs (95% CI [{check['added_us']['ci_low']:.2f}, "
-                         f"{check['added_us']['ci_high']:.2f}]), {gained:+.2f} µs: known work reads as added, "
-                         "inflated as any code that runs between the SDK's parsing of each chunk.")
-    in_process = results.get("per_chunk_in_process") or {}
-    if in_process.get("added_us"):
-        s = in_process["added_us"]
-        lines.append("")
-        lines.append(f"Per streamed chunk, the on/off cross-check ({in_process['how']}, {s['n']} "
-                     f"rounds): {s['median']:.2f} µs added, IQR {s['iqr']:.2f}, 95% CI of the median "
-                     f"[{s['ci_low']:.2f}, {s['ci_high']:.2f}]. A cross-check, not the target's figure: each "
-                     "sample is the difference of two whole-stream CPU readings (~16 ms) taken at different "
-                     "moments, where a 0.5% drift reads as 0.5 µs per chunk; switched to the same state on "
-                     "both sides it read 0.16, 95% CI [-0.69, 0.69], over 60 rounds of 24 calls. The "
-                     "marginal row of the table above measures the same thing from the timing rounds, with "
-                     "fewer calls per sample: it is noisier, as the floor, which does nothing per chunk, shows "
-                     "there.")
+                         f"{check['added_us']['ci_high']:.2f}]), {gained:+.2f} µs: known work reads as added.")
     direct = results.get("per_chunk_direct") or {}
     if "added_us" in direct:
         lines.append("")

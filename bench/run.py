@@ -417,9 +417,9 @@ def environment(cfg: Config) -> dict[str, Any]:
 
 
 def _per_chunk_paired(cfg: Config, timing_worker: WorkerProc) -> list[dict[str, Any]]:
-    """Target 3's figure, twice: two consecutive runs, in the timing worker and in a fresh process
-    (bench.micro.per_chunk_interleaved); then, in the fresh process, a check of the method: known work
-    added to every chunk must read as added."""
+    """Our per-chunk code's direct cost, paired chunk by chunk (bench.micro.per_chunk_interleaved), in two
+    consecutive runs: in the timing worker and in a fresh process; then, in the fresh process, a check of
+    the method: known work added to every chunk must read as added."""
     streams = 8 if cfg.quick else 200
     runs: list[dict[str, Any]] = []
     for where, burn in (("timing worker", 0), ("fresh process", 0), ("fresh process, known work added", 25)):

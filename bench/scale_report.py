@@ -167,7 +167,7 @@ _ABLATION_VARIANTS = {
 }
 
 
-def _ablation(data: dict[str, Any]) -> list[str]:
+def _ablation(data: dict[str, Any], reading: str = "") -> list[str]:
     out = ["## Where the overhead goes in context (targets 1, 2 and 4)", "",
            "`bench.micro` times each piece in a tight loop, with hot caches; around a real call the SDK's own "
            "request building and response parsing evict them, and every piece costs more there. "
@@ -185,12 +185,12 @@ def _ablation(data: dict[str, Any]) -> list[str]:
         rows = [(label, above[name]) for name, label in _ABLATION_VARIANTS.items() if name in above]
         rows += [("  the floor's histogram records", r["floor_histograms"]),
                  ("  otel_llm above the floor", r["otel_llm_over_floor"])]
-        rows += [(f"  otel_llm's {p['label']}", p) for p in pieces.values()]
+        rows += [(f"  cost of {p['label']}", p) for p in pieces.values()]
         out += [f"| {label} | {s['median']:.1f} | {s['iqr']:.1f} | [{s['ci'][0]:.1f}, {s['ci'][1]:.1f}] |"
                 for label, s in rows]
         out.append("")
-    if data.get("reading"):
-        out += [data["reading"], ""]
+    if reading:
+        out += [reading, ""]
     return out + [_machine_line(data), ""]
 
 
@@ -204,7 +204,7 @@ def markdown(suffix: str = ".json") -> str:
         lines += _hotpath(hotpath)
     ablation = _load("ablation.json")
     if ablation:
-        lines += _ablation(ablation)
+        lines += _ablation(ablation, (hotpath or {}).get("ablation_reading", ""))
     if contention:
         lines += _contention(contention)
     if collection:
