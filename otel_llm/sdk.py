@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import inspect
 from collections.abc import Mapping
-from types import ModuleType
+from types import FunctionType, ModuleType
 from typing import Any, Final
 
 __all__ = [
@@ -43,10 +43,12 @@ def chunk_source(stream: Any, is_async: bool) -> Any:
     """What a stream proxy iterates for `stream`'s chunks: the SDK stream's own `_iterator` when its
     class's `__iter__` / `__aiter__` only passes that iterator's items on (openai 1.x to 3.x: `for item
     in self._iterator: yield item`), so the proxy's generator replaces the SDK's instead of adding a
-    second one per chunk; anything else (another shape, a subclass that iterates otherwise), the stream."""
+    second one per chunk; anything else (another shape, a subclass that iterates otherwise, a method
+    another library wrapped), the stream."""
     method = getattr(type(stream), "__aiter__" if is_async else "__iter__", None)
-    code = getattr(method, "__code__", None)
-    if code is None or not _passes_through(code, is_async):
+    if type(method) is not FunctionType:  # e.g. another library's wrapt wrapper: it must still run
+        return stream
+    if not _passes_through(method.__code__, is_async):
         return stream
     source = getattr(stream, "_iterator", None)
     return stream if source is None else source

@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx2
 import pytest
+import wrapt
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
@@ -96,6 +97,19 @@ def test_a_stream_proxy_takes_the_place_of_the_sdks_pass_through_iterator_and_of
         def __iter__(self) -> Any:
             yield from ()
 
-    for other in (bare(Counting), NoIterator(), object.__new__(openai.Stream)):  # the last: no `_iterator` yet
+    class Wrapped(openai.Stream):  # type: ignore[type-arg]
+        pass
+
+    hooked: list[Any] = []
+
+    def hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:  # another library's per-stream hook
+        hooked.append(instance)
+        return wrapped(*args, **kwargs)
+
+    Wrapped.__iter__ = wrapt.FunctionWrapper(openai.Stream.__iter__, hook)  # type: ignore[method-assign]
+    wrapped = bare(Wrapped)
+    for other in (bare(Counting), NoIterator(), object.__new__(openai.Stream), wrapped):  # no `_iterator` yet; wrapped
         assert sdk.chunk_source(other, False) is other
+    list(wrapped)
+    assert hooked == [wrapped]  # the stream's own (wrapped) iteration is what a proxy would run
     assert sdk.chunk_source(stream, True) is stream  # a sync stream has no pass-through `__aiter__`
