@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import random
 import statistics
 import time
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import harness
+from bench.run import summarize
 
 __all__ = ["KNOCKOUTS", "main", "measure"]
 
@@ -111,20 +111,6 @@ KNOCKOUTS: tuple[Knockout, ...] = (
 )
 
 
-def _ci(xs: list[float]) -> tuple[float, float]:
-    """95% CI of the median (order statistics, normal approximation)."""
-    s = sorted(xs)
-    n = len(s)
-    k = max(int(n / 2 - 1.96 * math.sqrt(n) / 2), 0)
-    return s[k], s[min(n - 1 - k, n - 1)]
-
-
-def _summary(xs: list[float]) -> dict[str, Any]:
-    q = statistics.quantiles(xs, n=4) if len(xs) > 1 else [xs[0]] * 3
-    lo, hi = _ci(xs)
-    return {"median": statistics.median(xs), "iqr": q[2] - q[0], "ci": [lo, hi]}
-
-
 def measure(workload: str, rounds: int, calls: int, seed: int = 1, process_wide: bool = True) -> dict[str, Any]:
     """µs of process CPU per call above `off`, per variant and round; and each piece's paired cost.
     `process_wide=False` (tests): leave the global providers alone."""
@@ -156,7 +142,7 @@ def measure(workload: str, rounds: int, calls: int, seed: int = 1, process_wide:
     off = per_call["off"]
     above = {name: [v - o for v, o in zip(xs, off, strict=True)] for name, xs in per_call.items() if name != "off"}
     pieces = {
-        k.name: {"label": k.label, **_summary([a - b for a, b in zip(above["otel_llm"], above[f"otel_llm_no_{k.name}"],
+        k.name: {"label": k.label, **summarize([a - b for a, b in zip(above["otel_llm"], above[f"otel_llm_no_{k.name}"],
                                                                      strict=True)])}
         for k in KNOCKOUTS
     }
@@ -165,10 +151,10 @@ def measure(workload: str, rounds: int, calls: int, seed: int = 1, process_wide:
     return {
         "workload": workload, "rounds": rounds, "calls": calls,
         "off_us_per_call": statistics.median(off),
-        "above_off": {name: _summary(xs) for name, xs in above.items()},
+        "above_off": {name: summarize(xs) for name, xs in above.items()},
         "pieces": pieces,
-        "floor_histograms": _summary(floor_hist),
-        "otel_llm_over_floor": _summary(over_floor),
+        "floor_histograms": summarize(floor_hist),
+        "otel_llm_over_floor": summarize(over_floor),
     }
 
 
@@ -191,10 +177,10 @@ def _print(result: dict[str, Any]) -> None:
         print(f"{s['median']:13.1f} {s['iqr']:6.1f}  {name}")
     print(f"\n{'piece µs':>9} {'IQR':>6} {'95% CI':>16}  piece (otel_llm - knockout, paired)")
     for name, s in result["pieces"].items():
-        print(f"{s['median']:9.1f} {s['iqr']:6.1f} [{s['ci'][0]:6.1f}, {s['ci'][1]:6.1f}]  {name}: {s['label']}")
+        print(f"{s['median']:9.1f} {s['iqr']:6.1f} [{s['ci_low']:6.1f}, {s['ci_high']:6.1f}]  {name}: {s['label']}")
     for key in ("floor_histograms", "otel_llm_over_floor"):
         s = result[key]
-        print(f"{s['median']:9.1f} {s['iqr']:6.1f} [{s['ci'][0]:6.1f}, {s['ci'][1]:6.1f}]  {key}")
+        print(f"{s['median']:9.1f} {s['iqr']:6.1f} [{s['ci_low']:6.1f}, {s['ci_high']:6.1f}]  {key}")
 
 
 def main() -> None:

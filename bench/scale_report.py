@@ -186,7 +186,7 @@ def _ablation(data: dict[str, Any], reading: str = "") -> list[str]:
         rows += [("  the floor's histogram records", r["floor_histograms"]),
                  ("  otel_llm above the floor", r["otel_llm_over_floor"])]
         rows += [(f"  cost of {p['label']}", p) for p in pieces.values()]
-        out += [f"| {label} | {s['median']:.1f} | {s['iqr']:.1f} | [{s['ci'][0]:.1f}, {s['ci'][1]:.1f}] |"
+        out += [f"| {label} | {s['median']:.1f} | {s['iqr']:.1f} | [{s['ci_low']:.1f}, {s['ci_high']:.1f}] |"
                 for label, s in rows]
         out.append("")
     if reading:

@@ -83,4 +83,4 @@ def test_a_tiny_run_gives_every_variant_and_piece_a_figure() -> None:
     result = ablate.measure("embeddings", rounds=2, calls=2, process_wide=False)
     assert set(result["pieces"]) == set(KNOCKOUTS)
     assert {"floor", "floor_no_histograms", "otel_llm"} <= set(result["above_off"])
-    assert all(len(s["ci"]) == 2 for s in result["pieces"].values())
+    assert all(s["ci_low"] <= s["median"] <= s["ci_high"] and s["n"] == 2 for s in result["pieces"].values())
