@@ -421,6 +421,10 @@ WORKLOADS: dict[str, Workload] = {
         Workload("stream", "stream 50 chunks, sync", "stream", chunks=50),
         Workload("stream_async", "stream 50 chunks, async", "stream", is_async=True, chunks=50),
         Workload("stream_200", "stream 200 chunks, sync", "stream", chunks=200),
+        # A stream's fixed cost (open, first chunk, end), chunks excluded: one content chunk, then the
+        # finish and usage chunks every stream ends with.
+        Workload("stream_1", "stream 1 chunk, sync", "stream", chunks=1),
+        Workload("stream_1_async", "stream 1 chunk, async", "stream", is_async=True, chunks=1),
         Workload("embeddings", "embeddings, sync", "embeddings"),
         Workload("embeddings_async", "embeddings, async", "embeddings", is_async=True),
         Workload("floor_ops", "floor ops alone (no openai call): span + histogram records", "floor"),
@@ -448,13 +452,14 @@ class Worker:
             raise Skip(f"unknown contender {contender!r}")
         self._floor = Floor(self.tel.tracer_provider, self.tel.meter_provider) if contender == "floor" else None
         self.floor = self._floor
-        self.sync = {50: mock_openai.sync_client(50), 200: mock_openai.sync_client(200)}
+        self.sync = {1: mock_openai.sync_client(1), 50: mock_openai.sync_client(50), 200: mock_openai.sync_client(200)}
         self.runner = asyncio.Runner()
-        self.async_client = self.runner.run(self._make_async_client())
+        self.async_clients = self.runner.run(self._make_async_clients())
+        self.async_client = self.async_clients[50]
 
     @staticmethod
-    async def _make_async_client() -> Any:
-        return mock_openai.async_client(50)
+    async def _make_async_clients() -> dict[int, Any]:
+        return {1: mock_openai.async_client(1), 50: mock_openai.async_client(50)}
 
     # One call of each kind; the floor contender wraps the plain call with only the SDK work.
     def _chat(self) -> None:
@@ -486,10 +491,10 @@ class Worker:
         if self.floor is not None:
             self.floor.record("chat", _CHAT_KWARGS["model"], response, time.perf_counter() - start)
 
-    async def _astream(self) -> None:
+    async def _astream(self, chunks: int = 50) -> None:
         start = time.perf_counter()
         first = last = None
-        async for chunk in await self.async_client.chat.completions.create(**_STREAM_KWARGS):
+        async for chunk in await self.async_clients[chunks].chat.completions.create(**_STREAM_KWARGS):
             if first is None:
                 first = time.perf_counter()
             last = chunk
@@ -518,7 +523,9 @@ class Worker:
         return lambda: floor.record("chat", "o4-mini", response, 0.41, counters=counters)
 
     def _async_call(self, workload: Workload) -> Callable[[], Any]:
-        return {"chat": self._achat, "stream": self._astream, "embeddings": self._aembeddings}[workload.kind]
+        if workload.kind == "stream":
+            return lambda: self._astream(workload.chunks)
+        return {"chat": self._achat, "embeddings": self._aembeddings}[workload.kind]
 
     def run(self, workload_name: str, n: int) -> dict[str, float]:
         """n calls; CPU time of the whole process (the span processor's thread included) and wall."""

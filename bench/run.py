@@ -37,10 +37,10 @@ __all__ = ["Config", "main", "run"]
 ROOT = Path(__file__).resolve().parent.parent
 PEERS = ("genai_openai", "openllmetry", "openinference")
 DEFAULT_CONTENDERS = ("baseline", "floor", "otel_llm", *PEERS)
-TIMED_WORKLOADS = ("chat", "chat_async", "stream", "stream_async", "stream_200", "embeddings",
-                   "embeddings_async", "floor_ops", "floor_ops_counters")
+TIMED_WORKLOADS = ("chat", "chat_async", "stream", "stream_async", "stream_200", "stream_1", "stream_1_async",
+                   "embeddings", "embeddings_async", "floor_ops", "floor_ops_counters")
 DIRECT = ("floor_ops", "floor_ops_counters")  # absolute costs timed in the floor worker, not paired
-STREAM_CHUNKS = {"stream": 50, "stream_async": 50, "stream_200": 200}
+STREAM_CHUNKS = {"stream": 50, "stream_async": 50, "stream_200": 200, "stream_1": 1, "stream_1_async": 1}
 
 
 

@@ -85,7 +85,7 @@ def test_emission_check_names_what_is_missing() -> None:
 @pytest.mark.skipif(not _otel_llm_ready(), reason="otel_llm.instrumentor not importable yet")
 @pytest.mark.parametrize("worker", ["otel_llm"], indirect=True)
 def test_otel_llm_emits_spans_and_metrics_under_the_harness(worker: harness.Worker) -> None:
-    for name in ("chat", "stream_async", "embeddings"):
+    for name in ("chat", "stream_async", "stream_1", "stream_1_async", "embeddings"):
         emission = worker.emission(name, calls=2)
         assert emission.ok, (name, emission.as_dict())
 
@@ -116,11 +116,32 @@ def test_best_peer_ignores_a_peer_that_did_not_emit_metrics() -> None:
     assert by_name[floor]["status"] == "PASS"
 
 
+def test_stream_fixed_cost_is_the_one_chunk_stream_against_the_floor() -> None:
+    """Target 2: chunks excluded, so the 50-chunk stream (where otel_llm pays per chunk, the floor not) is not it."""
+    def s(median: float) -> dict[str, float]:
+        return {"median": median, "q1": median - 1, "q3": median + 1, "iqr": 2.0, "ci_low": median - 1,
+                "ci_high": median + 1, "n": 9}
+
+    ok = {"status": "ok"}
+    label = f"streamed call's fixed cost (stream (1 chunk), sync): otel_llm <= {report.VS_FLOOR_STREAM:g}x floor"
+
+    def verdict(ours: float) -> dict[str, Any]:
+        results = {"emission": {"otel_llm": {"stream_1": ok}, "floor": {"stream_1": ok}}, "skipped": {},
+                   "overhead_us": {"stream_1": {"otel_llm": s(ours), "floor": s(100.0)},
+                                   "stream": {"otel_llm": s(900.0), "floor": s(100.0)}}}
+        return {t["target"]: t for t in report.targets(results)}[label]
+
+    assert verdict(125.0)["status"] == "PASS" and "1.25x floor" in verdict(125.0)["measured"]
+    assert verdict(135.0)["status"] == "FAIL"
+    no_run = {t["target"]: t for t in report.targets({"overhead_us": {}, "skipped": {}})}
+    assert no_run[label]["status"] == "SKIP"
+
+
 def test_quick_run_end_to_end(tmp_path: Path) -> None:
     """The orchestrator with worker processes on this interpreter; peers absent here are skipped."""
     cfg = run.Config.quick_config(
         contenders=("baseline", "floor", "otel_llm", "openinference"),
-        workloads=("chat", "stream", "stream_200", "embeddings_async", "floor_ops"),
+        workloads=("chat", "stream", "stream_200", "stream_1_async", "embeddings_async", "floor_ops"),
         min_rounds=2, max_rounds=2, sample_ms=2.0, memory_checkpoints=(20, 40), startup=False,
         out_md=tmp_path / "BENCHMARKS.md", out_json=tmp_path / "results.json",
     )
@@ -130,6 +151,8 @@ def test_quick_run_end_to_end(tmp_path: Path) -> None:
     assert results["emission"]["floor"]["chat"]["status"] == "ok"
     assert results["emission"]["baseline"]["chat"]["status"] == "emitted nothing"
     assert {t["status"] for t in results["targets"]} <= {"PASS", "FAIL", "SKIP"}
+    fixed = [t for t in results["targets"] if t["target"].startswith("streamed call's fixed cost (stream (1 chunk), async)")]
+    assert len(fixed) == 1 and fixed[0]["status"] in ("PASS", "FAIL"), fixed  # measured, not skipped
     # The per-chunk figure switches otel_llm off and on in its worker: every round gives a number.
     assert results["per_chunk_in_process"]["added_us"]["n"] == 4
     # Our per-chunk code's direct cost: two consecutive paired runs and the method's check, every pair counted.
