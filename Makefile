@@ -89,7 +89,7 @@ bench-rules: tools  ## the budget rules on a real Prometheus at 1k/10k/100k raw 
 
 check: setup
 	@$(STEP) "Installing ruff and mypy" $(BIN)/pip install ruff mypy
-	$(BIN)/ruff check otel_llm
+	$(BIN)/ruff check otel_llm bench tests
 	$(BIN)/mypy otel_llm
 
 clean:

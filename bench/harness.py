@@ -647,7 +647,7 @@ class _FloorResponse:
     id = "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT"
     model = mock_openai.RESPONSE_MODEL
 
-    class usage:  # noqa: N801 - shaped like the SDK's attribute
+    class usage:  # shaped like the SDK's attribute
         prompt_tokens = 1117
         completion_tokens = 142
 

@@ -96,8 +96,6 @@ def _rows(w: harness.Worker) -> list[tuple[str, Callable[[], Any], int]]:
     add("  of which: getattr(CompletionUsage, 'prompt_tokens', None)",
         lambda: getattr(response.usage, "prompt_tokens", None))
 
-    rates = t.prices.rates(where.provider, where.base_url, mock_openai.RESPONSE_MODEL, "default")
-    cost = rates.cost(usage)
     metric_call = t.start("chat", client, kwargs, False)
     metric_call.span.end()
     outcome = metric_call._outcome(extract.response_info(response), None)
@@ -335,10 +333,7 @@ def main() -> None:
     print(f"{'µs/call':>9}  piece")
     for label, fn, n in rows:
         try:
-            if n < 0:  # a whole stream per call: report per chunk
-                us = measure(fn, 200, 7) / -n
-            else:
-                us = measure(fn, n)
+            us = measure(fn, 200, 7) / -n if n < 0 else measure(fn, n)  # n < 0: a whole stream, per chunk
             print(f"{us:9.2f}  {label}")
         except Exception as exc:
             print(f"{'n/a':>9}  {label}: {type(exc).__name__}: {exc}")

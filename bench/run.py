@@ -137,8 +137,8 @@ def summarize(values: Sequence[float]) -> dict[str, float]:
     else:
         q1, _, q3 = statistics.quantiles(xs, n=4, method="inclusive")
     half = 1.96 * math.sqrt(n) / 2
-    lo = max(int(math.floor(n / 2 - half)), 0)
-    hi = min(int(math.ceil(n / 2 + half)), n - 1)
+    lo = max(math.floor(n / 2 - half), 0)
+    hi = min(math.ceil(n / 2 + half), n - 1)
     return {"median": statistics.median(xs), "q1": q1, "q3": q3, "iqr": q3 - q1,
             "ci_low": xs[lo], "ci_high": xs[hi], "n": n}
 
@@ -277,14 +277,14 @@ def paired_overheads(raw: dict[str, dict[str, list[float]]],
             if name == "baseline":
                 continue
             paired = off.get(workload, {}).get(name) or by_name["baseline"]
-            out[workload][name] = [c - b for c, b in zip(on, paired)]
+            out[workload][name] = [c - b for c, b in zip(on, paired, strict=False)]  # a worker that stopped early: its rounds so far
     return out
 
 
 def cross_process(raw: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, list[float]]]:
     """The same contender switched on - the baseline process of the same round: what pairing
     across processes gives (each process's own speed included), shown for comparison."""
-    return {wl: {n: [c - b for c, b in zip(v, by["baseline"])] for n, v in by.items() if n != "baseline"}
+    return {wl: {n: [c - b for c, b in zip(v, by["baseline"], strict=False)] for n, v in by.items() if n != "baseline"}
             for wl, by in raw.items() if wl not in DIRECT and "baseline" in by}
 
 
@@ -293,7 +293,7 @@ def per_chunk(ovh: dict[str, dict[str, list[float]]]) -> dict[str, list[float]]:
     if "stream" not in ovh or "stream_200" not in ovh:
         return {}
     extra = STREAM_CHUNKS["stream_200"] - STREAM_CHUNKS["stream"]
-    return {n: [(b - a) / extra for a, b in zip(ovh["stream"][n], ovh["stream_200"][n])]
+    return {n: [(b - a) / extra for a, b in zip(ovh["stream"][n], ovh["stream_200"][n], strict=False)]
             for n in ovh["stream"] if n in ovh["stream_200"]}
 
 

@@ -19,13 +19,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 if len(sys.argv) > 1:
     sys.path.insert(0, sys.argv[1])  # another otel_llm tree
 
-import openai  # noqa: E402
-from opentelemetry.sdk.metrics import MeterProvider  # noqa: E402
-from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
+import openai
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.trace import TracerProvider
 
-import otel_llm  # noqa: E402
-from tests.conftest import FakeAPI, httpx  # noqa: E402
-from tests.hostile_redis import HostileRedis, trickle  # noqa: E402
+import otel_llm
+from tests.conftest import FakeAPI, httpx
+from tests.hostile_redis import HostileRedis, trickle
 
 CHAT = {"model": "gpt-4.1", "messages": [{"role": "user", "content": "hi"}], "temperature": 0}
 

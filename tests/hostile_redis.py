@@ -43,7 +43,7 @@ def hang() -> Answer:
 class HostileRedis:
     """`HostileRedis(get=..., set=...)`, used as a context manager; `.url` for OTEL_LLM_RESPONSE_CACHE."""
 
-    def __init__(self, get: Answer | None = None, set: Answer | None = None) -> None:  # noqa: A002
+    def __init__(self, get: Answer | None = None, set: Answer | None = None) -> None:
         self.answers = {
             b"HELLO": reply(b"%1\r\n+proto\r\n:3\r\n"),  # redis-py 5+ opens with HELLO 3 (RESP3)
             b"GET": get or reply(b"_\r\n"),  # RESP3 null: a miss

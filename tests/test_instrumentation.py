@@ -281,10 +281,9 @@ def test_stream_exception_raised_by_the_app_inside_the_loop_ends_the_span(instru
     if api.is_async:
         pytest.skip("the sync case covers the app's own exception; async is the same proxy path")
     stream = _stream(api)
-    with pytest.raises(KeyError):
-        with stream:
-            for _ in stream:
-                raise KeyError("app bug")
+    with pytest.raises(KeyError), stream:
+        for _ in stream:
+            raise KeyError("app bug")
     span = only_span(spans)
     assert span.attributes["error.type"] == "KeyError"
 

@@ -13,8 +13,8 @@ from typing import Any
 import openai
 import pytest
 from hypothesis import HealthCheck, given, settings
-from opentelemetry.sdk.trace import SpanProcessor
 from hypothesis import strategies as st
+from opentelemetry.sdk.trace import SpanProcessor
 
 import otel_llm
 from otel_llm import semconv as sc

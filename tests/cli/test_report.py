@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from caseday import PRICES, REFERENCE, SERVER, UNPRICED_MODEL, caseday_prometheus
 
 from otel_llm.cli import doctor, report
 from otel_llm.cli.queries import growth
-
-from caseday import PRICES, REFERENCE, SERVER, UNPRICED_MODEL, caseday_prometheus
 
 YESTERDAY = datetime.now(timezone.utc).date() - timedelta(days=1)
 

@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from caseday import UNPRICED_MODEL, caseday_prometheus
 
 from otel_llm.cli import report
 from otel_llm.cli.queries import Prometheus
 from otel_llm.cli.report_export import FOCUS_COLUMNS, chargeback_csv, focus_csv
-
-from caseday import UNPRICED_MODEL, caseday_prometheus
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stack"))
 from stackservers import webhook_receiver
