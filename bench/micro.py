@@ -90,6 +90,21 @@ def _rows(w: harness.Worker) -> list[tuple[str, Callable[[], Any], int]]:
 
     add("Telemetry.start() + Call.complete(): all of our per-call work, SDK request excluded", whole_call, 5_000)
 
+    # A stream's fixed cost (issue 20, target 2), beside the same for a whole response: the proxy, its
+    # iteration over a one-content-chunk stream (then the finish and usage chunks), the end, the finaliser.
+    one_chunk = list(w.sync[1].chat.completions.create(**harness._STREAM_KWARGS))
+    stream_kwargs = harness._STREAM_KWARGS
+
+    def whole_stream() -> None:
+        from otel_llm import streams
+
+        call = t.start("chat", client, stream_kwargs, True)
+        for _ in streams.wrap_stream(_PreParsed(one_chunk), call, False, False):
+            pass
+
+    add("Telemetry.start() + a one-chunk stream through the proxy to its end: a stream's per-call work", whole_stream,
+        5_000)
+
     add("  of which: getattr(CompletionUsage, <missing field>, None)",
         lambda: getattr(response.usage, "input_tokens", None))
     add("  of which: isinstance(CompletionUsage, Mapping)", lambda: isinstance(response.usage, Mapping))
@@ -149,6 +164,17 @@ def _rows(w: harness.Worker) -> list[tuple[str, Callable[[], Any], int]]:
     rows.append(("StreamProxy iteration + Call.on_chunk, per chunk", through_proxy, -per))
     rows.append(("the same chunks without the proxy, per chunk", bare, -per))
     return rows
+
+
+class _PreParsed:
+    """Shaped like openai.Stream (its pass-through `__iter__` over `_iterator`), over pre-parsed chunks."""
+
+    def __init__(self, items: list[Any]) -> None:
+        self._iterator = iter(items)
+
+    def __iter__(self) -> Any:
+        for item in self._iterator:  # noqa: UP028 - the SDK's own shape, which sdk.chunk_source recognises
+            yield item
 
 
 def _chunk_loops(t: Any, client: Any, kwargs: dict[str, Any], chunks: list[Any]

@@ -175,3 +175,17 @@ def test_overhead_is_on_minus_off_and_baseline_only_for_a_contender_never_switch
     assert ovh["chat"]["otel_llm"] == [150.0, 130.0]  # its own process switched off
     assert ovh["chat"]["openllmetry"] == [500.0, 480.0]  # the baseline process of the same round
     assert ovh["floor_ops"]["floor"] == [90.0, 91.0]  # absolute
+
+
+@pytest.mark.skipif(not _otel_llm_ready(), reason="otel_llm.instrumentor not importable yet")
+@pytest.mark.parametrize("worker", ["otel_llm"], indirect=True)
+def test_micro_stream_row_times_a_whole_stream_call(worker: harness.Worker) -> None:
+    """bench.micro's stream row goes the app's way: through the proxy to the end, so the call is recorded."""
+    from bench import micro
+
+    rows = {label: fn for label, fn, _ in micro._rows(worker)}
+    whole_stream = next(fn for label, fn in rows.items() if "one-chunk stream" in label)
+    emission = worker.tel.emission(1, whole_stream)
+    # One span; duration, time to first chunk, input and output tokens: the call ended as a stream.
+    assert (emission.spans, emission.histogram_records) == (1, 4), emission.as_dict()
+    assert "gen_ai.client.operation.time_to_first_chunk" in emission.metric_names
