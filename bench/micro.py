@@ -92,18 +92,35 @@ def _rows(w: harness.Worker) -> list[tuple[str, Callable[[], Any], int]]:
 
     # A stream's fixed cost (issue 20, target 2), beside the same for a whole response: the proxy, its
     # iteration over a one-content-chunk stream (then the finish and usage chunks), the end, the finaliser.
+    # The same chunks handed to the call without the proxy say what the proxy itself costs; the floor's SDK
+    # work for each shape (bench.harness.Floor) says what is above it in a tight loop.
+    from otel_llm import streams
+
     one_chunk = list(w.sync[1].chat.completions.create(**harness._STREAM_KWARGS))
     stream_kwargs = harness._STREAM_KWARGS
+    wrap_stream = streams.wrap_stream
 
     def whole_stream() -> None:
-        from otel_llm import streams
-
         call = t.start("chat", client, stream_kwargs, True)
-        for _ in streams.wrap_stream(_PreParsed(one_chunk), call, False, False):
+        for _ in wrap_stream(_PreParsed(one_chunk), call, False, False):
             pass
 
     add("Telemetry.start() + a one-chunk stream through the proxy to its end: a stream's per-call work", whole_stream,
         5_000)
+
+    def stream_without_proxy() -> None:
+        call = t.start("chat", client, stream_kwargs, True)
+        for chunk in _PreParsed(one_chunk):
+            call.on_chunk(chunk)
+        call.end_stream()
+
+    add("  the same chunks into Call.on_chunk, then Call.end_stream(), no proxy", stream_without_proxy, 5_000)
+    floor = harness.Floor(w.tel.tracer_provider, w.tel.meter_provider)
+    last = one_chunk[-1]
+    add("floor: its SDK work for the same chat call (span, 3 histogram records)",
+        lambda: floor.record("chat", kwargs["model"], response, 0.41), 5_000)
+    add("floor: its SDK work for the same one-chunk stream (span, 4 histogram records)",
+        lambda: floor.record("chat", kwargs["model"], last, 0.41, 0.12), 5_000)
 
     add("  of which: getattr(CompletionUsage, <missing field>, None)",
         lambda: getattr(response.usage, "input_tokens", None))

@@ -184,8 +184,14 @@ def test_micro_stream_row_times_a_whole_stream_call(worker: harness.Worker) -> N
     from bench import micro
 
     rows = {label: fn for label, fn, _ in micro._rows(worker)}
-    whole_stream = next(fn for label, fn in rows.items() if "one-chunk stream" in label)
-    emission = worker.tel.emission(1, whole_stream)
-    # One span; duration, time to first chunk, input and output tokens: the call ended as a stream.
-    assert (emission.spans, emission.histogram_records) == (1, 4), emission.as_dict()
-    assert "gen_ai.client.operation.time_to_first_chunk" in emission.metric_names
+    whole_stream = next(fn for label, fn in rows.items() if "one-chunk stream through the proxy" in label)
+    without_proxy = next(fn for label, fn in rows.items() if "no proxy" in label)
+    floor_stream = next(fn for label, fn in rows.items() if label.startswith("floor:") and "stream" in label)
+    for fn in (whole_stream, without_proxy, floor_stream):
+        emission = worker.tel.emission(1, fn)
+        # One span; duration, time to first chunk, input and output tokens: the call ended as a stream.
+        assert (emission.spans, emission.histogram_records) == (1, 4), emission.as_dict()
+        assert "gen_ai.client.operation.time_to_first_chunk" in emission.metric_names
+    floor_chat = next(fn for label, fn in rows.items() if label.startswith("floor:") and "chat call" in label)
+    emission = worker.tel.emission(1, floor_chat)
+    assert (emission.spans, emission.histogram_records) == (1, 3), emission.as_dict()
