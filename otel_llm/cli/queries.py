@@ -12,7 +12,15 @@ the period (start, end] is, per raw series, evaluated at `end`:
 with W = end - start, and a negative difference (a counter reset) falls back to the series' last
 value. This is the telescoping of the recording rules in prometheus/rules/cost.rules.yml (same 1h
 carry window), but for any period: the rules' windows are rolling 24h and the UTC month, while a
-report's day is a calendar day in the reader's time zone. Series of processes that have exited
+report's day is a calendar day in the reader's time zone.
+
+A process restarted under the same job and instance inside the period (a container restarted in its
+pod) writes the same series again from zero, and the two ends alone cannot see it: the growth before
+the restart is lost, or the new run's value is taken for growth over the old run's. `exact_growth`
+reads the restarts from the start time every process reports (`otel_llm_process_start_time_seconds`,
+otel_llm/process.py, the same series the rules use) and sums such a process run by run; the other
+processes keep the one query. A Grafana panel has PromQL only, so its range figures (`figure`) keep
+the two-ends form and can miss such a restart; the report's do not. Series of processes that have exited
 still count (range vectors skip staleness markers): a plain instant query would not see them, which
 is why `doctor` and `report` both use `seen()` here.
 
@@ -26,9 +34,11 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
+from itertools import pairwise
 from typing import Any, Final
 
 __all__ = [
@@ -46,8 +56,10 @@ __all__ = [
     "SHARED",
     "WINDOW",
     "budget_query",
+    "exact_growth",
     "figure",
     "growth",
+    "restarts",
     "seen",
 ]
 
@@ -111,6 +123,13 @@ LABELS: Final[Mapping[str, str]] = {
 
 # The rules' carry window: a series silent for longer than this before a period starts counts whole.
 CARRY: Final = "1h"
+_CARRY_SECONDS: Final = 3600
+# The start time every instrumented process reports (otel_llm/process.py): a new value under the same
+# job and instance is a restart under the same id.
+PROCESS_START: Final = "otel_llm_process_start_time_seconds"
+# Restarts of one id in one period read run by run. More is not a restarting process but two writing
+# under one id (alert LLMSeriesWrittenByTwoProcesses), whose sums no query can tell apart.
+MAX_RESTARTS: Final = 100
 
 
 class PrometheusError(RuntimeError):
@@ -121,16 +140,84 @@ def _seconds(value: float) -> str:
     return f"{max(round(value), 1)}s"
 
 
-def growth(metric: str, seconds: float | str, by: Iterable[str], where: str = "") -> str:
-    """The exact growth of `metric` over the `seconds` ending at the query time, summed by `by`.
-    `seconds` may be a range string instead, such as Grafana's `$__range`."""
+def _duration(seconds: float) -> str:
+    """A PromQL duration exact to the millisecond (Prometheus' own resolution), at least 1 ms."""
+    return f"{max(round(seconds * 1000), 1)}ms"
+
+
+def _literal(value: str) -> str:
+    """`value` as a PromQL string literal."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def growth(metric: str, seconds: float | str, by: Iterable[str], where: str = "", unless: str = "") -> str:
+    """The exact growth of `metric` over the `seconds` ending at the query time, summed by `by`, for
+    processes that did not restart under the same id in it (see `exact_growth`). `seconds` may be a
+    range string instead, such as Grafana's `$__range`. `unless`: a vector of (job, instance) to leave out."""
     w = seconds if isinstance(seconds, str) else _seconds(seconds)
     selector = f"{metric}{{{where}}}" if where else metric
-    return (
-        f"sum by ({', '.join(by)}) ("
-        f"(last_over_time({selector}[{w}]) - last_over_time({selector}[{CARRY}] offset {w})) >= 0"
-        f" or last_over_time({selector}[{w}]))"
-    )
+    each = (f"(last_over_time({selector}[{w}]) - last_over_time({selector}[{CARRY}] offset {w})) >= 0"
+            f" or last_over_time({selector}[{w}])")
+    if unless:
+        each = f"({each}) unless on (job, instance) ({unless})"
+    return f"sum by ({', '.join(by)}) ({each})"
+
+
+def restarts(prometheus: Prometheus, start: datetime, end: datetime) -> dict[tuple[str, str], list[datetime]]:
+    """The processes, as (job, instance), that restarted under the same id in (start, end]: for each, the
+    moments that part its runs, read from the start time every process reports. A cut lies halfway
+    between the old run's last sample and the new run's first (a run's samples all share its export
+    times, within a millisecond or two), and no earlier than `start`."""
+    lookback = _seconds((end - start).total_seconds() + _CARRY_SECONDS)
+    changed = prometheus.query(f"changes({PROCESS_START}[{lookback}]) > 0", end)
+    found: dict[tuple[str, str], list[datetime]] = {}
+    for job, instance in sorted({(labels.get("job", ""), labels.get("instance", "")) for labels, _ in changed}):
+        selector = f"{PROCESS_START}{{job={_literal(job)},instance={_literal(instance)}}}[{lookback}]"
+        points = sorted(point for _, values in prometheus.samples(selector, end) for point in values)
+        cuts: list[float] = []
+        for (before, old), (after, new) in pairwise(points):
+            if new != old and after > start.timestamp():
+                cuts.append(max((before + after) / 2, start.timestamp()))
+        if len(cuts) > MAX_RESTARTS:
+            raise PrometheusError(
+                f"job {job!r} instance {instance!r} reported {len(cuts) + 1} start times between {start:%Y-%m-%d %H:%M} "
+                f"and {end:%Y-%m-%d %H:%M} UTC: two processes write under one id (alert LLMSeriesWrittenByTwoProcesses), "
+                "so no sum over that period can be exact; give each process its own service.instance.id"
+            )
+        if cuts:
+            found[(job, instance)] = [datetime.fromtimestamp(cut, timezone.utc) for cut in cuts]
+    return found
+
+
+def exact_growth(prometheus: Prometheus, metric: str, start: datetime, end: datetime, by: Sequence[str],
+                 where: str = "", restarted: Mapping[tuple[str, str], Sequence[datetime]] | None = None) -> list[Sample]:
+    """The exact growth of `metric` in (start, end], summed by `by`, restarts under the same id included:
+    one `growth` query for every process that ran through, and for each that restarted (`restarted`,
+    from `restarts`; read here when not given) its runs one by one. The run going at `start` grows from
+    its value there (the two-ends form, up to the first cut); every later run starts from zero, so its
+    growth is its last value before the next cut (or at `end`)."""
+    if restarted is None:
+        restarted = restarts(prometheus, start, end)
+    if not restarted:
+        return prometheus.query(growth(metric, (end - start).total_seconds(), by, where), end)
+    ids = " or ".join(f"{PROCESS_START}{{job={_literal(job)},instance={_literal(instance)}}}"
+                      for job, instance in restarted)
+    totals: dict[tuple[tuple[str, str], ...], float] = defaultdict(float)
+    for labels, value in prometheus.query(growth(metric, (end - start).total_seconds(), by, where, ids), end):
+        totals[tuple(sorted(labels.items()))] += value
+    for (job, instance), cuts in restarted.items():
+        only = ",".join(part for part in (where, f"job={_literal(job)}", f"instance={_literal(instance)}") if part)
+        parts = []
+        if cuts[0] > start:  # the run that was going at `start`, up to its end
+            parts.append((growth(metric, _duration((cuts[0] - start).total_seconds()), by, only), cuts[0]))
+        for since, until in zip(cuts, [*cuts[1:], end], strict=True):  # the later runs, each from zero
+            if until > since:
+                window = _duration((until - since).total_seconds())
+                parts.append((f"sum by ({', '.join(by)}) (last_over_time({metric}{{{only}}}[{window}]))", until))
+        for promql, at in parts:
+            for labels, value in prometheus.query(promql, at):
+                totals[tuple(sorted(labels.items()))] += value
+    return [(dict(key), value) for key, value in totals.items()]
 
 
 def seen(metric: str, lookback: str, by: Iterable[str] = ()) -> str:
@@ -173,6 +260,16 @@ class Prometheus:
         if data.get("resultType") == "scalar":
             return [({}, float(data["result"][1]))]
         return [(item["metric"], float(item["value"][1])) for item in data["result"]]
+
+    def samples(self, promql: str, at: datetime | None = None) -> list[tuple[dict[str, str], list[tuple[float, float]]]]:
+        """The raw samples a range selector such as `m[1h]` holds at `at`: [(labels, [(timestamp, value)])]."""
+        params = {"query": promql}
+        if at is not None:
+            params["time"] = f"{at.timestamp():.3f}"
+        data = self._get("/api/v1/query", params)
+        if data.get("resultType") != "matrix":
+            raise PrometheusError(f"Prometheus answered {data.get('resultType')!r} to a range selector: {promql}")
+        return [(item["metric"], [(float(t), float(v)) for t, v in item["values"]]) for item in data["result"]]
 
     def scalar(self, promql: str, at: datetime | None = None) -> float | None:
         """The single value of `promql`, or None when it returns nothing."""

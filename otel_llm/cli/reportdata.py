@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from typing import Any
 
-from .queries import LABELS, METRICS, Prometheus, Sample, budget_query, growth
+from .queries import LABELS, METRICS, Prometheus, Sample, budget_query, exact_growth, restarts
 
 __all__ = [
     "DIMENSIONS",
@@ -124,16 +124,16 @@ def collect(prometheus: Prometheus, periods: Sequence[Period], days: Sequence[Pe
             keys: Sequence[str] = tuple(PERIOD_QUERIES)) -> dict[str, Raw]:
     """Run the growth queries for every period (and the cost/tokens/unpriced ones for every day)."""
     raw: dict[str, Raw] = {}
-    for period in periods:
-        raw[period.key] = {key: _run(prometheus, key, period) for key in keys}
-    for day in days:
-        raw[day.key] = {key: _run(prometheus, key, day) for key in DAY_QUERIES}
+    for period, wanted in [*((p, keys) for p in periods), *((d, DAY_QUERIES) for d in days)]:
+        restarted = restarts(prometheus, period.start, period.end)  # once per period, for all its queries
+        raw[period.key] = {key: _run(prometheus, key, period, restarted) for key in wanted}
     return raw
 
 
-def _run(prometheus: Prometheus, key: str, period: Period) -> list[Sample]:
+def _run(prometheus: Prometheus, key: str, period: Period,
+         restarted: Mapping[tuple[str, str], Sequence[datetime]]) -> list[Sample]:
     metric, by, where = PERIOD_QUERIES[key]
-    return prometheus.query(growth(METRICS[metric], period.seconds, by, where), period.end)
+    return exact_growth(prometheus, METRICS[metric], period.start, period.end, by, where, restarted)
 
 
 def budgets_from(prometheus: Prometheus) -> dict[str, float | None]:

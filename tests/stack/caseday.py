@@ -16,9 +16,10 @@ the file small. Deterministic for a seed. Calls start in the day's second minute
     caseday.backfill(text, data_dir, promtool)        # promtool tsdb create-blocks-from openmetrics
     text, truth = caseday.generate(date(2026, 11, 29), restart=False)   # a calendar day, UTC
 
-`restart=False` leaves out the restart under the same instance id: the report's exact growth
-compares a series' values at the period's ends, so a reset inside the period (no start-time
-series read there) is not seen; the recording rules see it through the process start time.
+`restart=False` leaves out the restart under the same instance id, for the suites that compare the
+report with the dashboards: a panel's range figure compares a series' values at the range's ends and
+cannot see a reset inside it, where the report reads the process start time, as the recording rules
+do (cli/queries.exact_growth; tests/cli/test_report_restarts.py replays the day with it).
 """
 
 from __future__ import annotations
@@ -350,8 +351,8 @@ def backfill(text: str, data_dir: Path, promtool: str) -> None:
 
 @contextmanager
 def caseday_prometheus(workdir: Path, calendar_day: date,
-                       budgets: tuple[float, float] = (50.0, 1000.0)) -> Iterator[Any]:
-    """A real Prometheus holding `calendar_day` (UTC, without the restart) backfilled with promtool,
+                       budgets: tuple[float, float] = (50.0, 1000.0), restart: bool = False) -> Iterator[Any]:
+    """A real Prometheus holding `calendar_day` (UTC, with the restart if asked) backfilled with promtool,
     and the budget series of the rules (rendered from `budgets`, daily and monthly, evaluated every
     second). Yields (Prometheus, Truth). Skips when the tools are not installed."""
     import pytest
@@ -362,7 +363,7 @@ def caseday_prometheus(workdir: Path, calendar_day: date,
     promtool = tool("promtool")
     if promtool is None or tool("prometheus") is None:
         pytest.skip("prometheus/promtool not installed: run scripts/install-tools (CI does)")
-    text, truth = generate(calendar_day)
+    text, truth = generate(calendar_day, restart=restart)
     backfill(text, workdir / "prometheus-data", promtool)
     rules = workdir / "budgets.yml"
     rendered = render_rules((Budget("global", "", "daily", budgets[0]), Budget("global", "", "monthly", budgets[1])),

@@ -1,0 +1,201 @@
+"""A process restarted under the same job and instance inside a report's period (a container restarted
+in its pod) writes its series again from zero. The report and the reconciliation with the provider's
+bill still add up to what was spent: they read the restarts from the start time every process reports
+and sum such a process run by run (cli/queries.exact_growth), against a real Prometheus backfilled
+with promtool."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from caseday import backfill, caseday_prometheus
+
+from otel_llm.cli import report
+from otel_llm.cli.billing import recorded
+from otel_llm.cli.queries import (
+    MAX_RESTARTS,
+    PROCESS_START,
+    Prometheus,
+    PrometheusError,
+    exact_growth,
+    growth,
+    restarts,
+)
+
+YESTERDAY = datetime.now(timezone.utc).date() - timedelta(days=1)
+COST = "otel_llm_cost_USD_total"
+# The period read below: (START, END], two days back on a whole hour, one sample a minute.
+START = datetime.combine(YESTERDAY - timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc) + timedelta(hours=6)
+END = START + timedelta(minutes=10)
+
+
+def _at(minute: int) -> int:
+    """The Unix time `minute` minutes after START (negative: before it)."""
+    return int(START.timestamp()) + 60 * minute
+
+
+# Per process (job, instance): its runs, each (start time it reports, {minute: {model: cost so far}}).
+# What each spent in (START, END] is written beside it, by model.
+RUNS: dict[tuple[str, str], list[tuple[int, dict[int, dict[str, float]]]]] = {
+    # The new run's first value is above the old run's last: no counter ever goes down.
+    ("chat", "pod-0"): [(1000, {-1: {"a": 10.0}, 2: {"a": 15.0}, 4: {"a": 20.0}}),
+                        (2000, {6: {"a": 25.0}, 9: {"a": 30.0}})],
+    # Restarted around the period's start: the old run's last sample before it, the new run's first inside.
+    ("chat", "pod-1"): [(1000, {-3: {"a": 5.0, "b": 7.0}}),
+                        (2000, {1: {"b": 9.0}, 5: {"a": 1.0, "b": 12.0}})],
+    # Twice in the period, and a model only the middle run used.
+    ("chat", "pod-2"): [(1000, {-1: {"a": 50.0}, 3: {"a": 55.0}}),
+                        (2000, {4: {"a": 4.0, "b": 2.5}, 6: {"a": 6.0, "b": 3.0}}),
+                        (3000, {8: {"a": 1.0}, 10: {"a": 2.0}})],
+    # Steady, under the same instance name as a restarted process of another job: left to the one query.
+    ("batch", "pod-0"): [(1000, {-1: {"a": 100.0}, 5: {"a": 110.0}, 10: {"a": 120.0}})],
+    # Restarted an hour before the period: nothing to part inside it.
+    ("batch", "pod-9"): [(500, {-70: {"b": 1.0}}), (900, {-60: {"b": 2.0}, 0: {"b": 2.0}, 10: {"b": 4.5}})],
+}
+SPENT = {
+    ("chat", "pod-0"): {"a": 10.0 + 30.0},
+    ("chat", "pod-1"): {"a": 1.0, "b": 12.0},
+    ("chat", "pod-2"): {"a": 5.0 + 6.0 + 2.0, "b": 3.0},
+    ("batch", "pod-0"): {"a": 20.0},
+    ("batch", "pod-9"): {"b": 2.5},
+}
+
+
+def _openmetrics() -> str:
+    lines = [f"# TYPE {COST.removesuffix('_total')} counter"]
+    costs: dict[tuple[str, str, str], list[tuple[int, float]]] = {}
+    starts: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    for (job, instance), runs in RUNS.items():
+        for started, samples in runs:
+            for minute, by_model in samples.items():
+                starts.setdefault((job, instance), []).append((_at(minute), started))
+                for model, usd in by_model.items():
+                    costs.setdefault((job, instance, model), []).append((_at(minute), usd))
+    for (job, instance, model), points in sorted(costs.items()):
+        lines += [f'{COST}{{gen_ai_request_model="{model}",instance="{instance}",job="{job}"}} {usd} {ts}'
+                  for ts, usd in sorted(points)]
+    lines.append(f"# TYPE {PROCESS_START} gauge")
+    for (job, instance), points in sorted(starts.items()):
+        lines += [f'{PROCESS_START}{{instance="{instance}",job="{job}"}} {value} {ts}' for ts, value in sorted(points)]
+    return "\n".join([*lines, "# EOF"]) + "\n"
+
+
+@pytest.fixture(scope="module")
+def runs_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+    from stackservers import running_prometheus, tool
+
+    promtool = tool("promtool")
+    if promtool is None or tool("prometheus") is None:
+        pytest.skip("prometheus/promtool not installed: run scripts/install-tools (CI does)")
+    workdir = tmp_path_factory.mktemp("restarts")
+    backfill(_openmetrics(), workdir / "prometheus-data", promtool)
+    with running_prometheus(workdir) as running:
+        prometheus = Prometheus(running.url)
+        from stackservers import wait_until
+
+        wait_until(lambda: bool(prometheus.query(f"count(last_over_time({COST}[3d]))")), 30, "the backfilled blocks")
+        yield prometheus
+
+
+def _by_process(samples: list[tuple[dict[str, str], float]]) -> dict[tuple[str, str, str], float]:
+    return {(labels["job"], labels["instance"], labels["gen_ai_request_model"]): value
+            for labels, value in samples if value}
+
+
+def _flat(spent: dict[tuple[str, str], dict[str, float]]) -> dict[tuple[str, str, str], float]:
+    return {(job, instance, model): usd for (job, instance), models in spent.items() for model, usd in models.items()}
+
+
+@pytest.mark.prometheus
+def test_each_run_of_a_restarted_process_is_added(runs_prometheus: Prometheus) -> None:
+    by = ["job", "instance", "gen_ai_request_model"]
+    got = _by_process(exact_growth(runs_prometheus, COST, START, END, by))
+    assert got == pytest.approx(_flat(SPENT))
+    # The two ends alone, as before: every restarted process is short, the steady ones exact.
+    ends = _by_process(runs_prometheus.query(growth(COST, (END - START).total_seconds(), by), END))
+    assert {k: ends[k] for k in got if k[0] == "batch"} == pytest.approx({k: v for k, v in got.items() if k[0] == "batch"})
+    for short in (("chat", "pod-0", "a"), ("chat", "pod-1", "b"), ("chat", "pod-2", "a")):
+        assert ends[short] < got[short], short
+
+
+@pytest.mark.prometheus
+def test_restarts_are_read_from_the_start_time_and_cut_between_the_runs(runs_prometheus: Prometheus) -> None:
+    found = restarts(runs_prometheus, START, END)
+    assert set(found) == {("chat", "pod-0"), ("chat", "pod-1"), ("chat", "pod-2")}
+    assert found[("chat", "pod-0")] == [START + timedelta(minutes=5)]  # halfway between minutes 4 and 6
+    assert found[("chat", "pod-1")] == [START]  # halfway is before the period: its old run spent nothing in it
+    assert found[("chat", "pod-2")] == [START + timedelta(minutes=3.5), START + timedelta(minutes=7)]
+    # A period with no restart in it: no process to read run by run, one query as before.
+    assert restarts(runs_prometheus, START - timedelta(minutes=50), START - timedelta(minutes=20)) == {}
+
+
+@pytest.mark.prometheus
+def test_a_period_split_anywhere_adds_up_to_the_whole(runs_prometheus: Prometheus) -> None:
+    by = ["gen_ai_request_model"]
+    whole = {labels["gen_ai_request_model"]: v for labels, v in exact_growth(runs_prometheus, COST, START, END, by)}
+    for minute in (1, 3.5, 4, 5, 7, 9):
+        middle = START + timedelta(minutes=minute)
+        parts: dict[str, float] = {}
+        for since, until in ((START, middle), (middle, END)):
+            for labels, value in exact_growth(runs_prometheus, COST, since, until, by):
+                parts[labels["gen_ai_request_model"]] = parts.get(labels["gen_ai_request_model"], 0.0) + value
+        assert parts == pytest.approx(whole), minute
+
+
+@pytest.mark.prometheus
+def test_reconciliation_reads_every_run_of_the_day(runs_prometheus: Prometheus) -> None:
+    """`otel-llm reconcile` compares the bill with the same exact growth: a restart loses nothing."""
+    midnight = START.replace(hour=0)
+    lines, _ = recorded.fetch(runs_prometheus.url, [midnight], END)
+    got = {line.model: line.figures.cost_usd for line in lines}
+    # The whole day: every series born in it, so each run counts whole, before and after START.
+    every_run: dict[str, float] = {}
+    for runs in RUNS.values():
+        for _, samples in runs:
+            for model, usd in samples[max(samples)].items():
+                every_run[model] = every_run.get(model, 0.0) + usd
+    assert got == pytest.approx(every_run)
+
+
+def test_two_writers_under_one_id_are_named_not_summed() -> None:
+    """Start times flipping at every sample are two processes under one id: the report says so."""
+    start = datetime(2026, 11, 29, tzinfo=timezone.utc)
+
+    class Flipping(Prometheus):
+        def query(self, promql: str, at: datetime | None = None) -> list[tuple[dict[str, str], float]]:
+            return [({"job": "chat", "instance": "pod-0"}, 5.0)]
+
+        def samples(self, promql: str, at: datetime | None = None) -> Any:
+            t0 = start.timestamp()
+            return [({}, [(t0 + 15 * n, float(n % 2)) for n in range(1, MAX_RESTARTS + 3)])]
+
+    with pytest.raises(PrometheusError, match="two processes write under one id.*service.instance.id"):
+        restarts(Flipping("http://127.0.0.1:1"), start, start + timedelta(hours=1))
+
+
+@pytest.fixture(scope="module")
+def restarted_day(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    with caseday_prometheus(tmp_path_factory.mktemp("caseday-restart"), YESTERDAY, restart=True) as running:
+        yield running
+
+
+@pytest.mark.prometheus
+def test_report_of_a_day_with_a_restart_equals_what_was_written(
+    restarted_day: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+) -> None:
+    """The case's day with app-2 restarted at 13:00 under the same instance id: every figure exact."""
+    prometheus, truth = restarted_day
+    assert report.main(["--prometheus", prometheus.url, "--format", "json"]) == 0
+    day = json.loads(capsys.readouterr().out)["day"]
+    assert day["spend_usd"] == pytest.approx(truth.spend, rel=1e-9)
+    for dim in ("model", "user", "team", "api_key", "feature"):
+        table = {row["name"]: row["spend_usd"] for row in day["by"][dim] if row["spend_usd"]}
+        assert table == pytest.approx(dict(truth.by[dim]), rel=1e-9), dim
+    assert day["tokens"] == pytest.approx(dict(truth.tokens))
+    assert day["calls"] == truth.calls
+    assert day["unpriced_calls"] == truth.unpriced
