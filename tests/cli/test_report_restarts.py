@@ -174,7 +174,7 @@ def test_two_writers_under_one_id_are_named_not_summed() -> None:
             t0 = start.timestamp()
             return [({}, [(t0 + 15 * n, float(n % 2)) for n in range(1, MAX_RESTARTS + 3)])]
 
-    with pytest.raises(PrometheusError, match="two processes write under one id.*service.instance.id"):
+    with pytest.raises(PrometheusError, match=r"two processes write under one id.*service\.instance\.id"):
         restarts(Flipping("http://127.0.0.1:1"), start, start + timedelta(hours=1))
 
 
