@@ -30,7 +30,9 @@ prometheus/rules/, change it here only.
 
 from __future__ import annotations
 
+import argparse
 import json
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -44,6 +46,7 @@ from typing import Any, Final
 __all__ = [
     "CARRY",
     "INPUT_TOKENS_EXEMPLARS",
+    "MatchersError",
     "FIGURES",
     "LABELS",
     "LATEST_NAMES",
@@ -59,6 +62,8 @@ __all__ = [
     "exact_growth",
     "figure",
     "growth",
+    "input_tokens_exemplars",
+    "matchers",
     "restarts",
     "seen",
 ]
@@ -90,6 +95,35 @@ LATEST_NAMES: Final[Mapping[str, str]] = {
 # The input-token histograms whose exemplars point to the largest calls, under either conventions.
 INPUT_TOKENS_EXEMPLARS: Final = (f'{METRICS["token_usage_bucket"]}{{gen_ai_token_type="input"}}'
                                  " or gen_ai_client_inference_operation_input_tokens_bucket")
+
+
+def input_tokens_exemplars(where: str = "") -> str:
+    """INPUT_TOKENS_EXEMPLARS, both selectors narrowed by the matchers `where`."""
+    if not where:
+        return INPUT_TOKENS_EXEMPLARS
+    return (f'{METRICS["token_usage_bucket"]}{{gen_ai_token_type="input",{where}}}'
+            f" or gen_ai_client_inference_operation_input_tokens_bucket{{{where}}}")
+
+
+_MATCHER: Final = r'[a-zA-Z_][a-zA-Z0-9_]*\s*(?:=~|!~|!=|=)\s*"(?:[^"\\\n]|\\.)*"'
+_MATCHERS: Final = re.compile(rf"\s*{_MATCHER}(?:\s*,\s*{_MATCHER})*\s*,?\s*")
+
+
+class MatchersError(argparse.ArgumentTypeError, ValueError):
+    """`--match` is not label matchers (an argparse type error, so the parser prints the message)."""
+
+
+def matchers(text: str) -> str:
+    """`text` checked as PromQL label matchers (`label="value"`, `=`, `!=`, `=~`, `!~`, comma-separated),
+    the form `--match` takes, so a typo is named here instead of surfacing as a query Prometheus rejects.
+    Empty: no narrowing."""
+    if not text.strip():
+        return ""
+    if _MATCHERS.fullmatch(text) is None:
+        raise MatchersError(f"{text!r} is not label matchers: expected such as "
+                         "'deployment_environment_name=\"prod\"' or 'server_address=~\"gw.*\"', comma-separated")
+    return text.strip().rstrip(",").rstrip()  # joined to other matchers with a comma
+
 
 # Recording rules read by the CLI (prometheus/rules/*.yml and the rendered budgets).
 RULES: Final[Mapping[str, str]] = {

@@ -26,6 +26,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from . import queries
 from ._term import colour, error
 from .billing import BillingError, Line, anthropic, csvfile, exporter, openai, recorded, total
 from .billing.compare import Row, compare, summarise
@@ -220,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--csv-map", metavar="MAP", help="field=Column,... for --from-csv, e.g. date=Date,model=Model,cost=Amount")
     add("--provider-name", help="the `provider` label / title (default: the provider, or the CSV's file name)")
     add("--prometheus", default="http://127.0.0.1:9090", help="Prometheus URL (default: %(default)s)")
-    add("--match", default="", metavar="SELECTOR",
+    add("--match", type=queries.matchers, default="", metavar="SELECTOR",
         help="label matchers for our series, e.g. 'server_address=\"api.openai.com\"' (default: all)")
     add("--days", type=int, default=7, help="settled days to read, newest last (default: %(default)s)")
     add("--since", type=_date, help="first day (YYYY-MM-DD, UTC)")

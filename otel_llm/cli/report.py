@@ -23,7 +23,7 @@ from otel_llm.cli import budget_rules as budget_file
 
 from . import reportdata as data
 from ._term import colour, error
-from .queries import Prometheus, PrometheusError, Sample, growth
+from .queries import Prometheus, PrometheusError, Sample, growth, matchers
 
 __all__ = ["PrometheusError", "build_report", "exact_query", "fetch", "format_json", "format_text", "main",
            "query"]
@@ -142,7 +142,8 @@ def format_text(report: Mapping[str, Any], rows: int = 3, tty: bool = False) -> 
     """Pure: the report in one screen. `tty` only decides the colour of the budget flags."""
     periods = report["periods"]
     day, month = report[periods[0]["key"]], report[periods[1]["key"]]
-    lines = [f"LLM spend {periods[0]['label']} ({report['timezone']}), read {report['generated_at']}"]
+    where = f" where {report['match']}" if report.get("match") else ""
+    lines = [f"LLM spend {periods[0]['label']} ({report['timezone']}){where}, read {report['generated_at']}"]
     lines += _budget_lines(report, day, month, tty)
     for dim, title in (("model", "Models"), ("user", "Users "), ("team", "Teams "), ("api_key", "Keys  "),
                        ("feature", "Feat. ")):
@@ -193,6 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="yesterday (default), today, 24h (rolling) or a date YYYY-MM-DD")
     parser.add_argument("--tz", type=_tz, default=timezone.utc, metavar="ZONE",
                         help="time zone of the days and the month, an IANA name (default: UTC)")
+    parser.add_argument("--match", type=matchers, default="", metavar="SELECTOR",
+                        help="only the series these label matchers select, e.g. "
+                             "'deployment_environment_name=\"prod\"' (default: all); budgets apply as given")
     parser.add_argument("--format", choices=("text", "json"), default="text", help="what to print (default: text)")
     parser.add_argument("--html", type=Path, metavar="FILE", help="also write the self-contained HTML report")
     parser.add_argument("--csv", type=Path, metavar="FILE", help="also write the chargeback CSV (per day and label set)")
@@ -235,12 +239,13 @@ def generate(args: argparse.Namespace, now: datetime) -> dict[str, Any]:
     periods = data.report_periods(args.period, now, args.tz)
     days = data.daily_periods(periods[1], args.tz)
     budgets, source = resolve_budgets(args, prometheus)
-    raw = data.collect(prometheus, periods, days)
+    raw = data.collect(prometheus, periods, days, where=args.match)
     report = data.build(raw, periods, days, now, args.tz, budgets, 5, source)
     report["prometheus"] = args.prometheus
+    report["match"] = args.match or None
     if args.html is not None:
         from . import report_html
-        report["largest_calls"] = report_html.largest_calls(prometheus, periods[0], args.trace_url)
+        report["largest_calls"] = report_html.largest_calls(prometheus, periods[0], args.trace_url, where=args.match)
     return report
 
 

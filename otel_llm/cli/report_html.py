@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from .queries import INPUT_TOKENS_EXEMPLARS, LABELS, Prometheus, PrometheusError
+from .queries import LABELS, Prometheus, PrometheusError, input_tokens_exemplars
 from .reportdata import NONE, Period
 
 __all__ = ["largest_calls", "render"]
@@ -264,13 +264,14 @@ def render(report: Mapping[str, Any], top: int = 10) -> str:
     budget = report["forecast"].get("budget_daily_usd")
     chart = chart_days(report["days"], budget) if report["days"] else "<p class=note>no days</p>"
     source = report.get("prometheus", "")
+    where = f", only series where {_e(report['match'])}" if report.get("match") else ""
     return "".join([
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
         f"<title>LLM spend {_e(periods[0]['label'])}</title>",
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<style>{_CSS}</style></head><body><main>",
         f"<h1>LLM spend, {_e(periods[0]['label'])}</h1>",
-        f'<p class="sub">Days and month in {_e(report["timezone"])}; read from Prometheus{" " + _e(source) if source else ""} at '
+        f'<p class="sub">Days and month in {_e(report["timezone"])}; read from Prometheus{" " + _e(source) if source else ""}{where} at '
         f'{_e(report["generated_at"])}; budgets from {_e(report["forecast"].get("budget_source") or "-")}.</p>',
         _cards(report),
         f"<h2>Spend per day, {_e(periods[1]['label'])}</h2><figure>{chart}</figure>",
@@ -279,11 +280,13 @@ def render(report: Mapping[str, Any], top: int = 10) -> str:
     ])
 
 
-def largest_calls(prometheus: Prometheus, period: Period, trace_url: str | None, top: int = 10) -> list[dict[str, Any]]:
+def largest_calls(prometheus: Prometheus, period: Period, trace_url: str | None, top: int = 10,
+                  where: str = "") -> list[dict[str, Any]]:
     """The period's largest calls by input tokens, from histogram exemplars, with a trace link when a
-    trace UI URL template (with {trace_id}) is given. Empty when Prometheus keeps no exemplars."""
+    trace UI URL template (with {trace_id}) is given; `where`: label matchers (`--match`). Empty when
+    Prometheus keeps no exemplars."""
     try:
-        found = prometheus.exemplars(INPUT_TOKENS_EXEMPLARS, period.start, period.end)
+        found = prometheus.exemplars(input_tokens_exemplars(where), period.start, period.end)
     except PrometheusError:
         return []
     best: dict[str, dict[str, Any]] = {}

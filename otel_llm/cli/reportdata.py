@@ -121,19 +121,21 @@ def daily_periods(month: Period, tz: tzinfo) -> list[Period]:
 
 
 def collect(prometheus: Prometheus, periods: Sequence[Period], days: Sequence[Period] = (),
-            keys: Sequence[str] = tuple(PERIOD_QUERIES)) -> dict[str, Raw]:
-    """Run the growth queries for every period (and the cost/tokens/unpriced ones for every day)."""
+            keys: Sequence[str] = tuple(PERIOD_QUERIES), where: str = "") -> dict[str, Raw]:
+    """Run the growth queries for every period (and the cost/tokens/unpriced ones for every day), every
+    series narrowed by the label matchers `where` (`--match`, e.g. one deployment environment)."""
     raw: dict[str, Raw] = {}
     for period, wanted in [*((p, keys) for p in periods), *((d, DAY_QUERIES) for d in days)]:
         restarted = restarts(prometheus, period.start, period.end)  # once per period, for all its queries
-        raw[period.key] = {key: _run(prometheus, key, period, restarted) for key in wanted}
+        raw[period.key] = {key: _run(prometheus, key, period, restarted, where) for key in wanted}
     return raw
 
 
 def _run(prometheus: Prometheus, key: str, period: Period,
-         restarted: Mapping[tuple[str, str], Sequence[datetime]]) -> list[Sample]:
-    metric, by, where = PERIOD_QUERIES[key]
-    return exact_growth(prometheus, METRICS[metric], period.start, period.end, by, where, restarted)
+         restarted: Mapping[tuple[str, str], Sequence[datetime]], where: str) -> list[Sample]:
+    metric, by, matcher = PERIOD_QUERIES[key]
+    selector = ",".join(part for part in (matcher, where) if part)
+    return exact_growth(prometheus, METRICS[metric], period.start, period.end, by, selector, restarted)
 
 
 def budgets_from(prometheus: Prometheus) -> dict[str, float | None]:

@@ -72,6 +72,31 @@ def test_report_of_a_replayed_day_equals_what_was_written(caseday: Any, capsys: 
 
 
 @pytest.mark.prometheus
+def test_match_reports_only_the_series_it_selects(caseday: Any, capsys: pytest.CaptureFixture[str],
+                                                  tmp_path: Path) -> None:
+    """One team (or one deployment environment) of a shared Prometheus: `--match` narrows every figure."""
+    prometheus, truth = caseday
+    got = _json(prometheus.url, capsys, "--match", 'otel_llm_team="support"')
+    assert got["match"] == 'otel_llm_team="support"'
+    day = got["day"]
+    assert day["spend_usd"] == pytest.approx(truth.by["team"]["support"], rel=1e-9)
+    assert [row["name"] for row in day["by"]["team"]] == ["support"]
+    assert sum(r["spend_usd"] for r in day["by"]["user"]) == pytest.approx(truth.by["team"]["support"], rel=1e-9)
+    html = tmp_path / "support.html"
+    assert report.main(["--prometheus", prometheus.url, "--match", 'otel_llm_team=~"sup.*", ', "--html", str(html)]) == 0
+    assert capsys.readouterr().out.splitlines()[0].startswith(f'LLM spend {YESTERDAY} (UTC) where otel_llm_team=~"sup.*"')
+    assert "only series where otel_llm_team=~&quot;sup.*&quot;" in html.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("bad", ["support", 'otel_llm_team="a"} or vector(1) or {x="', "team=support", 'a="b",,c="d"'])
+def test_a_bad_match_is_refused_before_any_query(bad: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        report.main(["--prometheus", "http://127.0.0.1:1", "--match", bad])
+    assert exit_.value.code == 2
+    assert "is not label matchers" in capsys.readouterr().err
+
+
+@pytest.mark.prometheus
 def test_text_report_fits_a_screen_and_never_shows_unpriced_as_zero(
         caseday: Any, capsys: pytest.CaptureFixture[str]) -> None:
     prometheus, truth = caseday
