@@ -121,6 +121,11 @@ class Call:
         self._cache_hit = False
 
     @property
+    def ended(self) -> bool:
+        """The call has handed its outcome to the recorder (it ends once)."""
+        return self._ended
+
+    @property
     def response_cache_hit(self) -> bool:
         return self._cache_hit is True
 

@@ -55,7 +55,7 @@ class _Base(wrapt.ObjectProxy):  # type: ignore[type-arg]
         # collection. A finaliser runs inside whatever allocation triggered the garbage collection,
         # perhaps in a thread holding the ledger's lock or the SDK's: it must take no lock (ledger.defer).
         call = getattr(self, "_self_call", None)
-        if call is not None:
+        if call is not None and not call.ended:  # read to its end, closed or failed: nothing left to end
             defer(call.end_stream)
 
     def __reduce_ex__(self, protocol: Any) -> Any:  # pragma: no cover - streams do not pickle anyway

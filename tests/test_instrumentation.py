@@ -219,6 +219,18 @@ def test_stream_never_iterated_and_dropped_still_ends(instrumented: Any, api: Ap
     assert len(finished(spans)) == 1
 
 
+def test_a_stream_read_to_its_end_leaves_its_finaliser_nothing_to_do(instrumented: Any, api: Api, spans: Any) -> None:
+    """The end already recorded, dropping the stream hands nothing to the next call or collection."""
+    from otel_llm import ledger
+
+    stream = _stream(api)
+    api.consume(stream)
+    assert len(finished(spans)) == 1
+    del stream
+    gc.collect()
+    assert not ledger._deferred
+
+
 def _loop_over_a_stream_not_kept(api: Api, spans: Any, stop_after: int | None) -> list[Any]:
     """`for chunk in client...create(stream=True)`: the loop holds the only reference to the stream.
     Checks that the span is still open while chunks arrive."""
