@@ -52,6 +52,8 @@ RUNS: dict[tuple[str, str], list[tuple[int, dict[int, dict[str, float]]]]] = {
     ("chat", "pod-2"): [(1000, {-1: {"a": 50.0}, 3: {"a": 55.0}}),
                         (2000, {4: {"a": 4.0, "b": 2.5}, 6: {"a": 6.0, "b": 3.0}}),
                         (3000, {8: {"a": 1.0}, 10: {"a": 2.0}})],
+    # Restarted, then gone for good more than five minutes before the period ends.
+    ("chat", "pod-3"): [(1000, {-1: {"a": 8.0}, 1: {"a": 9.0}}), (2000, {2: {"a": 0.5}, 3: {"a": 0.75}})],
     # Steady, under the same instance name as a restarted process of another job: left to the one query.
     ("batch", "pod-0"): [(1000, {-1: {"a": 100.0}, 5: {"a": 110.0}, 10: {"a": 120.0}})],
     # Restarted an hour before the period: nothing to part inside it.
@@ -61,6 +63,7 @@ SPENT = {
     ("chat", "pod-0"): {"a": 10.0 + 30.0},
     ("chat", "pod-1"): {"a": 1.0, "b": 12.0},
     ("chat", "pod-2"): {"a": 5.0 + 6.0 + 2.0, "b": 3.0},
+    ("chat", "pod-3"): {"a": 1.0 + 0.75},
     ("batch", "pod-0"): {"a": 20.0},
     ("batch", "pod-9"): {"b": 2.5},
 }
@@ -126,7 +129,7 @@ def test_each_run_of_a_restarted_process_is_added(runs_prometheus: Prometheus) -
 @pytest.mark.prometheus
 def test_restarts_are_read_from_the_start_time_and_cut_between_the_runs(runs_prometheus: Prometheus) -> None:
     found = restarts(runs_prometheus, START, END)
-    assert set(found) == {("chat", "pod-0"), ("chat", "pod-1"), ("chat", "pod-2")}
+    assert set(found) == {("chat", "pod-0"), ("chat", "pod-1"), ("chat", "pod-2"), ("chat", "pod-3")}
     assert found[("chat", "pod-0")] == [START + timedelta(minutes=5)]  # halfway between minutes 4 and 6
     assert found[("chat", "pod-1")] == [START]  # halfway is before the period: its old run spent nothing in it
     assert found[("chat", "pod-2")] == [START + timedelta(minutes=3.5), START + timedelta(minutes=7)]
