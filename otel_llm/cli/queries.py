@@ -12,19 +12,19 @@ the period (start, end] is, per raw series, evaluated at `end`:
 with W = end - start, and a negative difference (a counter reset) falls back to the series' last
 value. This is the telescoping of the recording rules in prometheus/rules/cost.rules.yml (same 1h
 carry window), but for any period: the rules' windows are rolling 24h and the UTC month, while a
-report's day is a calendar day in the reader's time zone.
+report's day is a calendar day in the reader's time zone. Series of processes that have exited
+still count (range vectors skip staleness markers): a plain instant query would not see them, which
+is why `doctor` and `report` both use `seen()` here.
 
 A process restarted under the same job and instance inside the period (a container restarted in its
 pod) writes the same series again from zero, and the two ends alone cannot see it: the growth before
 the restart is lost, or the new run's value is taken for growth over the old run's. `exact_growth`
 reads the restarts from the start time every process reports (`otel_llm_process_start_time_seconds`,
 otel_llm/process.py, the same series the rules use) and sums such a process run by run; the other
-processes keep the one query. That costs one `changes()` query per period, and per restart about two
-more per figure (the case's day with one restart: 477 ms for the whole report against 363 without).
-A Grafana panel has PromQL only, so its range figures (`figure`) keep the two-ends form and can miss
-such a restart; the report's do not. Series of processes that have exited
-still count (range vectors skip staleness markers): a plain instant query would not see them, which
-is why `doctor` and `report` both use `seen()` here.
+processes keep the one query. That costs one `changes()` query per day read, and per restart about
+two more per figure (the report on the case's day, a 30-day month to date: 290-340 ms without a
+restart, 325-420 ms with one, 250-270 ms before restarts were read). A Grafana panel has PromQL only, so its range figures (`figure`) keep the two-ends form and
+can miss such a restart; the report's do not.
 
 RULES names every recording rule that a reader of this package uses; when a rule is renamed in
 prometheus/rules/, change it here only.
@@ -66,6 +66,7 @@ __all__ = [
     "growth",
     "input_tokens_exemplars",
     "matchers",
+    "restart_pairs",
     "restarts",
     "seen",
 ]
@@ -160,6 +161,7 @@ LABELS: Final[Mapping[str, str]] = {
 # The rules' carry window: a series silent for longer than this before a period starts counts whole.
 CARRY: Final = "1h"
 _CARRY_SECONDS: Final = 3600
+_DAY_SECONDS: Final = 86400.0
 # The start time every instrumented process reports (otel_llm/process.py): a new value under the same
 # job and instance is a restart under the same id.
 PROCESS_START: Final = "otel_llm_process_start_time_seconds"
@@ -199,21 +201,43 @@ def growth(metric: str, seconds: float | str, by: Iterable[str], where: str = ""
     return f"sum by ({', '.join(by)}) ({each})"
 
 
-def restarts(prometheus: Prometheus, start: datetime, end: datetime) -> dict[tuple[str, str], list[datetime]]:
-    """The processes, as (job, instance), that restarted under the same id in (start, end]: for each, the
-    moments that part its runs, read from the start time every process reports. A cut lies halfway
-    between the old run's last sample and the new run's first (a run's samples all share its export
-    times, within a millisecond or two), and no earlier than `start`."""
-    lookback = _seconds((end - start).total_seconds() + _CARRY_SECONDS)
-    changed = prometheus.query(f"changes({PROCESS_START}[{lookback}]) > 0", end)
+Pairs = dict[tuple[str, str], list[tuple[float, float]]]
+
+
+def restart_pairs(prometheus: Prometheus, start: datetime, end: datetime) -> Pairs:
+    """The processes, as (job, instance), whose start time changed in (start, end]: for each restart, the
+    times of the old run's last sample and of the new run's first. Read a day at a time, each day's
+    samples only for the processes whose start time changed in it: a month costs ~31 small queries
+    plus one per restart, whatever the size of the fleet."""
+    found: Pairs = {}
+    lo, stop = start.timestamp(), end.timestamp()
+    while lo < stop:
+        hi = min(lo + _DAY_SECONDS, stop)
+        at = datetime.fromtimestamp(hi, timezone.utc)
+        lookback = _seconds(hi - lo + _CARRY_SECONDS)  # the sample before the day's first one is within the carry
+        changed = prometheus.query(f"changes({PROCESS_START}[{lookback}]) > 0", at)
+        for job, instance in sorted({(labels.get("job", ""), labels.get("instance", "")) for labels, _ in changed}):
+            selector = f"{PROCESS_START}{{job={_literal(job)},instance={_literal(instance)}}}[{lookback}]"
+            points = sorted(point for _, values in prometheus.samples(selector, at) for point in values)
+            for (before, old), (after, new) in pairwise(points):
+                if new != old and lo < after <= hi:
+                    found.setdefault((job, instance), []).append((before, after))
+        lo = hi
+    return found
+
+
+def restarts(prometheus: Prometheus, start: datetime, end: datetime,
+             pairs: Pairs | None = None) -> dict[tuple[str, str], list[datetime]]:
+    """The processes, as (job, instance), that restarted under the same id in (start, end], each with
+    the moments that part its runs: halfway between the old run's last sample and the new run's first
+    (a run's samples all share its export times, within a millisecond or two), and no earlier than
+    `start`. `pairs`: `restart_pairs` already read over a span holding this one (read here if None)."""
+    if pairs is None:
+        pairs = restart_pairs(prometheus, start, end)
+    first, last = start.timestamp(), end.timestamp()
     found: dict[tuple[str, str], list[datetime]] = {}
-    for job, instance in sorted({(labels.get("job", ""), labels.get("instance", "")) for labels, _ in changed}):
-        selector = f"{PROCESS_START}{{job={_literal(job)},instance={_literal(instance)}}}[{lookback}]"
-        points = sorted(point for _, values in prometheus.samples(selector, end) for point in values)
-        cuts: list[float] = []
-        for (before, old), (after, new) in pairwise(points):
-            if new != old and after > start.timestamp():
-                cuts.append(max((before + after) / 2, start.timestamp()))
+    for (job, instance), changes in sorted(pairs.items()):
+        cuts = sorted({max((before + after) / 2, first) for before, after in changes if first < after <= last})
         if len(cuts) > MAX_RESTARTS:
             raise PrometheusError(
                 f"job {job!r} instance {instance!r} reported {len(cuts) + 1} start times between {start:%Y-%m-%d %H:%M} "

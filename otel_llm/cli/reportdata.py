@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from typing import Any
 
-from .queries import LABELS, METRICS, Prometheus, Sample, budget_query, exact_growth, restarts
+from .queries import LABELS, METRICS, Prometheus, Sample, budget_query, exact_growth, restart_pairs, restarts
 
 __all__ = [
     "DIMENSIONS",
@@ -125,8 +125,13 @@ def collect(prometheus: Prometheus, periods: Sequence[Period], days: Sequence[Pe
     """Run the growth queries for every period (and the cost/tokens/unpriced ones for every day), every
     series narrowed by the label matchers `where` (`--match`, e.g. one deployment environment)."""
     raw: dict[str, Raw] = {}
-    for period, wanted in [*((p, keys) for p in periods), *((d, DAY_QUERIES) for d in days)]:
-        restarted = restarts(prometheus, period.start, period.end)  # once per period, for all its queries
+    spans = [*((p, keys) for p in periods), *((d, DAY_QUERIES) for d in days)]
+    if not spans:
+        return raw
+    # Restarts under the same id, read once over every period (queries.restart_pairs), cut per period.
+    pairs = restart_pairs(prometheus, min(p.start for p, _ in spans), max(p.end for p, _ in spans))
+    for period, wanted in spans:
+        restarted = restarts(prometheus, period.start, period.end, pairs)
         raw[period.key] = {key: _run(prometheus, key, period, restarted, where) for key in wanted}
     return raw
 

@@ -133,6 +133,13 @@ def test_restarts_are_read_from_the_start_time_and_cut_between_the_runs(runs_pro
     assert found[("chat", "pod-0")] == [START + timedelta(minutes=5)]  # halfway between minutes 4 and 6
     assert found[("chat", "pod-1")] == [START]  # halfway is before the period: its old run spent nothing in it
     assert found[("chat", "pod-2")] == [START + timedelta(minutes=3.5), START + timedelta(minutes=7)]
+    # Read a day at a time: a day's end falling anywhere around a restart finds the same cuts.
+    for minute in (3.5, 4, 5, 6, 9):
+        longer = restarts(runs_prometheus, START + timedelta(minutes=minute) - timedelta(days=1), END)
+        assert {key: cuts for key, cuts in longer.items() if key[1] != "pod-1"} == {
+            **{key: cuts for key, cuts in found.items() if key[1] != "pod-1"},
+            ("batch", "pod-9"): [START - timedelta(minutes=65)]}, minute
+        assert longer[("chat", "pod-1")] == [START - timedelta(minutes=1)]  # no longer clamped to the period's start
     # A period with no restart in it: no process to read run by run, one query as before.
     assert restarts(runs_prometheus, START - timedelta(minutes=50), START - timedelta(minutes=20)) == {}
 
@@ -194,8 +201,11 @@ def test_report_of_a_day_with_a_restart_equals_what_was_written(
     """The case's day with app-2 restarted at 13:00 under the same instance id: every figure exact."""
     prometheus, truth = restarted_day
     assert report.main(["--prometheus", prometheus.url, "--format", "json"]) == 0
-    day = json.loads(capsys.readouterr().out)["day"]
+    got = json.loads(capsys.readouterr().out)
+    day = got["day"]
     assert day["spend_usd"] == pytest.approx(truth.spend, rel=1e-9)
+    # The month to date ends with the day, however many days it spans: read a day at a time, the same.
+    assert got["month_to_date"]["spend_usd"] == pytest.approx(truth.spend, rel=1e-9)
     for dim in ("model", "user", "team", "api_key", "feature"):
         table = {row["name"]: row["spend_usd"] for row in day["by"][dim] if row["spend_usd"]}
         assert table == pytest.approx(dict(truth.by[dim]), rel=1e-9), dim
