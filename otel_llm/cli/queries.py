@@ -69,6 +69,7 @@ __all__ = [
     "restart_pairs",
     "restarts",
     "seen",
+    "unmatched",
 ]
 
 Sample = tuple[dict[str, str], float]
@@ -126,6 +127,27 @@ def matchers(text: str) -> str:
         raise MatchersError(f"{text!r} is not label matchers: expected such as "
                          "'deployment_environment_name=\"prod\"' or 'server_address=~\"gw.*\"', comma-separated")
     return text.strip().rstrip(",").rstrip()  # joined to other matchers with a comma
+
+
+def unmatched(prometheus: Prometheus, where: str, start: datetime, end: datetime) -> str | None:
+    """Why the matchers `where` select none of the calls recorded in (start, end] while others were
+    recorded (a typo in a label or a value), naming the values seen for their first label; None when
+    they select some, or when nothing was recorded at all (an empty report is then the truth)."""
+    window = _seconds((end - start).total_seconds())
+    calls = METRICS["calls"]
+    if prometheus.query(f"count(last_over_time({calls}{{{where}}}[{window}]))", end):
+        return None
+    if not prometheus.query(f"count(last_over_time({calls}[{window}]))", end):
+        return None
+    label = re.match(r"\s*([a-zA-Z_][a-zA-Z0-9_]*)", where)
+    seen = ""
+    if label is not None:
+        values = sorted({labels.get(label[1], "") for labels, _ in
+                         prometheus.query(f"count by ({label[1]}) (last_over_time({calls}[{window}]))", end)})
+        shown = ", ".join(repr(value) if value else "(none)" for value in values[:10])
+        seen = f"; {label[1]} has {shown}{' ...' if len(values) > 10 else ''}"
+    return (f"--match {where} selects none of the calls recorded between {start:%Y-%m-%d %H:%M} and "
+            f"{end:%Y-%m-%d %H:%M} UTC{seen}")
 
 
 # Recording rules read by the CLI (prometheus/rules/*.yml and the rendered budgets).

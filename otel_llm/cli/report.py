@@ -23,7 +23,7 @@ from otel_llm.cli import budget_rules as budget_file
 
 from . import reportdata as data
 from ._term import colour, error
-from .queries import Prometheus, PrometheusError, Sample, growth, matchers
+from .queries import Prometheus, PrometheusError, Sample, growth, matchers, unmatched
 
 __all__ = ["PrometheusError", "build_report", "exact_query", "fetch", "format_json", "format_text", "main",
            "query"]
@@ -239,6 +239,10 @@ def generate(args: argparse.Namespace, now: datetime) -> dict[str, Any]:
     periods = data.report_periods(args.period, now, args.tz)
     days = data.daily_periods(periods[1], args.tz)
     budgets, source = resolve_budgets(args, prometheus)
+    if args.match:  # a typo would read as a day of no spend: say so instead
+        problem = unmatched(prometheus, args.match, min(p.start for p in periods), max(p.end for p in periods))
+        if problem is not None:
+            raise ValueError(problem)
     raw = data.collect(prometheus, periods, days, where=args.match)
     report = data.build(raw, periods, days, now, args.tz, budgets, 5, source)
     report["prometheus"] = args.prometheus

@@ -88,6 +88,18 @@ def test_match_reports_only_the_series_it_selects(caseday: Any, capsys: pytest.C
     assert "only series where otel_llm_team=~&quot;sup.*&quot;" in html.read_text(encoding="utf-8")
 
 
+@pytest.mark.prometheus
+def test_a_match_that_selects_nothing_is_an_error_naming_the_values_seen(
+    caseday: Any, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A typo in the value would read as a day without spend: the report refuses, and says what is there."""
+    prometheus, _ = caseday
+    assert report.main(["--prometheus", prometheus.url, "--match", 'otel_llm_team="suport"']) == 1
+    err = capsys.readouterr().err
+    assert "selects none of the calls recorded" in err
+    assert "otel_llm_team has 'research', 'support'" in err
+
+
 @pytest.mark.parametrize("bad", ["support", 'otel_llm_team="a"} or vector(1) or {x="', "team=support", 'a="b",,c="d"'])
 def test_a_bad_match_is_refused_before_any_query(bad: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
