@@ -93,11 +93,19 @@ def test_a_match_that_selects_nothing_is_an_error_naming_the_values_seen(
     caseday: Any, capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A typo in the value would read as a day without spend: the report refuses, and says what is there."""
-    prometheus, _ = caseday
+    prometheus, truth = caseday
     assert report.main(["--prometheus", prometheus.url, "--match", 'otel_llm_team="suport"']) == 1
     err = capsys.readouterr().err
     assert "selects none of the calls recorded" in err
     assert "otel_llm_team has 'research', 'support'" in err
+    # reconcile reads the same series the same way: a typo is not "traffic that never went through otel_llm".
+    from otel_llm.cli.billing import BillingError, recorded
+
+    midnight = datetime.combine(YESTERDAY, datetime.min.time(), tzinfo=timezone.utc)
+    with pytest.raises(BillingError, match="selects none of the calls recorded"):
+        recorded.fetch(prometheus.url, [midnight], midnight + timedelta(days=1), 'otel_llm_team="suport"')
+    lines, _ = recorded.fetch(prometheus.url, [midnight], midnight + timedelta(days=1), 'otel_llm_team="support"')
+    assert sum(line.figures.cost_usd or 0.0 for line in lines) == pytest.approx(truth.by["team"]["support"], rel=1e-9)
 
 
 @pytest.mark.parametrize("bad", ["support", 'otel_llm_team="a"} or vector(1) or {x="', "team=support", 'a="b",,c="d"'])

@@ -34,6 +34,11 @@ def fetch(prometheus: str, days: Iterable[datetime], horizon: datetime, selector
     """Recorded lines per day and model, and the calls recorded with no usage (unmetered) per
     (date, model). `days` are UTC midnights; a day is read up to `horizon` at most."""
     client = queries.Prometheus(prometheus, timeout=30.0)
+    days = list(days)
+    if selector and days:  # a typo would read as traffic that never went through otel_llm: say so instead
+        problem = _read(lambda: queries.unmatched(client, selector, days[0], min(days[-1] + timedelta(days=1), horizon)))
+        if problem is not None:
+            raise BillingError(problem)
     lines: list[Line] = []
     unmetered: dict[tuple[str, str], float] = {}
     for start in days:
