@@ -23,8 +23,9 @@ reads the restarts from the start time every process reports (`otel_llm_process_
 otel_llm/process.py, the same series the rules use) and sums such a process run by run; the other
 processes keep the one query. That costs one `changes()` query per day read, and per restart about
 two more per figure (the report on the case's day, a 30-day month to date: 290-340 ms without a
-restart, 325-420 ms with one, 250-270 ms before restarts were read). A Grafana panel has PromQL only, so its range figures (`figure`) keep the two-ends form and
-can miss such a restart; the report's do not.
+restart, 325-420 ms with one, 250-270 ms before restarts were read). A Grafana panel has PromQL
+only, so its range figures (`figure`) keep the two-ends form and can miss such a restart; the
+report's do not.
 
 RULES names every recording rule that a reader of this package uses; when a rule is renamed in
 prometheus/rules/, change it here only.
@@ -65,6 +66,7 @@ __all__ = [
     "figure",
     "growth",
     "input_tokens_exemplars",
+    "join_matchers",
     "matchers",
     "restart_pairs",
     "restarts",
@@ -290,7 +292,7 @@ def exact_growth(prometheus: Prometheus, metric: str, start: datetime, end: date
     for labels, value in prometheus.query(growth(metric, (end - start).total_seconds(), by, where, ids), end):
         totals[tuple(sorted(labels.items()))] += value
     for (job, instance), cuts in restarted.items():
-        only = ",".join(part for part in (where, f"job={_literal(job)}", f"instance={_literal(instance)}") if part)
+        only = join_matchers(where, f"job={_literal(job)}", f"instance={_literal(instance)}")
         parts = []
         if cuts[0] > start:  # the run that was going at `start`, up to its end
             parts.append((growth(metric, _duration((cuts[0] - start).total_seconds()), by, only), cuts[0]))
@@ -336,21 +338,21 @@ class Prometheus:
             raise PrometheusError(f"Prometheus rejected the query: {body.get('error')}")
         return body["data"]
 
-    def query(self, promql: str, at: datetime | None = None) -> list[Sample]:
+    def _instant(self, promql: str, at: datetime | None) -> Any:
         params = {"query": promql}
         if at is not None:
             params["time"] = f"{at.timestamp():.3f}"
-        data = self._get("/api/v1/query", params)
+        return self._get("/api/v1/query", params)
+
+    def query(self, promql: str, at: datetime | None = None) -> list[Sample]:
+        data = self._instant(promql, at)
         if data.get("resultType") == "scalar":
             return [({}, float(data["result"][1]))]
         return [(item["metric"], float(item["value"][1])) for item in data["result"]]
 
     def samples(self, promql: str, at: datetime | None = None) -> list[tuple[dict[str, str], list[tuple[float, float]]]]:
         """The raw samples a range selector such as `m[1h]` holds at `at`: [(labels, [(timestamp, value)])]."""
-        params = {"query": promql}
-        if at is not None:
-            params["time"] = f"{at.timestamp():.3f}"
-        data = self._get("/api/v1/query", params)
+        data = self._instant(promql, at)
         if data.get("resultType") != "matrix":
             raise PrometheusError(f"Prometheus answered {data.get('resultType')!r} to a range selector: {promql}")
         return [(item["metric"], [(float(t), float(v)) for t, v in item["values"]]) for item in data["result"]]
@@ -403,7 +405,8 @@ RATIOS: Final[Mapping[str, tuple[tuple[str, str], tuple[str, str]]]] = {
 }
 
 
-def _matchers(*parts: str) -> str:
+def join_matchers(*parts: str) -> str:
+    """Label matchers joined into one selector's, the empty ones left out."""
     return ",".join(part for part in parts if part)
 
 
@@ -413,10 +416,10 @@ def figure(name: str, window: str = WINDOW, where: str = "") -> str:
     if name in RATIOS:
         (top, top_where), (bottom, bottom_where) = RATIOS[name]
         by = [_TYPE] if top == "tokens" else [LABELS["cache_result"]]
-        return (f"sum({growth(METRICS[top], window, by, _matchers(top_where, where))})"
-                f" / sum({growth(METRICS[bottom], window, by, _matchers(bottom_where, where))})")
+        return (f"sum({growth(METRICS[top], window, by, join_matchers(top_where, where))})"
+                f" / sum({growth(METRICS[bottom], window, by, join_matchers(bottom_where, where))})")
     metric, by_labels, matcher = FIGURES[name]
-    return growth(METRICS[metric], window, by_labels, _matchers(matcher, where))
+    return growth(METRICS[metric], window, by_labels, join_matchers(matcher, where))
 
 
 SHARED: Final[Mapping[str, str]] = {

@@ -15,7 +15,17 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from typing import Any
 
-from .queries import LABELS, METRICS, Prometheus, Sample, budget_query, exact_growth, restart_pairs, restarts
+from .queries import (
+    LABELS,
+    METRICS,
+    Prometheus,
+    Sample,
+    budget_query,
+    exact_growth,
+    join_matchers,
+    restart_pairs,
+    restarts,
+)
 
 __all__ = [
     "DIMENSIONS",
@@ -139,8 +149,8 @@ def collect(prometheus: Prometheus, periods: Sequence[Period], days: Sequence[Pe
 def _run(prometheus: Prometheus, key: str, period: Period,
          restarted: Mapping[tuple[str, str], Sequence[datetime]], where: str) -> list[Sample]:
     metric, by, matcher = PERIOD_QUERIES[key]
-    selector = ",".join(part for part in (matcher, where) if part)
-    return exact_growth(prometheus, METRICS[metric], period.start, period.end, by, selector, restarted)
+    return exact_growth(prometheus, METRICS[metric], period.start, period.end, by, join_matchers(matcher, where),
+                        restarted)
 
 
 def budgets_from(prometheus: Prometheus) -> dict[str, float | None]:
