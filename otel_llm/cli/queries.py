@@ -21,11 +21,12 @@ pod) writes the same series again from zero, and the two ends alone cannot see i
 the restart is lost, or the new run's value is taken for growth over the old run's. `exact_growth`
 reads the restarts from the start time every process reports (`otel_llm_process_start_time_seconds`,
 otel_llm/process.py, the same series the rules use) and sums such a process run by run; the other
-processes keep the one query. That costs one `changes()` query per day read, and per restart about
-two more per figure (the report on the case's day, a 30-day month to date: 290-340 ms without a
-restart, 325-420 ms with one, 250-270 ms before restarts were read). A Grafana panel has PromQL
-only, so its range figures (`figure`) keep the two-ends form and can miss such a restart; the
-report's do not.
+processes keep the one query. That costs one `changes()` query per day read, one more per day and
+restarted process, and per figure one query per 50 runs (each run pinned to its own end with PromQL's
+`@`), so a container crash-looping all month stays a report of seconds. A start time that goes back
+is not a restart but two processes writing under one id: no sum can be exact, and the report says so.
+A Grafana panel has PromQL only, so its range figures (`figure`) keep the two-ends form and can miss
+such a restart; the report's do not.
 
 RULES names every recording rule that a reader of this package uses; when a rule is renamed in
 prometheus/rules/, change it here only.
@@ -44,7 +45,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from itertools import pairwise
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 __all__ = [
     "CARRY",
@@ -189,9 +190,12 @@ _DAY_SECONDS: Final = 86400.0
 # The start time every instrumented process reports (otel_llm/process.py): a new value under the same
 # job and instance is a restart under the same id.
 PROCESS_START: Final = "otel_llm_process_start_time_seconds"
-# Restarts of one id in one period read run by run. More is not a restarting process but two writing
-# under one id (alert LLMSeriesWrittenByTwoProcesses), whose sums no query can tell apart.
-MAX_RESTARTS: Final = 100
+# The runs of restarted processes read per query (each a `last_over_time(...[w] @ t)` of ~250 characters),
+# told apart in the answer by a label of their own.
+_RUNS_PER_QUERY: Final = 50
+_RUN_LABEL: Final = "otel_llm_run"
+# A query longer than this goes in a POST body: proxies in front of Prometheus limit a URL to ~8 KB.
+_LONGEST_URL_QUERY: Final = 2000
 
 
 class PrometheusError(RuntimeError):
@@ -212,27 +216,43 @@ def _literal(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
-def growth(metric: str, seconds: float | str, by: Iterable[str], where: str = "", unless: str = "") -> str:
-    """The exact growth of `metric` over the `seconds` ending at the query time, summed by `by`, for
-    processes that did not restart under the same id in it (see `exact_growth`). `seconds` may be a
-    range string instead, such as Grafana's `$__range`. `unless`: a vector of (job, instance) to leave out."""
+def _pinned(at: datetime | None) -> str:
+    """PromQL's `@` modifier: a range evaluated as at `at`, whatever the query's own time."""
+    return "" if at is None else f" @ {at.timestamp():.3f}"
+
+
+def growth(metric: str, seconds: float | str, by: Iterable[str], where: str = "", unless: str = "",
+           at: datetime | None = None) -> str:
+    """The exact growth of `metric` over the `seconds` ending at the query time (or at `at`), summed by
+    `by`, for processes that did not restart under the same id in it (see `exact_growth`). `seconds`
+    may be a range string instead, such as Grafana's `$__range`. `unless`: a vector of (job, instance)
+    to leave out."""
     w = seconds if isinstance(seconds, str) else _seconds(seconds)
     selector = f"{metric}{{{where}}}" if where else metric
-    each = (f"(last_over_time({selector}[{w}]) - last_over_time({selector}[{CARRY}] offset {w})) >= 0"
-            f" or last_over_time({selector}[{w}])")
+    pin = _pinned(at)
+    each = (f"(last_over_time({selector}[{w}]{pin}) - last_over_time({selector}[{CARRY}]{pin} offset {w})) >= 0"
+            f" or last_over_time({selector}[{w}]{pin})")
     if unless:
         each = f"({each}) unless on (job, instance) ({unless})"
     return f"sum by ({', '.join(by)}) ({each})"
 
 
-Pairs = dict[tuple[str, str], list[tuple[float, float]]]
+class Change(NamedTuple):
+    """One change of a process's start time: its samples either side of it."""
+
+    before: float  # the old run's last sample
+    after: float  # the new run's first
+    back: bool  # the new start time is earlier: not a restart, two processes under one id
+
+
+Pairs = dict[tuple[str, str], list[Change]]
 
 
 def restart_pairs(prometheus: Prometheus, start: datetime, end: datetime) -> Pairs:
-    """The processes, as (job, instance), whose start time changed in (start, end]: for each restart, the
-    times of the old run's last sample and of the new run's first. Read a day at a time, each day's
-    samples only for the processes whose start time changed in it: a month costs ~31 small queries
-    plus one per restart, whatever the size of the fleet."""
+    """The processes, as (job, instance), whose start time changed in (start, end], with each change.
+    Read a day at a time, each day's samples only for the processes whose start time changed in it:
+    a month costs ~31 small queries plus one per restarted process and day, whatever the size of the
+    fleet or the number of its restarts."""
     found: Pairs = {}
     lo, stop = start.timestamp(), end.timestamp()
     while lo < stop:
@@ -245,7 +265,7 @@ def restart_pairs(prometheus: Prometheus, start: datetime, end: datetime) -> Pai
             points = sorted(point for _, values in prometheus.samples(selector, at) for point in values)
             for (before, old), (after, new) in pairwise(points):
                 if new != old and lo < after <= hi:
-                    found.setdefault((job, instance), []).append((before, after))
+                    found.setdefault((job, instance), []).append(Change(before, after, new < old))
         lo = hi
     return found
 
@@ -255,19 +275,25 @@ def restarts(prometheus: Prometheus, start: datetime, end: datetime,
     """The processes, as (job, instance), that restarted under the same id in (start, end], each with
     the moments that part its runs: halfway between the old run's last sample and the new run's first
     (a run's samples all share its export times, within a millisecond or two), and no earlier than
-    `start`. `pairs`: `restart_pairs` already read over a span holding this one (read here if None)."""
+    `start`. A crash loop is restarts, however many. A start time that goes back is two processes
+    writing under one id, whose sums no query can tell apart: an error naming the id and the fix.
+    `pairs`: `restart_pairs` already read over a span holding this one (read here if None)."""
     if pairs is None:
         pairs = restart_pairs(prometheus, start, end)
     first, last = start.timestamp(), end.timestamp()
     found: dict[tuple[str, str], list[datetime]] = {}
     for (job, instance), changes in sorted(pairs.items()):
-        cuts = sorted({max((before + after) / 2, first) for before, after in changes if first < after <= last})
-        if len(cuts) > MAX_RESTARTS:
+        inside = [change for change in changes if first < change.after <= last]
+        back = next((change for change in inside if change.back), None)
+        if back is not None:
+            when = datetime.fromtimestamp(back.after, timezone.utc)
             raise PrometheusError(
-                f"job {job!r} instance {instance!r} reported {len(cuts) + 1} start times between {start:%Y-%m-%d %H:%M} "
-                f"and {end:%Y-%m-%d %H:%M} UTC: two processes write under one id (alert LLMSeriesWrittenByTwoProcesses), "
-                "so no sum over that period can be exact; give each process its own service.instance.id"
+                f"job {job!r} instance {instance!r}: its start time went back at {when:%Y-%m-%d %H:%M:%S} UTC, "
+                "so two processes write under one id (alert LLMSeriesWrittenByTwoProcesses) and no sum between "
+                f"{start:%Y-%m-%d %H:%M} and {end:%Y-%m-%d %H:%M} UTC can be exact; give each process its own "
+                "service.instance.id"
             )
+        cuts = sorted({max((change.before + change.after) / 2, first) for change in inside})
         if cuts:
             found[(job, instance)] = [datetime.fromtimestamp(cut, timezone.utc) for cut in cuts]
     return found
@@ -277,9 +303,9 @@ def exact_growth(prometheus: Prometheus, metric: str, start: datetime, end: date
                  where: str = "", restarted: Mapping[tuple[str, str], Sequence[datetime]] | None = None) -> list[Sample]:
     """The exact growth of `metric` in (start, end], summed by `by`, restarts under the same id included:
     one `growth` query for every process that ran through, and for each that restarted (`restarted`,
-    from `restarts`; read here when not given) its runs one by one. The run going at `start` grows from
-    its value there (the two-ends form, up to the first cut); every later run starts from zero, so its
-    growth is its last value before the next cut (or at `end`)."""
+    from `restarts`; read here when not given) its runs one by one, read in batches. The run going at
+    `start` grows from its value there (the two-ends form, up to the first cut); every later run
+    starts from zero, so its growth is its last value before the next cut (or at `end`)."""
     if restarted is None:
         restarted = restarts(prometheus, start, end)
     if not restarted:
@@ -291,18 +317,22 @@ def exact_growth(prometheus: Prometheus, metric: str, start: datetime, end: date
     totals: dict[tuple[tuple[str, str], ...], float] = defaultdict(float)
     for labels, value in prometheus.query(growth(metric, (end - start).total_seconds(), by, where, ids), end):
         totals[tuple(sorted(labels.items()))] += value
+    # Each restarted process's runs, each a query pinned to its run's end (`@`), sent in batches.
+    runs: list[str] = []
     for (job, instance), cuts in restarted.items():
         only = join_matchers(where, f"job={_literal(job)}", f"instance={_literal(instance)}")
-        parts = []
         if cuts[0] > start:  # the run that was going at `start`, up to its end
-            parts.append((growth(metric, _duration((cuts[0] - start).total_seconds()), by, only), cuts[0]))
+            runs.append(growth(metric, _duration((cuts[0] - start).total_seconds()), by, only, at=cuts[0]))
         for since, until in zip(cuts, [*cuts[1:], end], strict=True):  # the later runs, each from zero
             if until > since:
                 window = _duration((until - since).total_seconds())
-                parts.append((f"sum by ({', '.join(by)}) (last_over_time({metric}{{{only}}}[{window}]))", until))
-        for promql, at in parts:
-            for labels, value in prometheus.query(promql, at):
-                totals[tuple(sorted(labels.items()))] += value
+                runs.append(f"sum by ({', '.join(by)}) (last_over_time({metric}{{{only}}}[{window}]{_pinned(until)}))")
+    for first in range(0, len(runs), _RUNS_PER_QUERY):
+        batch = runs[first:first + _RUNS_PER_QUERY]
+        promql = " or ".join(f'label_replace({run}, "{_RUN_LABEL}", "{n}", "", "")' for n, run in enumerate(batch))
+        for labels, value in prometheus.query(promql, end):
+            labels.pop(_RUN_LABEL, None)
+            totals[tuple(sorted(labels.items()))] += value
     return [(dict(key), value) for key, value in totals.items()]
 
 
@@ -324,10 +354,14 @@ class Prometheus:
     url: str
     timeout: float = 10.0
 
-    def _get(self, path: str, params: Mapping[str, str]) -> Any:
-        address = f"{self.url.rstrip('/')}{path}?{urllib.parse.urlencode(params)}"
+    def _api(self, path: str, params: Mapping[str, str]) -> Any:
+        encoded = urllib.parse.urlencode(params)
+        if len(encoded) > _LONGEST_URL_QUERY:  # the API takes the same form as a POST body
+            request = urllib.request.Request(f"{self.url.rstrip('/')}{path}", data=encoded.encode(), method="POST")
+        else:
+            request = urllib.request.Request(f"{self.url.rstrip('/')}{path}?{encoded}")
         try:
-            with urllib.request.urlopen(address, timeout=self.timeout) as response:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 body = json.loads(response.read())
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode(errors="replace")[:300]
@@ -342,7 +376,7 @@ class Prometheus:
         params = {"query": promql}
         if at is not None:
             params["time"] = f"{at.timestamp():.3f}"
-        return self._get("/api/v1/query", params)
+        return self._api("/api/v1/query", params)
 
     def query(self, promql: str, at: datetime | None = None) -> list[Sample]:
         data = self._instant(promql, at)
@@ -364,7 +398,7 @@ class Prometheus:
 
     def exemplars(self, promql: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """Exemplars of the series selected by `promql`: [{labels, value, timestamp, series labels}]."""
-        data = self._get("/api/v1/query_exemplars",
+        data = self._api("/api/v1/query_exemplars",
                          {"query": promql, "start": f"{start.timestamp():.3f}", "end": f"{end.timestamp():.3f}"})
         out = []
         for series in data or []:

@@ -18,7 +18,6 @@ from caseday import backfill, caseday_prometheus
 from otel_llm.cli import report
 from otel_llm.cli.billing import recorded
 from otel_llm.cli.queries import (
-    MAX_RESTARTS,
     PROCESS_START,
     Prometheus,
     PrometheusError,
@@ -34,14 +33,27 @@ START = datetime.combine(YESTERDAY - timedelta(days=1), datetime.min.time(), tzi
 END = START + timedelta(minutes=10)
 
 
-def _at(minute: int) -> int:
-    """The Unix time `minute` minutes after START (negative: before it)."""
-    return int(START.timestamp()) + 60 * minute
+def _at(minute: float) -> float:
+    """The Unix time `minute` minutes after START (negative: before it), to the millisecond."""
+    return round(START.timestamp() + 60 * minute, 3)
+
+
+# A process crash-looping under one id (a container that dies every few seconds, CrashLoopBackOff):
+# the run going at START, then 150 runs of two seconds, three seconds apart, each spending a little.
+CRASH_RUNS = 150
+
+
+def _crash_loop() -> list[tuple[int, dict[float, dict[str, float]]]]:
+    runs: list[tuple[int, dict[float, dict[str, float]]]] = [(4000, {-1: {"a": 1.0}, 0.5: {"a": 1.5}})]
+    for k in range(CRASH_RUNS):
+        minute, spent = 1 + k / 20, 0.01 * (k % 5 + 1)
+        runs.append((5000 + k, {minute: {"a": spent / 2}, minute + 1 / 30: {"a": spent}}))
+    return runs
 
 
 # Per process (job, instance): its runs, each (start time it reports, {minute: {model: cost so far}}).
 # What each spent in (START, END] is written beside it, by model.
-RUNS: dict[tuple[str, str], list[tuple[int, dict[int, dict[str, float]]]]] = {
+RUNS: dict[tuple[str, str], list[tuple[int, dict[float, dict[str, float]]]]] = {
     # The new run's first value is above the old run's last: no counter ever goes down.
     ("chat", "pod-0"): [(1000, {-1: {"a": 10.0}, 2: {"a": 15.0}, 4: {"a": 20.0}}),
                         (2000, {6: {"a": 25.0}, 9: {"a": 30.0}})],
@@ -58,6 +70,7 @@ RUNS: dict[tuple[str, str], list[tuple[int, dict[int, dict[str, float]]]]] = {
     ("batch", "pod-0"): [(1000, {-1: {"a": 100.0}, 5: {"a": 110.0}, 10: {"a": 120.0}})],
     # Restarted an hour before the period: nothing to part inside it.
     ("batch", "pod-9"): [(500, {-70: {"b": 1.0}}), (900, {-60: {"b": 2.0}, 0: {"b": 2.0}, 10: {"b": 4.5}})],
+    ("worker", "pod-c"): _crash_loop(),
 }
 SPENT = {
     ("chat", "pod-0"): {"a": 10.0 + 30.0},
@@ -66,13 +79,14 @@ SPENT = {
     ("chat", "pod-3"): {"a": 1.0 + 0.75},
     ("batch", "pod-0"): {"a": 20.0},
     ("batch", "pod-9"): {"b": 2.5},
+    ("worker", "pod-c"): {"a": 0.5 + sum(0.01 * (k % 5 + 1) for k in range(CRASH_RUNS))},
 }
 
 
 def _openmetrics() -> str:
     lines = [f"# TYPE {COST.removesuffix('_total')} counter"]
-    costs: dict[tuple[str, str, str], list[tuple[int, float]]] = {}
-    starts: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    costs: dict[tuple[str, str, str], list[tuple[float, float]]] = {}
+    starts: dict[tuple[str, str], list[tuple[float, int]]] = {}
     for (job, instance), runs in RUNS.items():
         for started, samples in runs:
             for minute, by_model in samples.items():
@@ -129,7 +143,8 @@ def test_each_run_of_a_restarted_process_is_added(runs_prometheus: Prometheus) -
 @pytest.mark.prometheus
 def test_restarts_are_read_from_the_start_time_and_cut_between_the_runs(runs_prometheus: Prometheus) -> None:
     found = restarts(runs_prometheus, START, END)
-    assert set(found) == {("chat", "pod-0"), ("chat", "pod-1"), ("chat", "pod-2"), ("chat", "pod-3")}
+    assert set(found) == {("chat", "pod-0"), ("chat", "pod-1"), ("chat", "pod-2"), ("chat", "pod-3"), ("worker", "pod-c")}
+    assert len(found[("worker", "pod-c")]) == CRASH_RUNS  # a crash loop is restarts, however many
     assert found[("chat", "pod-0")] == [START + timedelta(minutes=5)]  # halfway between minutes 4 and 6
     assert found[("chat", "pod-1")] == [START]  # halfway is before the period: its old run spent nothing in it
     assert found[("chat", "pod-2")] == [START + timedelta(minutes=3.5), START + timedelta(minutes=7)]
@@ -172,8 +187,14 @@ def test_reconciliation_reads_every_run_of_the_day(runs_prometheus: Prometheus) 
     assert got == pytest.approx(every_run)
 
 
-def test_two_writers_under_one_id_are_named_not_summed() -> None:
-    """Start times flipping at every sample are two processes under one id: the report says so."""
+@pytest.mark.parametrize("start_times", [
+    [n % 2 + 1000.0 for n in range(240)],  # two live processes, their exports interleaved for an hour
+    [1000.0, 1000.0, 2000.0, 1000.0, 1000.0],  # a new process while the old one still exports, once
+], ids=["interleaved", "overlap"])
+def test_two_writers_under_one_id_are_named_not_summed(start_times: list[float]) -> None:
+    """A start time that goes back is not a restart (a new process starts later) but two processes
+    writing under one id, however few the changes: no sum can be exact, and the report says so
+    instead of summing each run as if it had started from zero."""
     start = datetime(2026, 11, 29, tzinfo=timezone.utc)
 
     class Flipping(Prometheus):
@@ -182,10 +203,31 @@ def test_two_writers_under_one_id_are_named_not_summed() -> None:
 
         def samples(self, promql: str, at: datetime | None = None) -> Any:
             t0 = start.timestamp()
-            return [({}, [(t0 + 15 * n, float(n % 2)) for n in range(1, MAX_RESTARTS + 3)])]
+            return [({}, [(t0 + 15 * (n + 1), value) for n, value in enumerate(start_times)])]
 
-    with pytest.raises(PrometheusError, match=r"two processes write under one id.*service\.instance\.id"):
+    with pytest.raises(PrometheusError, match=r"'pod-0'.*went back.*two processes write under one id.*service\.instance\.id"):
         restarts(Flipping("http://127.0.0.1:1"), start, start + timedelta(hours=1))
+
+
+@pytest.mark.prometheus
+def test_a_crash_loop_is_read_in_a_few_queries_not_one_per_restart(runs_prometheus: Prometheus) -> None:
+    """150 restarts of one process in the period: its runs are read in batches (PromQL's `@`), so a
+    month of a crash-looping container stays a report of seconds, not one query per run and figure."""
+    sent: list[str] = []
+
+    class Counting(Prometheus):
+        def query(self, promql: str, at: datetime | None = None) -> list[tuple[dict[str, str], float]]:
+            sent.append(promql)
+            return super().query(promql, at)
+
+    counting = Counting(runs_prometheus.url)
+    restarted = restarts(counting, START, END)
+    sent.clear()
+    got = _by_process(exact_growth(counting, COST, START, END, ["job", "instance", "gen_ai_request_model"], restarted=restarted))
+    assert got == pytest.approx(_flat(SPENT))
+    restarts_in_period = sum(len(cuts) for cuts in restarted.values())
+    assert restarts_in_period > CRASH_RUNS
+    assert len(sent) <= 5, f"{len(sent)} queries for {restarts_in_period} restarts"
 
 
 @pytest.fixture(scope="module")
