@@ -43,7 +43,7 @@ import urllib.request
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from itertools import pairwise
 from typing import Any, Final, NamedTuple
 
@@ -68,9 +68,11 @@ __all__ = [
     "growth",
     "input_tokens_exemplars",
     "join_matchers",
+    "kept_from",
     "matchers",
     "restart_pairs",
     "restarts",
+    "retention_seconds",
     "seen",
     "unmatched",
 ]
@@ -198,6 +200,21 @@ _RUN_LABEL: Final = "otel_llm_run"
 _LONGEST_URL_QUERY: Final = 2000
 
 
+# Prometheus' duration units, as its runtime information writes its retention ("15d", "1y2w", "12h").
+_DURATION_UNITS: Final = {"y": 365 * 86400.0, "w": 7 * 86400.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+_DURATION_PART: Final = re.compile(r"(\d+)(ms|y|w|d|h|m|s)")
+
+
+def retention_seconds(setting: str) -> float | None:
+    """The time part of Prometheus' `storageRetention` ("15d", "15d or 10GiB"), in seconds; None when
+    it has none (a size limit only) or is unreadable."""
+    for part in setting.split(" or "):
+        part = part.strip()
+        if part and _DURATION_PART.sub("", part) == "":
+            return sum(int(n) * _DURATION_UNITS[unit] for n, unit in _DURATION_PART.findall(part))
+    return None
+
+
 class PrometheusError(RuntimeError):
     """Prometheus did not answer, or rejected a query; the message says which and where."""
 
@@ -214,6 +231,12 @@ def _duration(seconds: float) -> str:
 def _literal(value: str) -> str:
     """`value` as a PromQL string literal."""
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def kept_from(retention: str | None, now: datetime) -> datetime | None:
+    """The oldest moment a Prometheus with this retention setting still holds samples for, or None."""
+    seconds = retention_seconds(retention) if retention else None
+    return None if seconds is None else now - timedelta(seconds=seconds)
 
 
 def _pinned(at: datetime | None) -> str:
@@ -390,6 +413,16 @@ class Prometheus:
         if data.get("resultType") != "matrix":
             raise PrometheusError(f"Prometheus answered {data.get('resultType')!r} to a range selector: {promql}")
         return [(item["metric"], [(float(t), float(v)) for t, v in item["values"]]) for item in data["result"]]
+
+    def retention(self) -> str | None:
+        """How long this Prometheus keeps samples, as it reports it ("15d"; "15d or 10GiB"), or None when
+        it does not say (Mimir, Thanos: their retention lives in their own config)."""
+        try:
+            data = self._api("/api/v1/status/runtimeinfo", {})
+        except PrometheusError:
+            return None
+        value = data.get("storageRetention") if isinstance(data, dict) else None
+        return value if isinstance(value, str) and value else None
 
     def scalar(self, promql: str, at: datetime | None = None) -> float | None:
         """The single value of `promql`, or None when it returns nothing."""

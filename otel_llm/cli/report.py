@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone, tzinfo
 from pathlib import Path
@@ -144,6 +145,10 @@ def format_text(report: Mapping[str, Any], rows: int = 3, tty: bool = False) -> 
     day, month = report[periods[0]["key"]], report[periods[1]["key"]]
     where = f" where {report['match']}" if report.get("match") else ""
     lines = [f"LLM spend {periods[0]['label']} ({report['timezone']}){where}, read {report['generated_at']}"]
+    warning = data.retention_warning(report)
+    if warning:
+        wrapped = textwrap.wrap(warning, 100, initial_indent="! ", subsequent_indent="  ")
+        lines += [colour(line, "red") for line in wrapped] if tty else wrapped
     lines += _budget_lines(report, day, month, tty)
     for dim, title in (("model", "Models"), ("user", "Users "), ("team", "Teams "), ("api_key", "Keys  "),
                        ("feature", "Feat. ")):
@@ -244,7 +249,7 @@ def generate(args: argparse.Namespace, now: datetime) -> dict[str, Any]:
         if problem is not None:
             raise ValueError(problem)
     raw = data.collect(prometheus, periods, days, where=args.match)
-    report = data.build(raw, periods, days, now, args.tz, budgets, 5, source)
+    report = data.build(raw, periods, days, now, args.tz, budgets, 5, source, prometheus.retention())
     report["prometheus"] = args.prometheus
     report["match"] = args.match or None
     if args.html is not None:
@@ -285,6 +290,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         error(PROG, str(exc))
         return 1
     print(format_json(report) if args.format == "json" else format_text(report, tty=colour("x", "red") != "x"))
+    warning = data.retention_warning(report)
+    if warning:  # whatever was printed or written (JSON, CSV, FOCUS, a digest): a reader of the terminal sees it
+        print(f"{PROG}: {warning}", file=sys.stderr)
     for line in written:
         print(line, file=sys.stderr)
     return 0

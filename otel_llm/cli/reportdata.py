@@ -23,6 +23,7 @@ from .queries import (
     budget_query,
     exact_growth,
     join_matchers,
+    kept_from,
     restart_pairs,
     restarts,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "month_elapsed_ratio",
     "month_start",
     "report_periods",
+    "retention_warning",
     "summarise",
 ]
 
@@ -287,23 +289,43 @@ def chargeback_rows(day: Period, raw: Raw) -> list[dict[str, Any]]:
 
 def build(raw: Mapping[str, Raw], periods: Sequence[Period], days: Sequence[Period], now: datetime, tz: tzinfo,
           budgets: Mapping[str, float | None], top: int = 5,
-          budget_source: str = "") -> dict[str, Any]:
-    """Pure: the report dict from the query results of `periods` (the day, then the month to date)."""
+          budget_source: str = "", retention: str | None = None) -> dict[str, Any]:
+    """Pure: the report dict from the query results of `periods` (the day, then the month to date).
+    `retention`: how long the Prometheus read keeps samples (`Prometheus.retention()`); a period that
+    starts before the oldest it keeps is flagged `beyond_retention` (see `retention_warning`)."""
     day, month = periods
+    kept = kept_from(retention, now)
     report: dict[str, Any] = {
         "generated_at": now.astimezone(timezone.utc).isoformat(timespec="seconds"),
         "timezone": str(tz),
         "periods": [{"key": p.key, "label": p.label, "start": p.start.isoformat(), "end": p.end.isoformat()}
                     for p in periods],
+        "retention": {"setting": retention, "kept_from": kept.isoformat(timespec="seconds") if kept else None},
     }
     for period in periods:
         report[period.key] = summarise(raw.get(period.key, {}), top)
+        report[period.key]["beyond_retention"] = kept is not None and period.start < kept
     report["days"] = [_day_point(d, raw.get(d.key, {})) for d in days]
     report["chargeback"] = [r for d in days for r in chargeback_rows(d, raw.get(d.key, {}))]
     report["forecast"] = forecast(report[day.key]["spend_usd"], report[month.key]["spend_usd"],
                                   month_elapsed_ratio(month, tz), budgets)
     report["forecast"]["budget_source"] = budget_source
+    report["forecast"]["beyond_retention"] = report[month.key]["beyond_retention"]
     return report
+
+
+def retention_warning(report: Mapping[str, Any]) -> str | None:
+    """Pure: what the report says when a period starts before the oldest sample Prometheus keeps. Its
+    samples before then are deleted, so a series running across that moment reads as born in the
+    period (counted whole) and one that ended before it is gone: no figure of it can be exact."""
+    flagged = [p["label"] for p in report["periods"] if report.get(p["key"], {}).get("beyond_retention")]
+    if not flagged:
+        return None
+    kept = report["retention"]
+    since = datetime.fromisoformat(kept["kept_from"]).astimezone(timezone.utc)
+    return (f"Not exact: {' and '.join(flagged)} start before the oldest samples Prometheus keeps (retention "
+            f"{kept['setting']}: from {since:%Y-%m-%d %H:%M} UTC), so spend before then is missing or misread, and "
+            "so is the forecast. Keep more than a month (--storage.tsdb.retention.time=45d, as compose.yaml does).")
 
 
 def _day_point(day: Period, raw: Raw) -> dict[str, Any]:

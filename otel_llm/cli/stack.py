@@ -141,6 +141,7 @@ def start_prometheus(workdir: Path, scrape_target: str, alertmanager: str | None
     child = Child("prometheus", [
         binary, f"--config.file={config}", f"--storage.tsdb.path={workdir / 'tsdb'}",
         f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn",
+        "--storage.tsdb.retention.time=45d",  # as compose.yaml: a month to date is read whole (report)
     ], workdir / "prometheus.log")
     url = f"http://127.0.0.1:{port}"
     if not wait_until(lambda: http_ok(f"{url}/-/ready") or not child.alive(), 30) or not child.alive():

@@ -369,7 +369,8 @@ def caseday_prometheus(workdir: Path, calendar_day: date,
     rendered = render_rules((Budget("global", "", "daily", budgets[0]), Budget("global", "", "monthly", budgets[1])),
                             "caseday")
     rules.write_text(rendered.replace("interval: 1m", "interval: 1s"), encoding="utf-8")
-    with running_prometheus(workdir, rule_files=[rules]) as prometheus:
+    # compose.yaml's retention: the report's month to date (up to 31 days back) is inside it.
+    with running_prometheus(workdir, rule_files=[rules], extra_args=["--storage.tsdb.retention.time=45d"]) as prometheus:
         wait_until(lambda: bool(prometheus.query('otel_llm:budget_usd:daily{scope="global"}')["result"]), 30,
                    "the budget rules' first evaluation")
         yield prometheus, truth

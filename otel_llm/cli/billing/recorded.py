@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Final, TypeVar
 
 from .. import queries
@@ -35,6 +35,7 @@ def fetch(prometheus: str, days: Iterable[datetime], horizon: datetime, selector
     (date, model). `days` are UTC midnights; a day is read up to `horizon` at most."""
     client = queries.Prometheus(prometheus, timeout=30.0)
     days = list(days)
+    _within_retention(client, days)
     if selector and days:  # a typo would read as traffic that never went through otel_llm: say so instead
         problem = _read(lambda: queries.unmatched(client, selector, days[0], min(days[-1] + timedelta(days=1), horizon)))
         if problem is not None:
@@ -60,6 +61,21 @@ def fetch(prometheus: str, days: Iterable[datetime], horizon: datetime, selector
             unmetered[key] = unmetered.get(key, 0.0) + value
         lines += [Line(date, model or "(no model)", figures) for model, figures in sorted(by_model.items())]
     return lines, unmetered
+
+
+def _within_retention(client: queries.Prometheus, days: list[datetime]) -> None:
+    """A day that starts before the oldest sample Prometheus keeps has lost its calls: compared with the
+    bill, it would read as traffic outside otel_llm. Refused, naming the setting and the first day kept."""
+    retention = client.retention()
+    kept = queries.kept_from(retention, datetime.now(timezone.utc))
+    lost = [day for day in days if kept is not None and day < kept]
+    if lost and kept is not None:
+        first = (kept + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+        raise BillingError(
+            f"{lost[0]:%Y-%m-%d} starts before the oldest samples Prometheus keeps (retention {retention}: from "
+            f"{kept:%Y-%m-%d %H:%M} UTC), so its calls can no longer be compared with the bill; reconcile days "
+            f"from {first:%Y-%m-%d} on, and keep more than a month (--storage.tsdb.retention.time=45d)"
+        )
 
 
 class _Day:
