@@ -8,8 +8,8 @@
    exporter package for each chosen exporter and OTLP protocol (traces, metrics and logs: one
    missing and the SDK does not start), and OTEL_SERVICE_NAME;
 4. where traces and metrics go (OTEL_*_EXPORTER) and whether that endpoint answers (TCP connect);
-5. with --prometheus: Prometheus answers, has otel_llm series, and no calls are unpriced or
-   unmetered (ended with no usage);
+5. with --prometheus: Prometheus answers, has otel_llm series, no calls are unpriced or unmetered
+   (ended with no usage), and it keeps samples longer than a month to date (the report's reach);
 6. whether message content capture is on (a privacy note, not a failure).
 
 Exit 0 when all is well, 1 when a problem was found.
@@ -55,6 +55,9 @@ CONFIGURATOR_GROUP = "opentelemetry_configurator"
 Connect = Callable[[str, int], bool]
 Components = Mapping[str, set[str]]  # entry-point group -> names registered in it
 Query = Callable[[str, str], list[tuple[dict[str, str], float]]]
+Retention = Callable[[str], "str | None"]  # Prometheus URL -> its storageRetention ("15d"), None if unsaid
+# How far back the report reads: a month to date (31 days) and the exact growth's carry window.
+MONTH_REACH_SECONDS = 31 * 86400 + 3600
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,10 @@ def _prom_query(base_url: str, promql: str) -> list[tuple[dict[str, str], float]
     from .queries import Prometheus
 
     return Prometheus(base_url, timeout=3).query(promql)
+
+
+def _prom_retention(base_url: str) -> str | None:
+    return queries.Prometheus(base_url, timeout=3).retention()
 
 
 def installed_distributions() -> set[str]:
@@ -195,7 +202,24 @@ def _check_exporters(env: Mapping[str, str], connect: Connect) -> Iterable[Findi
                 yield Finding("info", f"{variable} uses exporter {exporter!r}")
 
 
-def _check_prometheus(url: str, query: Query) -> Iterable[Finding]:
+def _check_retention(setting: str | None) -> Finding:
+    """Prometheus deletes samples past its retention (15 days unless set): a month to date reaching
+    further back cannot be read exactly (the report flags it; this says so before it happens)."""
+    if setting is None:
+        return Finding("info", "Prometheus does not say how long it keeps samples (Mimir, Thanos: their own "
+                       "retention): keep more than a month, or the report's month to date is not exact")
+    seconds = queries.retention_seconds(setting)
+    if seconds is None:
+        return Finding("info", f"Prometheus keeps samples up to a size ({setting}): make sure it holds more than "
+                       "a month, or the report's month to date is not exact")
+    if seconds < MONTH_REACH_SECONDS:
+        return Finding("problem", f"Prometheus keeps samples for {setting}: a report's month to date reaches back up to "
+                       "31 days, so late in the month it cannot be exact; set --storage.tsdb.retention.time=45d "
+                       "(as compose.yaml does)")
+    return Finding("ok", f"Prometheus keeps samples for {setting}, longer than a month to date")
+
+
+def _check_prometheus(url: str, query: Query, retention: Retention = _prom_retention) -> Iterable[Finding]:
     try:
         by = [queries.LABELS["model"], "server_address"]
         calls = query(url, queries.seen(queries.METRICS["calls"], "24h"))
@@ -221,6 +245,7 @@ def _check_prometheus(url: str, query: Query) -> Iterable[Finding]:
         yield Finding("ok", "every model seen so far is priced")
     if calls and not unmetered:
         yield Finding("ok", "every call seen so far reported its usage")
+    yield _check_retention(retention(url))
 
 
 def _at(labels: Mapping[str, str]) -> str:
@@ -237,14 +262,14 @@ def _check_content(env: Mapping[str, str]) -> Iterable[Finding]:
 
 def run_checks(env: Mapping[str, str], distributions: set[str], entry_points: set[str], connect: Connect,
                prometheus: str | None = None, query: Query = _prom_query,
-               components: Components | None = None) -> list[Finding]:
+               components: Components | None = None, retention: Retention = _prom_retention) -> list[Finding]:
     """All checks; `components` (entry points by group) None skips the SDK checks."""
     findings = [*_check_package(env, entry_points), *_check_conflicts(env, distributions)]
     if components is not None:
         findings += _check_sdk(env, distributions, components)
     findings += _check_exporters(env, connect)
     if prometheus:
-        findings += _check_prometheus(prometheus, query)
+        findings += _check_prometheus(prometheus, query, retention)
     findings += _check_content(env)
     return findings
 

@@ -51,7 +51,7 @@ def test_prometheus_unpriced_models() -> None:
         return [({}, 10.0)]
 
     env = {"OTEL_METRICS_EXPORTER": "prometheus", "OTEL_TRACES_EXPORTER": "none"}
-    findings = run_checks(env, set(), {"otel_llm"}, lambda h, p: True, "http://prom:9090", query)
+    findings = run_checks(env, set(), {"otel_llm"}, lambda h, p: True, "http://prom:9090", query, retention=_keeps_45_days)
     assert _problems(findings) == ["model 'my-finetune' has 3 unpriced calls: add it to the OTEL_LLM_PRICES file"]
 
 
@@ -60,7 +60,7 @@ def test_prometheus_down() -> None:
         raise OSError("connection refused")
 
     findings = run_checks({"OTEL_METRICS_EXPORTER": "prometheus"}, set(), {"otel_llm"}, lambda h, p: True,
-                          "http://prom:9090", query)
+                          "http://prom:9090", query, retention=_keeps_45_days)
     assert any("does not answer" in m for m in _problems(findings))
 
 
@@ -132,7 +132,7 @@ def test_prometheus_unmetered_calls_name_the_setting_that_fixes_them() -> None:
         return [({}, 10.0)]
 
     env = {"OTEL_METRICS_EXPORTER": "prometheus", "OTEL_TRACES_EXPORTER": "none"}
-    findings = run_checks(env, set(), {"otel_llm"}, lambda h, p: True, "http://prom:9090", query)
+    findings = run_checks(env, set(), {"otel_llm"}, lambda h, p: True, "http://prom:9090", query, retention=_keeps_45_days)
     assert _problems(findings) == [
         "model 'llama-3.1-70b' at gateway.internal has 7 unmetered calls (no usage at all, so no tokens and no "
         "cost): for streams set OTEL_LLM_INCLUDE_STREAM_USAGE=always or name that host in it; a gateway that "
@@ -148,3 +148,28 @@ def test_help_lists_every_check(capsys: pytest.CaptureFixture[str]) -> None:
     for number in range(1, 7):
         assert f"\n{number}. " in out, number
     assert "Exit 0 when all is well, 1 when a problem was found." in out
+
+
+def _keeps_45_days(url: str) -> str:
+    return "45d"
+
+
+def _seen(url: str, promql: str) -> list[tuple[dict[str, str], float]]:
+    return [] if "unpriced" in promql or "unmetered" in promql else [({}, 10.0)]
+
+
+@pytest.mark.parametrize(("setting", "level", "says"), [
+    ("15d", "problem", "Prometheus keeps samples for 15d: a report's month to date reaches back up to 31 days"),
+    ("15d or 10GiB", "problem", "Prometheus keeps samples for 15d or 10GiB"),
+    ("45d", "ok", "Prometheus keeps samples for 45d, longer than a month to date"),
+    ("10GiB", "info", "Prometheus keeps samples up to a size (10GiB)"),
+    (None, "info", "Prometheus does not say how long it keeps samples"),
+])
+def test_prometheus_that_forgets_before_a_month_is_a_problem(setting: str | None, level: str, says: str) -> None:
+    """Its default, 15 days: after the 15th, the report's month to date cannot be exact."""
+    findings = run_checks({"OTEL_METRICS_EXPORTER": "prometheus"}, set(), {"otel_llm"}, lambda h, p: True,
+                          "http://prom:9090", _seen, retention=lambda url: setting)
+    (found,) = [f for f in findings if "keeps samples" in f.message or "how long it keeps" in f.message]
+    assert found.level == level and found.message.startswith(says), found
+    if level == "problem":
+        assert "--storage.tsdb.retention.time=45d" in found.message
