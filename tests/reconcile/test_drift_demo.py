@@ -4,6 +4,8 @@ Prometheus for exactly the share that worker spent."""
 from __future__ import annotations
 
 import re
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +16,10 @@ from otel_llm.cli.procs import find_binary
 @pytest.mark.prometheus
 @pytest.mark.skipif(find_binary("prometheus") is None, reason="prometheus not installed: run scripts/install-tools")
 def test_drift_demo_fires_the_alert_for_the_worker_share(capsys: pytest.CaptureFixture[str]) -> None:
+    before = set(Path(tempfile.gettempdir()).glob("otel-llm-reconcile-demo-*"))
     assert reconcile.main(["--demo"]) == 0
+    # Its Prometheus, config and data are its own: nothing is left behind in the temporary directory.
+    assert set(Path(tempfile.gettempdir()).glob("otel-llm-reconcile-demo-*")) == before
     out = capsys.readouterr().out
     assert "Alert firing: LLMSpendNotReconciled [warning] Recorded LLM spend explains only" in out
     found = re.search(r"The uninstrumented worker spent \$([\d,.]+)\.$", out, flags=re.MULTILINE)

@@ -9,6 +9,7 @@ then prints the reconciliation table and the alert. Everything it starts it stop
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import time
 import urllib.request
@@ -100,6 +101,7 @@ def run(calls: int = 30, uninstrumented: int = 10, timeout: float = 60.0) -> Dri
                 stop()
             except Exception as exc:
                 print(f"otel-llm reconcile --demo: while stopping: {exc}")
+        shutil.rmtree(workdir, ignore_errors=True)  # its Prometheus' config and data, stopped above
 
 
 def _instrumented_app(base_url: str, calls: int) -> None:
