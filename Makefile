@@ -21,7 +21,7 @@ MODE_TESTS := $(filter-out tests/test_conventions.py tests/test_settings.py test
 PY_LOWEST ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.11.*/bin/python) python3.11)
 PY_HIGHEST ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13.*/bin/python) python3.13)
 
-.PHONY: setup tools browser demo test test-fast test-modes test-openai1 test-pythons bench bench-ablate bench-rules check clean
+.PHONY: setup tools browser demo test test-fast test-modes test-openai1 test-pythons bench bench-ablate bench-rules bench-report check clean
 
 $(BIN)/python:
 	@$(STEP) "Creating $(VENV)" $(PY) -m venv $(VENV)
@@ -86,6 +86,9 @@ bench-ablate: setup  ## where the per-call overhead goes in context, piece by pi
 
 bench-rules: tools  ## the budget rules on a real Prometheus at 1k/10k/100k raw series (issue 20, target 6)
 	$(MAKE) -f bench/Makefile.inc bench-rules
+
+bench-report: setup tools  ## otel-llm report over a month with a container crash-looping under one id (1,439 restarts), exact and timed
+	$(BIN)/python -m bench.report_restarts --json bench/report_restarts.json
 
 check: setup
 	@$(STEP) "Installing ruff and mypy" $(BIN)/pip install ruff mypy
