@@ -70,6 +70,7 @@ __all__ = [
     "join_matchers",
     "kept_from",
     "matchers",
+    "processes_seen",
     "restart_pairs",
     "restarts",
     "retention_seconds",
@@ -357,6 +358,13 @@ def exact_growth(prometheus: Prometheus, metric: str, start: datetime, end: date
             labels.pop(_RUN_LABEL, None)
             totals[tuple(sorted(labels.items()))] += value
     return [(dict(key), value) for key, value in totals.items()]
+
+
+def processes_seen(prometheus: Prometheus, start: datetime, end: datetime) -> int:
+    """How many instrumented processes reported to this Prometheus in (start, end]: each exports its
+    start time at every collection, calls or not, so none means no telemetry arrived at all."""
+    window = _duration((end - start).total_seconds())
+    return round(prometheus.scalar(f"count(last_over_time({PROCESS_START}[{window}]))", end) or 0)
 
 
 def seen(metric: str, lookback: str, by: Iterable[str] = ()) -> str:

@@ -24,7 +24,7 @@ from otel_llm.cli import budget_rules as budget_file
 
 from . import reportdata as data
 from ._term import colour, error
-from .queries import Prometheus, PrometheusError, Sample, growth, matchers, unmatched
+from .queries import Prometheus, PrometheusError, Sample, growth, matchers, processes_seen, unmatched
 
 __all__ = ["PrometheusError", "build_report", "exact_query", "fetch", "format_json", "format_text", "main",
            "query"]
@@ -135,8 +135,13 @@ def _errors_line(summary: Mapping[str, Any]) -> str | None:
     limited = {r["model"]: r["http_429"] for r in rows}
     if not any(failed.values()) and not any(limited.values()):
         return None
-    return (f"Errors {sum(failed.values()):,.0f} of {summary['calls']:,.0f} calls failed ({_top(failed, 1)}); "
-            f"{sum(limited.values()):,.0f} HTTP 429 ({_top(limited, 1)})")
+    return (f"Errors {sum(failed.values()):,.0f} of {summary['calls']:,.0f} calls failed{_which(failed)}; "
+            f"{sum(limited.values()):,.0f} HTTP 429{_which(limited)}")
+
+
+def _which(counts: Mapping[str, float]) -> str:
+    """ (the model with the most, +N more), or nothing when there are none."""
+    return f" ({_top(counts, 1)})" if any(counts.values()) else ""
 
 
 def format_text(report: Mapping[str, Any], rows: int = 3, tty: bool = False) -> str:
@@ -145,8 +150,7 @@ def format_text(report: Mapping[str, Any], rows: int = 3, tty: bool = False) -> 
     day, month = report[periods[0]["key"]], report[periods[1]["key"]]
     where = f" where {report['match']}" if report.get("match") else ""
     lines = [f"LLM spend {periods[0]['label']} ({report['timezone']}){where}, read {report['generated_at']}"]
-    warning = data.retention_warning(report)
-    if warning:
+    for warning in data.warnings(report):
         wrapped = textwrap.wrap(warning, 100, initial_indent="! ", subsequent_indent="  ")
         lines += [colour(line, "red") for line in wrapped] if tty else wrapped
     lines += _budget_lines(report, day, month, tty)
@@ -249,7 +253,8 @@ def generate(args: argparse.Namespace, now: datetime) -> dict[str, Any]:
         if problem is not None:
             raise ValueError(problem)
     raw = data.collect(prometheus, periods, days, where=args.match)
-    report = data.build(raw, periods, days, now, args.tz, budgets, 5, source, prometheus.retention())
+    seen = {p.key: processes_seen(prometheus, p.start, p.end) for p in periods}
+    report = data.build(raw, periods, days, now, args.tz, budgets, 5, source, prometheus.retention(), seen)
     report["prometheus"] = args.prometheus
     report["match"] = args.match or None
     if args.html is not None:
@@ -290,8 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         error(PROG, str(exc))
         return 1
     print(format_json(report) if args.format == "json" else format_text(report, tty=colour("x", "red") != "x"))
-    warning = data.retention_warning(report)
-    if warning:  # whatever was printed or written (JSON, CSV, FOCUS, a digest): a reader of the terminal sees it
+    for warning in data.warnings(report):  # whatever was printed or written (JSON, CSV, FOCUS, a digest)
         print(f"{PROG}: {warning}", file=sys.stderr)
     for line in written:
         print(line, file=sys.stderr)

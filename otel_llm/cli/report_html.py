@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .queries import LABELS, Prometheus, PrometheusError, input_tokens_exemplars
-from .reportdata import NONE, Period, retention_warning
+from .reportdata import NONE, Period, warnings
 
 __all__ = ["largest_calls", "render"]
 
@@ -257,10 +257,9 @@ def _largest(calls: Sequence[Mapping[str, Any]] | None) -> str:
             f"<table><tr><th>time (UTC)</th><th>model</th><th class=n>input tokens</th><th>trace</th></tr>{body}</table>")
 
 
-def _retention(report: Mapping[str, Any]) -> str:
-    """The report's periods reaching beyond what Prometheus keeps (reportdata.retention_warning)."""
-    warning = retention_warning(report)
-    return f'<p class="warn" id="retention">{_e(warning)}</p>' if warning else ""
+def _warnings(report: Mapping[str, Any]) -> str:
+    """What the figures below do not say themselves (reportdata.warnings): at the top, not in a footnote."""
+    return "".join(f'<p class="warn" id="warning-{n}">{_e(warning)}</p>' for n, warning in enumerate(warnings(report)))
 
 
 def render(report: Mapping[str, Any], top: int = 10) -> str:
@@ -279,7 +278,7 @@ def render(report: Mapping[str, Any], top: int = 10) -> str:
         f"<h1>LLM spend, {_e(periods[0]['label'])}</h1>",
         f'<p class="sub">Days and month in {_e(report["timezone"])}; read from Prometheus{" " + _e(source) if source else ""}{where} at '
         f'{_e(report["generated_at"])}; budgets from {_e(report["forecast"].get("budget_source") or "-")}.</p>',
-        _retention(report),
+        _warnings(report),
         _cards(report),
         f"<h2>Spend per day, {_e(periods[1]['label'])}</h2><figure>{chart}</figure>",
         _rankings(day, top), _routing(day), _not_counted(day), _errors(day), _largest(report.get("largest_calls")),

@@ -42,6 +42,7 @@ __all__ = [
     "report_periods",
     "retention_warning",
     "summarise",
+    "warnings",
 ]
 
 # Ranked tables of the report, in the order they are shown.
@@ -289,10 +290,12 @@ def chargeback_rows(day: Period, raw: Raw) -> list[dict[str, Any]]:
 
 def build(raw: Mapping[str, Raw], periods: Sequence[Period], days: Sequence[Period], now: datetime, tz: tzinfo,
           budgets: Mapping[str, float | None], top: int = 5,
-          budget_source: str = "", retention: str | None = None) -> dict[str, Any]:
+          budget_source: str = "", retention: str | None = None,
+          seen: Mapping[str, int] | None = None) -> dict[str, Any]:
     """Pure: the report dict from the query results of `periods` (the day, then the month to date).
     `retention`: how long the Prometheus read keeps samples (`Prometheus.retention()`); a period that
-    starts before the oldest it keeps is flagged `beyond_retention` (see `retention_warning`)."""
+    starts before the oldest it keeps is flagged `beyond_retention` (see `retention_warning`). `seen`:
+    per period key, the instrumented processes that reported in it (`queries.processes_seen`)."""
     day, month = periods
     kept = kept_from(retention, now)
     report: dict[str, Any] = {
@@ -305,6 +308,7 @@ def build(raw: Mapping[str, Raw], periods: Sequence[Period], days: Sequence[Peri
     for period in periods:
         report[period.key] = summarise(raw.get(period.key, {}), top)
         report[period.key]["beyond_retention"] = kept is not None and period.start < kept
+        report[period.key]["processes_seen"] = None if seen is None else seen.get(period.key)
     report["days"] = [_day_point(d, raw.get(d.key, {})) for d in days]
     report["chargeback"] = [r for d in days for r in chargeback_rows(d, raw.get(d.key, {}))]
     report["forecast"] = forecast(report[day.key]["spend_usd"], report[month.key]["spend_usd"],
@@ -312,6 +316,24 @@ def build(raw: Mapping[str, Raw], periods: Sequence[Period], days: Sequence[Peri
     report["forecast"]["budget_source"] = budget_source
     report["forecast"]["beyond_retention"] = report[month.key]["beyond_retention"]
     return report
+
+
+def warnings(report: Mapping[str, Any]) -> list[str]:
+    """Pure: what the report must say beside its figures, lest a figure read as exact when it is not."""
+    return [w for w in (_silence_warning(report), retention_warning(report)) if w]
+
+
+def _silence_warning(report: Mapping[str, Any]) -> str | None:
+    """A period in which no instrumented process reported and no call is recorded: its $0 is not a
+    measured zero (the app was down, or its telemetry never reached this Prometheus)."""
+    silent = [p["label"] for p in report["periods"]
+              if report.get(p["key"], {}).get("processes_seen") == 0 and not report[p["key"]]["calls"]]
+    if not silent:
+        return None
+    where = report.get("prometheus") or "this Prometheus"
+    return (f"No instrumented process reported to {where} in {' or '.join(silent)}, so $0 there is not a measured "
+            f"zero: the app was down, or its telemetry does not reach this Prometheus (otel-llm doctor "
+            f"--prometheus {report.get('prometheus') or 'URL'}).")
 
 
 def retention_warning(report: Mapping[str, Any]) -> str | None:

@@ -318,3 +318,12 @@ def test_dashboard_panels_show_the_report_figures(caseday: Any, capsys: pytest.C
                 assert got == pytest.approx(expected[name], rel=1e-9), f"{panel['title']}: {name}"
                 shown.add(name)
     assert shown == set(expected)
+
+
+def test_the_errors_line_names_models_only_where_there_are_some() -> None:
+    """Retried 429s and no failed call (the demo's day): no empty "()" after "0 ... failed"."""
+    summary = {"calls": 60, "reliability": [
+        {"model": "gemini-2.5-flash", "calls": 20, "errors": 0, "error_types": {}, "http_429": 2},
+        {"model": "gpt-4.1", "calls": 40, "errors": 0, "error_types": {}, "http_429": 3},
+    ]}
+    assert report._errors_line(summary) == "Errors 0 of 60 calls failed; 5 HTTP 429 (gpt-4.1 3, +1 more)"
