@@ -108,7 +108,8 @@ def reconcile_lines(args: argparse.Namespace, now: datetime) -> tuple[str, Perio
         raise BillingError("the period holds no settled day (check --since/--until and --settle)")
     provider, billed = billed_lines(args, span)
     ours, unmetered = recorded.fetch(args.prometheus, span.days, span.horizon, args.match)
-    return provider, span, compare(billed, ours, unmetered, args.tolerance), billed
+    silent = recorded.silent_days(args.prometheus, span.days, span.horizon)
+    return provider, span, compare(billed, ours, unmetered, args.tolerance, silent), billed
 
 
 def billed_by(billed: list[Line], dimension: str) -> list[dict[str, Any]]:

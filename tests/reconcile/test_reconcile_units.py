@@ -231,7 +231,8 @@ def test_missing_admin_key(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Captu
 @pytest.mark.prometheus
 @pytest.mark.skipif(tool("prometheus") is None, reason="prometheus not installed: run scripts/install-tools")
 def test_csv_json_output_without_prometheus_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A CSV bill against a Prometheus that knows nothing: every row billed, never recorded."""
+    """A CSV bill against a Prometheus that knows nothing: every row billed, and no instrumented process
+    reported that day, which points at the telemetry's path before at uninstrumented traffic."""
     path = tmp_path / "gw.csv"
     today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     path.write_text(f"date,model,cost\n{today},gpt-4.1,2.5\n", encoding="utf-8")
@@ -243,7 +244,8 @@ def test_csv_json_output_without_prometheus_data(tmp_path: Path, capsys: pytest.
     result = json.loads(out)
     assert result["provider"] == "gw"
     assert [(r["model"], r["billed_cost_usd"], r["recorded_cost_usd"], r["cause"]) for r in result["rows"]] == [
-        ("gpt-4.1", 2.5, 0.0, "not_recorded")]
+        ("gpt-4.1", 2.5, 0.0, "no_telemetry")]
+    assert "no instrumented process reported" in result["rows"][0]["cause_text"]
 
 
 def test_anthropic_fetch_sends_the_documented_request_and_follows_pages() -> None:
@@ -303,3 +305,13 @@ def test_anthropic_fetch_sends_the_documented_request_and_follows_pages() -> Non
     assert [(x.date, x.model, x.figures.cost_usd, x.figures.input_tokens) for x in lines] == [
         ("2026-11-28", "claude-sonnet-4-5", 2.5, None), ("2026-11-29", "claude-sonnet-4-5", 1.005, None),
         ("2026-11-28", "claude-sonnet-4-5", None, 1000.0)]
+
+
+def test_a_billed_model_never_recorded_on_a_day_no_process_reported_is_blamed_on_the_telemetry() -> None:
+    billed = [Line("2026-11-28", "gpt-4.1", Figures(cost_usd=2.0)), Line("2026-11-29", "gpt-4.1", Figures(cost_usd=3.0))]
+    rows = compare(billed, [Line("2026-11-29", "o4-mini", Figures(cost_usd=1.0))], {}, silent={"2026-11-28"})
+    assert [(r.date, r.model, r.cause) for r in rows] == [
+        ("2026-11-28", "gpt-4.1", "no_telemetry"),  # nothing reported that day: the pipeline first
+        ("2026-11-29", "gpt-4.1", "not_recorded"),  # processes reported, this model never: uninstrumented traffic
+        ("2026-11-29", "o4-mini", "not_billed"),
+    ]

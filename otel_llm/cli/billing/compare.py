@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -14,6 +15,8 @@ __all__ = ["CAUSES", "Row", "compare", "summarise"]
 CAUSES: Final = {
     "ok": "matches",
     "not_recorded": "billed, never recorded: uninstrumented traffic, or a model the telemetry names otherwise",
+    "no_telemetry": ("billed, and no instrumented process reported that day: the telemetry did not reach Prometheus "
+                     "(app down, pipeline broken, wrong --prometheus), or all of it was uninstrumented"),
     "tokens_missing": "tokens missing: uninstrumented traffic or unmetered streams",
     "tokens_extra": "more tokens recorded than billed: double instrumentation, or a bill not settled yet",
     "cache": "cached tokens differ: cache arithmetic",
@@ -62,15 +65,16 @@ _TOKENS: Final = ("input_tokens", "output_tokens", "cache_read_tokens", "request
 
 
 def compare(billed: list[Line], recorded: list[Line], unmetered: Mapping[tuple[str, str], float],
-            tolerance: float = 0.005) -> list[Row]:
-    """One row per (date, model) seen on either side, sorted by date then model."""
+            tolerance: float = 0.005, silent: AbstractSet[str] = frozenset()) -> list[Row]:
+    """One row per (date, model) seen on either side, sorted by date then model. `silent`: the dates on
+    which no instrumented process reported (recorded.silent_days)."""
     bill, ours = total(billed), total(recorded)
     rows = []
     for key in sorted(set(bill) | set(ours)):
         date, model = key
         b, r = bill.get(key, Figures()), ours.get(key, Figures())
         extra = unmetered.get((date, model), 0.0)
-        rows.append(Row(date, model, b, r, extra, _cause(b, r, extra, tolerance)))
+        rows.append(Row(date, model, b, r, extra, _cause(b, r, extra, tolerance, date in silent)))
     return rows
 
 
@@ -79,14 +83,16 @@ def _close(ours: float | None, theirs: float | None, tolerance: float) -> bool:
     return abs(a - b) <= tolerance * max(abs(a), abs(b)) + 1e-9
 
 
-def _cause(b: Figures, r: Figures, unmetered: float, tol: float) -> str:
+def _cause(b: Figures, r: Figures, unmetered: float, tol: float, silent: bool = False) -> str:
     billed_tokens = (b.input_tokens or 0.0) + (b.output_tokens or 0.0)
     recorded_tokens = (r.input_tokens or 0.0) + (r.output_tokens or 0.0)
     cost_ok = _close(r.cost_usd, b.cost_usd, tol)
     if not b.cost_usd and not billed_tokens:
         return "ok" if not (r.cost_usd or recorded_tokens) else "not_billed"
     if not (r.cost_usd or recorded_tokens):
-        return "tokens_missing" if unmetered else "not_recorded"
+        if unmetered:
+            return "tokens_missing"
+        return "no_telemetry" if silent else "not_recorded"
     if not b.has_tokens:
         return "ok" if cost_ok else "cost_only"
     if (r.input_tokens or 0) < (b.input_tokens or 0) * (1 - tol) or (r.output_tokens or 0) < (b.output_tokens or 0) * (1 - tol):

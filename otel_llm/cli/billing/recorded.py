@@ -16,7 +16,7 @@ from typing import Final, TypeVar
 from .. import queries
 from . import BillingError, Figures, Line, normalize_model
 
-__all__ = ["METRICS", "fetch"]
+__all__ = ["METRICS", "fetch", "silent_days"]
 
 MODEL_LABEL: Final = "gen_ai_request_model"
 TOKEN_LABEL: Final = "gen_ai_token_type"
@@ -61,6 +61,18 @@ def fetch(prometheus: str, days: Iterable[datetime], horizon: datetime, selector
             unmetered[key] = unmetered.get(key, 0.0) + value
         lines += [Line(date, model or "(no model)", figures) for model, figures in sorted(by_model.items())]
     return lines, unmetered
+
+
+def silent_days(prometheus: str, days: Iterable[datetime], horizon: datetime) -> set[str]:
+    """The days (YYYY-MM-DD) on which no instrumented process reported to Prometheus at all: each exports
+    its start time at every collection, so a billed day among them lost its telemetry, not its calls."""
+    client = queries.Prometheus(prometheus, timeout=30.0)
+    silent = set()
+    for start in days:
+        end = min(start + timedelta(days=1), horizon)
+        if end > start and _read(lambda: queries.processes_seen(client, start, end)) == 0:  # noqa: B023 - called at once
+            silent.add(start.strftime("%Y-%m-%d"))
+    return silent
 
 
 def _within_retention(client: queries.Prometheus, days: list[datetime]) -> None:
