@@ -57,7 +57,7 @@ Components = Mapping[str, set[str]]  # entry-point group -> names registered in 
 Query = Callable[[str, str], list[tuple[dict[str, str], float]]]
 Retention = Callable[[str], "str | None"]  # Prometheus URL -> its storageRetention ("15d"), None if unsaid
 # How far back the report reads: a month to date (31 days) and the exact growth's carry window.
-MONTH_REACH_SECONDS = 31 * 86400 + 3600
+MONTH_REACH_SECONDS = 31 * 86400 + queries.CARRY_SECONDS
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ from typing import Any, Final, NamedTuple
 
 __all__ = [
     "CARRY",
+    "CARRY_SECONDS",
     "INPUT_TOKENS_EXEMPLARS",
     "MatchersError",
     "FIGURES",
@@ -188,7 +189,7 @@ LABELS: Final[Mapping[str, str]] = {
 
 # The rules' carry window: a series silent for longer than this before a period starts counts whole.
 CARRY: Final = "1h"
-_CARRY_SECONDS: Final = 3600
+CARRY_SECONDS: Final = 3600
 _DAY_SECONDS: Final = 86400.0
 # The start time every instrumented process reports (otel_llm/process.py): a new value under the same
 # job and instance is a restart under the same id.
@@ -282,7 +283,7 @@ def restart_pairs(prometheus: Prometheus, start: datetime, end: datetime) -> Pai
     while lo < stop:
         hi = min(lo + _DAY_SECONDS, stop)
         at = datetime.fromtimestamp(hi, timezone.utc)
-        lookback = _seconds(hi - lo + _CARRY_SECONDS)  # the sample before the day's first one is within the carry
+        lookback = _seconds(hi - lo + CARRY_SECONDS)  # the sample before the day's first one is within the carry
         changed = prometheus.query(f"changes({PROCESS_START}[{lookback}]) > 0", at)
         for job, instance in sorted({(labels.get("job", ""), labels.get("instance", "")) for labels, _ in changed}):
             selector = f"{PROCESS_START}{{job={_literal(job)},instance={_literal(instance)}}}[{lookback}]"
@@ -335,7 +336,7 @@ def exact_growth(prometheus: Prometheus, metric: str, start: datetime, end: date
     if not restarted:
         return prometheus.query(growth(metric, (end - start).total_seconds(), by, where), end)
     # Every restarted process, whether or not it still runs at `end` (an exited one too: counted once).
-    lookback = _seconds((end - start).total_seconds() + _CARRY_SECONDS)
+    lookback = _seconds((end - start).total_seconds() + CARRY_SECONDS)
     ids = " or ".join(f"last_over_time({PROCESS_START}{{job={_literal(job)},instance={_literal(instance)}}}[{lookback}])"
                       for job, instance in restarted)
     totals: dict[tuple[tuple[str, str], ...], float] = defaultdict(float)

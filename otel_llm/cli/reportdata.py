@@ -330,10 +330,10 @@ def _silence_warning(report: Mapping[str, Any]) -> str | None:
               if report.get(p["key"], {}).get("processes_seen") == 0 and not report[p["key"]]["calls"]]
     if not silent:
         return None
-    where = report.get("prometheus") or "this Prometheus"
-    return (f"No instrumented process reported to {where} in {' or '.join(silent)}, so $0 there is not a measured "
-            f"zero: the app was down, or its telemetry does not reach this Prometheus (otel-llm doctor "
-            f"--prometheus {report.get('prometheus') or 'URL'}).")
+    url = report.get("prometheus")
+    return (f"No instrumented process reported to {url or 'this Prometheus'} in {' or '.join(silent)}, so $0 there is "
+            f"not a measured zero: the app was down, or its telemetry does not reach this Prometheus (otel-llm "
+            f"doctor --prometheus {url or 'URL'}).")
 
 
 def retention_warning(report: Mapping[str, Any]) -> str | None:

@@ -9,7 +9,7 @@ the day's end, or at the settled horizon for a partial day.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Final, TypeVar
 
@@ -42,10 +42,7 @@ def fetch(prometheus: str, days: Iterable[datetime], horizon: datetime, selector
             raise BillingError(problem)
     lines: list[Line] = []
     unmetered: dict[tuple[str, str], float] = {}
-    for start in days:
-        end = min(start + timedelta(days=1), horizon)
-        if end <= start:
-            continue
+    for start, end in _windows(days, horizon):
         date = start.strftime("%Y-%m-%d")
         day = _Day(client, start, end, selector)
         by_model: dict[str, Figures] = {}
@@ -68,11 +65,18 @@ def silent_days(prometheus: str, days: Iterable[datetime], horizon: datetime) ->
     its start time at every collection, so a billed day among them lost its telemetry, not its calls."""
     client = queries.Prometheus(prometheus, timeout=30.0)
     silent = set()
-    for start in days:
-        end = min(start + timedelta(days=1), horizon)
-        if end > start and _read(lambda: queries.processes_seen(client, start, end)) == 0:  # noqa: B023 - called at once
+    for start, end in _windows(days, horizon):
+        if _read(lambda: queries.processes_seen(client, start, end)) == 0:  # noqa: B023 - called at once
             silent.add(start.strftime("%Y-%m-%d"))
     return silent
+
+
+def _windows(days: Iterable[datetime], horizon: datetime) -> Iterator[tuple[datetime, datetime]]:
+    """Each UTC day as (start, end], read up to `horizon` at most; a day not begun by then is left out."""
+    for start in days:
+        end = min(start + timedelta(days=1), horizon)
+        if end > start:
+            yield start, end
 
 
 def _within_retention(client: queries.Prometheus, days: list[datetime]) -> None:
