@@ -21,7 +21,7 @@ MODE_TESTS := $(filter-out tests/test_conventions.py tests/test_settings.py test
 PY_LOWEST ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.11.*/bin/python) python3.11)
 PY_HIGHEST ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13.*/bin/python) python3.13)
 
-.PHONY: setup tools browser demo test test-fast test-modes test-openai1 test-pythons bench bench-ablate bench-rules bench-report check clean
+.PHONY: setup tools browser demo test test-fast test-modes test-openai1 test-pythons bench bench-ablate bench-chunks bench-rules bench-report check clean
 
 $(BIN)/python:
 	@$(STEP) "Creating $(VENV)" $(PY) -m venv $(VENV)
@@ -83,6 +83,9 @@ bench: setup
 
 bench-ablate: setup  ## where the per-call overhead goes in context, piece by piece (issue 20, targets 1, 2 and 4)
 	$(MAKE) -f bench/Makefile.inc bench-ablate
+
+bench-chunks: setup  ## per streamed chunk in context, three fresh processes in a row (issue 20, target 3; ~2 min)
+	$(MAKE) -f bench/Makefile.inc bench-chunks
 
 bench-rules: tools  ## the budget rules on a real Prometheus at 1k/10k/100k raw series (issue 20, target 6)
 	$(MAKE) -f bench/Makefile.inc bench-rules

@@ -119,17 +119,27 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             out.append(_target(label, "-", "-", None, ours_skip or f"otel_llm {_status(results, 'otel_llm', workload)}"))
             continue
         out.append(_versus_floor(label, ours, ovh.get(workload, {}).get("floor"), VS_FLOOR_STREAM))
-    # Per chunk (target 3), in context: otel_llm on vs off in one process, (200-chunk - 50-chunk) / 150,
-    # which includes what our code costs the SDK's own work on the next chunk. The paired chunk-by-chunk
-    # figure (our code's direct cost), the cross-process marginal and the tight loop are shown below.
-    in_process = results.get("per_chunk_in_process") or {}
-    chunk = in_process.get("added_us")
-    label = f"per streamed chunk <= {CHUNK_US:g} µs (in context: on vs off in one process)"
-    if chunk:
-        out.append(_target(label, f"{chunk['median']:.2f} µs", f"{CHUNK_US:g} µs", chunk["median"] <= CHUNK_US,
-                           spread=_spread_note(chunk, CHUNK_US)))
+    # Per chunk (target 3), in context: a stream through otel_llm's proxy against the SDK's own stream in the
+    # same process, (200-chunk - 50-chunk) / 150, in two consecutive runs; met when both CIs clear the limit.
+    runs = [r for r in results.get("per_chunk_in_context") or [] if r.get("added_us")]
+    label = f"per streamed chunk <= {CHUNK_US:g} µs (in context, two consecutive runs; the app asked for usage)"
+    if len(runs) == 2:
+        both = all(r["added_us"]["ci_high"] <= CHUNK_US for r in runs)
+        figure = " / ".join(f"{r['added_us']['median']:.2f}" for r in runs) + " µs"
+        spread = "; ".join(f"{r['where']}: 95% CI [{r['added_us']['ci_low']:.2f}, {r['added_us']['ci_high']:.2f}]"
+                           for r in runs)
+        out.append(_target(label, figure, f"{CHUNK_US:g} µs, CI clear in both", both, spread=spread))
+        asked = [r for r in runs if r.get("we_asked_us")]
+        if len(asked) == 2:
+            out.append(_target(
+                f"per streamed chunk <= {CHUNK_US:g} µs (the same, otel_llm asked for usage and hides its chunk)",
+                " / ".join(f"{r['we_asked_us']['median']:.2f}" for r in asked) + " µs",
+                f"{CHUNK_US:g} µs, CI clear in both", all(r["we_asked_us"]["ci_high"] <= CHUNK_US for r in asked),
+                spread="; ".join(f"{r['where']}: 95% CI [{r['we_asked_us']['ci_low']:.2f}, "
+                                 f"{r['we_asked_us']['ci_high']:.2f}]" for r in asked)))
     else:
-        out.append(_target(label, "-", f"{CHUNK_US:g} µs", None, ours_skip or in_process.get("skip", "not run")))
+        skip = next((r.get("skip") for r in results.get("per_chunk_in_context") or [] if r.get("skip")), "not run")
+        out.append(_target(label, "-", f"{CHUNK_US:g} µs", None, ours_skip or skip))
     pricing = results.get("pricing")
     if not pricing or "skip" in pricing:
         out.append(_target(f"price lookup per call <= {PRICE_US:g} µs", "-", f"{PRICE_US:g} µs", None,
@@ -203,20 +213,26 @@ def _overhead_table(results: dict[str, Any]) -> list[str]:
                      f"{_cell(floor_ops)} µs per call"
                      + (f". The same plus otel_llm's sums as 6 SDK `Counter.add` calls instead of its ledger: "
                         f"{_cell(floor_counters)} µs." if floor_counters else "."))
-    in_process = results.get("per_chunk_in_process") or {}
-    if in_process.get("added_us"):
-        s = in_process["added_us"]
+    in_context = [r for r in results.get("per_chunk_in_context") or [] if r.get("added_us")]
+    if in_context:
         lines.append("")
-        lines.append(f"Per streamed chunk, in context ({in_process['how']}, {s['n']} rounds): "
-                     f"**{s['median']:.2f} µs** added, IQR {s['iqr']:.2f}, 95% CI of the median "
-                     f"[{s['ci_low']:.2f}, {s['ci_high']:.2f}]. This is the per-chunk target's figure: all that "
-                     "otel_llm's presence adds per chunk, its effect on the SDK's own work included. Each sample "
-                     "is the difference of two whole-stream CPU readings (~16 ms) taken at different moments, "
-                     "where a 0.5% drift reads as 0.5 µs per chunk; switched to the same state on both sides the "
-                     "method read 0.16 µs, 95% CI [-0.69, 0.69], over 60 rounds of 24 calls (by hand, "
-                     "2026-11-30), and it read 0.47 to 1.39 µs in six runs that day. The marginal row of the "
-                     "table above measures the same thing from the timing rounds, with fewer calls per sample: it "
-                     "is noisier, as the floor, which does nothing per chunk, shows there.")
+        lines.append(f"Per streamed chunk, in context ({in_context[0]['how']}; bench.micro.per_chunk_in_process, "
+                     f"{in_context[0]['added_us']['n']} samples a run): this is the per-chunk target's figure, all "
+                     "that otel_llm's presence adds per chunk, its effect on the SDK's own parsing of the next chunk "
+                     "included. The other stream comes from the client's own `post()`, which the SDK parses alike and "
+                     "otel_llm does not wrap, so the two are read a few ms apart in one process with nothing switched "
+                     "between them; switching otel_llm off and on between readings, as this figure was measured "
+                     "before, read drift of 0.5% as 0.5 µs a chunk.")
+        lines.append("")
+        lines.append("| run | the app asked for usage: µs per chunk | IQR | 95% CI | otel_llm asked, and hides the "
+                     "usage chunk: µs per chunk | IQR | 95% CI |")
+        lines.append("|---|---:|---:|---|---:|---:|---|")
+        for r in in_context:
+            a, b = r["added_us"], r.get("we_asked_us") or {}
+            lines.append(f"| {r['where']} | **{a['median']:.2f}** | {a['iqr']:.2f} | [{a['ci_low']:.2f}, "
+                         f"{a['ci_high']:.2f}] | "
+                         + (f"**{b['median']:.2f}** | {b['iqr']:.2f} | [{b['ci_low']:.2f}, {b['ci_high']:.2f}] |"
+                            if b else "- | - | - |"))
     runs = results.get("per_chunk_paired") or []
     paired = [r for r in runs if r.get("added_us") and not r.get("burn")]
     check = next((r for r in runs if r.get("added_us") and r.get("burn")), None)

@@ -18,7 +18,6 @@ import argparse
 import contextlib
 import io
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -27,6 +26,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from bench.scale_report import machine
 from otel_llm.cli import queries, report
 from otel_llm.cli.procs import Child, find_binary, free_port, http_ok, wait_until
 
@@ -113,7 +113,7 @@ def measure(run_minutes: int = 30, now: datetime | None = None) -> dict[str, Any
         "longest_query_chars": max(sent),
         "day": {"written_usd": round(spent["day"], 6), "report_usd": got["day"]["spend_usd"]},
         "month_to_date": {"written_usd": round(spent["month_to_date"], 6), "report_usd": got["month_to_date"]["spend_usd"]},
-        "machine": {"nproc": os.cpu_count(), "loadavg_1m": os.getloadavg()[0]},
+        "machine": machine(),
     }
 
 

@@ -194,6 +194,62 @@ def _ablation(data: dict[str, Any], reading: str = "") -> list[str]:
     return out + [_machine_line(data), ""]
 
 
+def _chunks(data: dict[str, Any]) -> list[str]:
+    labels = {"added_us": "the app asked for usage", "we_asked_us": "otel_llm asked, and hides the usage chunk"}
+    out = ["## Per streamed chunk, consecutive runs (target 3; `make bench-chunks`)", "",
+           f"`bench.micro.per_chunk_in_process` in {len(data['runs'])} fresh processes one after the other, "
+           f"{data['samples']} samples each (the figure `make bench` takes twice, above): a stream through "
+           "otel_llm's proxy against the SDK's own stream of the same chunks in the same process, "
+           "((ours200 - bare200) - (ours50 - bare50)) / 150 of process CPU per sample. Command: `make bench-chunks` "
+           f"(`python -m bench.chunks --runs {len(data['runs'])} --json bench/chunks.json`), {data['when']}, "
+           f"{data['seconds']} s.", "",
+           "| run | path | µs per chunk | IQR | 95% CI | <= 1 µs |", "|---|---|---:|---:|---|---|"]
+    for i, run in enumerate(data["runs"], 1):
+        out += [f"| {i} | {label} | {run[k]['median']:.2f} | {run[k]['iqr']:.2f} | [{run[k]['ci_low']:.2f}, "
+                f"{run[k]['ci_high']:.2f}] | {'CI clear' if run[k]['ci_high'] <= 1.0 else 'no'} |"
+                for k, label in labels.items()]
+    met = data["met"]
+    out += ["", "Target 3, every run's CI under 1 µs: " + "; ".join(
+        f"{label}: {_verdict(met[k])}" for k, label in labels.items()) + ".", ""]
+    return out + [_machine_line(data), ""]
+
+
+# Measured by hand on 2026-12-01: against 5cc0c0d, the code before crash loops were read (the bench file
+# copied in), and the one-restart-a-day case after.
+_RESTARTS_BEFORE = (
+    ("before (5cc0c0d)", "1,439", 'exit 1: "two processes write under one id"', "-", "none"),
+    ("before, one restart a day (`--run-minutes 1440`)", "29", "0.56 s", "517", "- / $164.16 read $164.16"),
+    ("after (a802fcf), one restart a day", "29", "0.62 s", "265", "- / $164.16 read $164.16"),
+)
+
+
+def _report_restarts(data: dict[str, Any]) -> list[str]:
+    day, month = data["day"], data["month_to_date"]
+    out = ["## The report over a month with a crash-looping container (`make bench-report`)", "",
+           f"One process (`job=\"worker\"`, `instance=\"pod-c\"`) lives {data['run_minutes']} minutes, dies and "
+           "restarts under the same id, from the day before the month to the end of the day reported, exporting "
+           "its cost and its start time once a minute; `promtool tsdb create-blocks-from openmetrics` writes the "
+           "samples into a Prometheus that keeps 45 days, and `otel-llm report` (yesterday and its month to date, "
+           "JSON) runs against it in the same process, its Prometheus queries counted. Command: `make bench-report` "
+           f"(`.venv/bin/python -m bench.report_restarts --json bench/report_restarts.json`), {data['when']}.", "",
+           "| | restarts in the month to date | report | queries | written / read (day, month to date) |",
+           "|---|---:|---:|---:|---|"]
+    out += [f"| {label} | {restarts} | {took} | {queries} | {figures} |"
+            for label, restarts, took, queries, figures in _RESTARTS_BEFORE[:1]]
+    out.append(f"| this run | {data['restarts_in_month_to_date']:,} | {data['seconds']} s | {data['queries']} "
+               f"(longest {data['longest_query_chars'] / 1000:.1f}k characters, sent as POST) | "
+               f"${day['written_usd']:.2f} / ${month['written_usd']:.2f} read ${day['report_usd']:.2f} / "
+               f"${month['report_usd']:.2f} |")
+    out += [f"| {label} | {restarts} | {took} | {queries} | {figures} |"
+            for label, restarts, took, queries, figures in _RESTARTS_BEFORE[1:]]
+    out += ["", "Before, a period with more than 100 restarts of one id stopped the report, and each restart cost "
+            "about two queries per figure; now a restarted process's runs are read 50 to a query (PromQL's `@`), "
+            "and only a start time that goes back (two processes under one id) stops it. "
+            "`tests/bench/test_report_restarts_bench.py` checks the bench still reads its month exactly (no timing "
+            "asserted).", ""]
+    return out + [_machine_line(data), ""]
+
+
 def markdown(suffix: str = ".json") -> str:
     """The sections whose JSON exists, or an empty string. `suffix` ".quick.json": a quick run's parts."""
     lines: list[str] = []
@@ -211,6 +267,11 @@ def markdown(suffix: str = ".json") -> str:
         lines += _collection(collection)
     if rules:
         lines += _rules(rules)
+    chunks, restarts = _load("chunks.json"), _load("report_restarts.json")
+    if chunks:
+        lines += _chunks(chunks)
+    if restarts:
+        lines += _report_restarts(restarts)
     return "\n".join(lines)
 
 

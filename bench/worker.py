@@ -71,7 +71,7 @@ def _serve(out: TextIO, contender: str) -> None:
             elif op == "per_chunk_in_process":
                 from bench import micro
 
-                reply({"ok": True, "result": micro.per_chunk_in_process(w, cmd.get("rounds", 40))})
+                reply({"ok": True, "result": micro.per_chunk_in_process(w, cmd.get("samples", 300))})
             elif op == "pricing":
                 from bench import pricing
 

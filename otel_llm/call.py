@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Final
 
 from opentelemetry import trace
@@ -26,9 +26,17 @@ from .record import Outcome, error_type
 if TYPE_CHECKING:
     from .telemetry import Telemetry
 
-__all__ = ["Call", "error_type", "report_fault"]
+__all__ = ["Call", "error_type", "is_usage_chunk", "report_fault"]
 
 _EMPTY_INFO: Final = ResponseInfo(None, None, (), None, None, None)
+
+
+def is_usage_chunk(chunk: Any) -> bool:
+    """A chunk with no choices and a usage: the one the proxy hides when we asked for it. Never raises."""
+    try:
+        return not chunk.choices and chunk.usage is not None
+    except Exception:
+        return False
 
 
 class Call:
@@ -41,7 +49,9 @@ class Call:
         "_first_chunk",
         "_http_status",
         "_kept",
+        "_last",
         "_output",
+        "_plain",
         "_provider_cost",
         "_reasons",
         "_response_id",
@@ -81,6 +91,8 @@ class Call:
         self._ended = False
         self._first_chunk: float | None = None
         self._chunks = 0
+        self._last: Any = None  # the last chunk, when it was a plain content delta whose usage is unread
+        self._plain = False  # set at the first chunk: plain deltas need nothing but a count (see `chunks`)
         self._response_id: str | None = None
         self._response_model: str | None = None
         self._reasons: list[str] = []
@@ -131,6 +143,7 @@ class Call:
 
     def keep_chunks(self, store: Callable[[Call], None]) -> None:
         """Keep the stream's chunks; at a clean end, `store(call)` takes them (see `take_chunks`)."""
+        self._plain = False
         self._kept = []
         self._store = store
 
@@ -181,37 +194,135 @@ class Call:
         self._end(self._stream_info(), None)
 
     # --- streams -------------------------------------------------------------------------------
-    def on_chunk(self, chunk: Any) -> None:
-        """One chat / legacy completion chunk."""
+    def chunks(self, source: Iterable[Any], events: bool, strip: bool, fault: Callable[[Exception], None],
+               reading: bool = True) -> Iterator[Any]:
+        """`for chunk in stream` through the stream proxy (streams.py): the per-chunk hot path.
+
+        A generator over the SDK's own iterator (sdk.chunk_source) costs less per chunk than a `__next__`
+        method, and it takes the place of the SDK stream's pass-through generator rather than adding a
+        layer. A plain content delta of one choice (nearly every chunk of a chat stream) is counted and
+        kept as the last chunk here, without a call: between the SDK's parsing of two chunks each step
+        costs several times its tight-loop figure. Every other chunk goes to `on_chunk`, every event to
+        `on_event`. A fault of ours calls `fault` (the proxy's: it also keeps the proxy alive while the
+        loop runs) and stops the reading; the chunks still pass untouched and the usage chunk we asked
+        for stays hidden (`strip`). The call ends when the stream is exhausted or raises; left early
+        (GeneratorExit), the proxy's close, exit or collection ends it."""
+        on: Callable[[Any], bool] | None = (self.on_event if events else self.on_chunk) if reading else None
+        try:
+            for chunk in source:
+                if on is not None:
+                    try:
+                        choices = chunk.choices if self._plain else None
+                        if choices and len(choices) == 1 and not choices[0].finish_reason:
+                            self._chunks += 1
+                            self._last = chunk
+                            usage_only = False
+                        else:
+                            usage_only = on(chunk)
+                    except Exception as exc:
+                        fault(exc)
+                        on = None
+                        usage_only = strip and is_usage_chunk(chunk)
+                else:
+                    usage_only = strip and is_usage_chunk(chunk)
+                if usage_only and strip:
+                    continue
+                yield chunk
+        except GeneratorExit:
+            raise
+        except BaseException as exc:
+            self.end_stream(exc)
+            raise
+        self.end_stream()
+
+    async def achunks(self, source: AsyncIterable[Any], events: bool, strip: bool,
+                      fault: Callable[[Exception], None], reading: bool = True) -> AsyncIterator[Any]:
+        """`async for chunk in stream`: as `chunks`."""
+        on: Callable[[Any], bool] | None = (self.on_event if events else self.on_chunk) if reading else None
+        try:
+            async for chunk in source:
+                if on is not None:
+                    try:
+                        choices = chunk.choices if self._plain else None
+                        if choices and len(choices) == 1 and not choices[0].finish_reason:
+                            self._chunks += 1
+                            self._last = chunk
+                            usage_only = False
+                        else:
+                            usage_only = on(chunk)
+                    except Exception as exc:
+                        fault(exc)
+                        on = None
+                        usage_only = strip and is_usage_chunk(chunk)
+                else:
+                    usage_only = strip and is_usage_chunk(chunk)
+                if usage_only and strip:
+                    continue
+                yield chunk
+        except GeneratorExit:
+            raise
+        except BaseException as exc:
+            self.end_stream(exc)
+            raise
+        self.end_stream()
+
+    def on_chunk(self, chunk: Any) -> bool:
+        """One chat / legacy completion chunk. True for a usage-only chunk (no choices), which the stream
+        proxy hides when we asked for it.
+
+        A plain content delta of one choice (nearly every chunk) is counted and kept as the last one
+        seen, nothing more (`chunks` does the same without calling this). Finish reasons and usage come
+        on the other chunks (a finish chunk, the usage chunk, a second choice), which are read whole; a
+        running total of usage on every chunk (vLLM's continuous usage stats) is read from the last
+        chunk when the stream ends (`_stream_info`)."""
         if self._first_chunk is None:
-            self._first_chunk = time.perf_counter()
-            self._response_id = getattr(chunk, "id", None)
-            self._response_model = getattr(chunk, "model", None)
-            self._tier = getattr(chunk, "service_tier", None)
-            self._fingerprint = getattr(chunk, "system_fingerprint", None)
+            self._first(chunk)
+            self._plain = self._kept is None and self._text is None
         self._chunks += 1
         if self._kept is not None:
             self._kept.append(chunk)
         choices = chunk.choices
         if choices:
+            if self._text is not None:
+                self._capture(choices)
+            if len(choices) == 1 and not choices[0].finish_reason:
+                self._last = chunk
+                return False
             for choice in choices:
                 reason = choice.finish_reason
                 if reason:
                     self._reasons.append(reason)
-            if self._text is not None:
-                delta = getattr(choices[0], "delta", None)
-                piece = getattr(delta, "content", None) if delta is not None else getattr(choices[0], "text", None)
-                if isinstance(piece, str):
-                    self._text.append(piece)
+        self._last = None
         usage = chunk.usage
-        if usage is not None:
-            self._usage = usage
-            self.report_cost(cost_from_response(chunk))
-            if self._strip and not choices:
-                self._chunks -= 1  # the usage chunk we asked for: the app never sees it
+        if usage is None:
+            return False
+        self._take_usage(chunk, usage)
+        if choices:
+            return False
+        if self._strip:
+            self._chunks -= 1  # the usage chunk we asked for: the app never sees it
+        return True
 
-    def on_event(self, event: Any) -> None:
-        """One Responses API stream event."""
+    def _first(self, chunk: Any) -> None:
+        self._first_chunk = time.perf_counter()
+        self._response_id = getattr(chunk, "id", None)
+        self._response_model = getattr(chunk, "model", None)
+        self._tier = getattr(chunk, "service_tier", None)
+        self._fingerprint = getattr(chunk, "system_fingerprint", None)
+
+    def _capture(self, choices: Any) -> None:
+        """Opt-in content capture: the first choice's text."""
+        delta = getattr(choices[0], "delta", None)
+        piece = getattr(delta, "content", None) if delta is not None else getattr(choices[0], "text", None)
+        if isinstance(piece, str) and self._text is not None:
+            self._text.append(piece)
+
+    def _take_usage(self, carrier: Any, usage: Any) -> None:
+        self._usage = usage
+        self.report_cost(cost_from_response(carrier))
+
+    def on_event(self, event: Any) -> bool:
+        """One Responses API stream event. False: an event is never hidden from the app."""
         self._chunks += 1
         # The first content, not `response.created` (sent before the model produced anything).
         if self._first_chunk is None and getattr(event, "type", "").endswith(".delta"):
@@ -223,8 +334,7 @@ class Call:
             self._response_model = getattr(response, "model", None) or self._response_model
             usage = getattr(response, "usage", None)
             if usage is not None:
-                self._usage = usage
-                self.report_cost(cost_from_response(response))
+                self._take_usage(response, usage)
                 info = response_info(response)
                 self._reasons = list(info.finish_reasons)
                 self._tier = info.service_tier
@@ -232,6 +342,7 @@ class Call:
             delta = getattr(event, "delta", None)
             if isinstance(delta, str):
                 self._text.append(delta)
+        return False
 
     def end_stream(self, exc: BaseException | None = None) -> None:
         """The stream ended: exhausted, closed, failed or dropped. Never raises."""
@@ -244,7 +355,12 @@ class Call:
             store(self)  # never raises
 
     def _stream_info(self) -> ResponseInfo:
+        last, self._last = self._last, None
         try:
+            if last is not None:  # the stream's last chunk was a content delta: its usage, if it carries one, is the latest
+                late = last.usage
+                if late is not None:
+                    self._take_usage(last, late)
             usage = usage_of(self._usage)
         except Exception as exc:
             report_fault("stream usage", exc)

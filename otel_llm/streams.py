@@ -9,12 +9,12 @@ chunks it would have seen.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import wrapt
 
-from .call import Call
+from .call import Call, is_usage_chunk
 from .faults import report_fault
 from .ledger import defer
 from .sdk import chunk_source
@@ -22,17 +22,13 @@ from .sdk import chunk_source
 __all__ = ["AsyncStreamProxy", "StreamProxy", "wrap_stream"]
 
 
-def _usage_only(chunk: Any) -> bool:
-    return not chunk.choices and chunk.usage is not None
-
-
 class _Base(wrapt.ObjectProxy):  # type: ignore[type-arg]
-    """What both proxies share: the call, the chunk handler, and ending on garbage collection."""
+    """What both proxies share: the call, what it reads (chunks or events), and ending on garbage collection."""
 
     def __init__(self, wrapped: Any, call: Call, events: bool) -> None:
         super().__init__(wrapped)
         self._self_call = call
-        self._self_on = call.on_event if events else call.on_chunk
+        self._self_events = events
         self._self_strip = call.strips_usage and not events
         self._self_broken = False
 
@@ -40,15 +36,6 @@ class _Base(wrapt.ObjectProxy):  # type: ignore[type-arg]
         """Our fault: keep streaming untouched, stop looking at chunks."""
         report_fault("stream chunk", exc)
         self._self_broken = True
-
-    @staticmethod
-    def _self_hidden(chunk: Any) -> bool:
-        """The usage chunk we asked for: the app never sees it. Decided apart from the recording, so
-        a fault there never shows the app a chunk it did not ask for."""
-        try:
-            return _usage_only(chunk)
-        except Exception:
-            return False
 
     def __del__(self) -> None:
         # Dropped without being exhausted or closed: end the span with what arrived, at the next call or
@@ -61,68 +48,32 @@ class _Base(wrapt.ObjectProxy):  # type: ignore[type-arg]
     def __reduce_ex__(self, protocol: Any) -> Any:  # pragma: no cover - streams do not pickle anyway
         return self.__wrapped__.__reduce_ex__(protocol)
 
-    def _self_parts(self, is_async: bool) -> tuple[Any, Call, Callable[[Any], None] | None, bool]:
-        """What a `for` / `async for` loop's generator needs: the chunks' source (sdk.chunk_source), the
-        call, the chunk handler (None once broken) and whether to hide the usage chunk."""
+    def _self_source(self, is_async: bool) -> Any:
+        """What a `for` / `async for` loop reads: the SDK stream's own chunk iterator (sdk.chunk_source)."""
         try:
-            source = chunk_source(self.__wrapped__, is_async)
+            return chunk_source(self.__wrapped__, is_async)
         except Exception as exc:  # our fault: iterate the SDK's stream itself
             report_fault("stream source", exc)
-            source = self.__wrapped__
-        return source, self._self_call, None if self._self_broken else self._self_on, self._self_strip
+            return self.__wrapped__
 
-
-def _chunks(proxy: StreamProxy, wrapped: Any, call: Call, on: Callable[[Any], None] | None, strip: bool) -> Iterator[Any]:
-    """`for chunk in stream`: the per-chunk hot path. A generator over the SDK's own iterator costs
-    less per chunk than a `__next__` method (no Python call per chunk, state in locals), and it takes
-    the place of the SDK stream's pass-through generator (sdk.chunk_source) rather than adding a layer. It holds
-    `proxy`, so a stream iterated without being kept (`for c in client...create(stream=True)`) lives
-    until the loop ends; when the app leaves the loop early (GeneratorExit), the proxy's close, exit
-    or garbage collection ends the call, as after `next()`."""
-    try:
-        for chunk in wrapped:
-            if on is not None:
-                try:
-                    on(chunk)
-                except Exception as exc:
-                    proxy._self_fault(exc)
-                    on = None
-            if strip and _Base._self_hidden(chunk):
-                continue
-            yield chunk
-    except GeneratorExit:
-        raise
-    except BaseException as exc:
-        call.end_stream(exc)
-        raise
-    call.end_stream()
-
-
-async def _achunks(proxy: AsyncStreamProxy, wrapped: Any, call: Call, on: Callable[[Any], None] | None,
-                   strip: bool) -> AsyncIterator[Any]:
-    """`async for chunk in stream`: as `_chunks`."""
-    try:
-        async for chunk in wrapped:
-            if on is not None:
-                try:
-                    on(chunk)
-                except Exception as exc:
-                    proxy._self_fault(exc)
-                    on = None
-            if strip and _Base._self_hidden(chunk):
-                continue
-            yield chunk
-    except GeneratorExit:
-        raise
-    except BaseException as exc:
-        call.end_stream(exc)
-        raise
-    call.end_stream()
+    def _self_next(self, chunk: Any) -> bool:
+        """`next(stream)`'s step: record one chunk; True to hide it (the usage chunk we asked for)."""
+        if not self._self_broken:
+            try:
+                call = self._self_call
+                usage_only = call.on_event(chunk) if self._self_events else call.on_chunk(chunk)
+                return self._self_strip and usage_only
+            except Exception as exc:
+                self._self_fault(exc)
+        return self._self_strip and is_usage_chunk(chunk)
 
 
 class StreamProxy(_Base):
     def __iter__(self) -> Iterator[Any]:
-        return _chunks(self, *self._self_parts(False))
+        # The loop lives in `Call.chunks`; it holds this proxy (through `_self_fault`), so a stream iterated
+        # without being kept (`for c in client...create(stream=True)`) lives until the loop ends.
+        return self._self_call.chunks(self._self_source(False), self._self_events, self._self_strip,
+                                      self._self_fault, not self._self_broken)
 
     def __next__(self) -> Any:
         # `next(stream)`; `for` loops take `__iter__`'s generator.
@@ -136,12 +87,7 @@ class StreamProxy(_Base):
             except BaseException as exc:
                 self._self_call.end_stream(exc)
                 raise
-            if not self._self_broken:
-                try:
-                    self._self_on(chunk)
-                except Exception as exc:
-                    self._self_fault(exc)
-            if self._self_strip and self._self_hidden(chunk):
+            if self._self_next(chunk):
                 continue
             return chunk
 
@@ -164,7 +110,8 @@ class StreamProxy(_Base):
 
 class AsyncStreamProxy(_Base):
     def __aiter__(self) -> AsyncIterator[Any]:
-        return _achunks(self, *self._self_parts(True))
+        return self._self_call.achunks(self._self_source(True), self._self_events, self._self_strip,
+                                       self._self_fault, not self._self_broken)
 
     async def __anext__(self) -> Any:
         wrapped = self.__wrapped__
@@ -177,12 +124,7 @@ class AsyncStreamProxy(_Base):
             except BaseException as exc:
                 self._self_call.end_stream(exc)
                 raise
-            if not self._self_broken:
-                try:
-                    self._self_on(chunk)
-                except Exception as exc:
-                    self._self_fault(exc)
-            if self._self_strip and self._self_hidden(chunk):
+            if self._self_next(chunk):
                 continue
             return chunk
 

@@ -153,8 +153,14 @@ def test_quick_run_end_to_end(tmp_path: Path) -> None:
     assert {t["status"] for t in results["targets"]} <= {"PASS", "FAIL", "SKIP"}
     fixed = [t for t in results["targets"] if t["target"].startswith("streamed call's fixed cost (stream (1 chunk), async)")]
     assert len(fixed) == 1 and fixed[0]["status"] in ("PASS", "FAIL"), fixed  # measured, not skipped
-    # The per-chunk figure switches otel_llm off and on in its worker: every round gives a number.
-    assert results["per_chunk_in_process"]["added_us"]["n"] == 4
+    # The per-chunk target's figure: two consecutive runs, each path sampled in full, the usage chunk hidden
+    # from the app when otel_llm asked for it (50 content chunks and the finish chunk shown).
+    in_context = results["per_chunk_in_context"]
+    assert [r["where"] for r in in_context] == ["timing worker", "fresh process"]
+    assert all(r["added_us"]["n"] == r["we_asked_us"]["n"] == 6 for r in in_context), in_context
+    assert all(r["we_asked_chunks_shown"] == 51 for r in in_context)
+    chunk_targets = [t for t in results["targets"] if t["target"].startswith("per streamed chunk")]
+    assert len(chunk_targets) == 2 and all(t["status"] in ("PASS", "FAIL") for t in chunk_targets), chunk_targets
     # Our per-chunk code's direct cost: two consecutive paired runs and the method's check, every pair counted.
     paired = results["per_chunk_paired"]
     assert [r["where"] for r in paired] == ["timing worker", "fresh process", "fresh process, known work added"]
@@ -162,7 +168,7 @@ def test_quick_run_end_to_end(tmp_path: Path) -> None:
     assert paired[2]["burn"] > 0 and paired[2]["burn_hot_us"] > 0
     markdown = (tmp_path / "BENCHMARKS.md").read_text()
     assert "our code's direct cost" in markdown and "The method checked" in markdown
-    assert "on vs off in one process" in markdown
+    assert "the client's own `post()`" in markdown
     assert "## Targets" in markdown and "nproc" in markdown
     assert (tmp_path / "results.json").stat().st_size > 0
 
