@@ -195,7 +195,7 @@ class Floor:
     """Exactly what otel_llm asks of the OpenTelemetry SDK per call, with none of our code.
 
     One CLIENT span with the attributes otel_llm sets on the same call (26 on chat: 13 at start, 13
-    at the end), and the histogram records it makes, in the span's context as otel_llm records them
+    at the end; 29 on a stream, 14 and 15; 15 on embeddings, 9 and 6), and the histogram records it makes, in the span's context as otel_llm records them
     (so the SDK samples exemplars): chat 3 (duration, input and output tokens), streams add
     time-to-first-chunk, embeddings record one token type. otel_llm's sums go through its own ledger,
     read by observable counters once per collection, so they are not SDK work per call; the
@@ -227,41 +227,53 @@ class Floor:
         response_model = response.model
         input_tokens = usage.prompt_tokens
         output_tokens = getattr(usage, "completion_tokens", None)
-        span = self.tracer.start_span(
-            f"{operation} {request_model}",
-            kind=trace_api.SpanKind.CLIENT,
-            attributes={
-                "gen_ai.operation.name": operation,
-                "gen_ai.provider.name": "openai",
-                "gen_ai.request.model": request_model,
-                "gen_ai.request.max_tokens": 512,
-                "gen_ai.request.temperature": 0.2,
-                "gen_ai.request.top_p": 1.0,
-                "gen_ai.request.seed": 7,
-                "server.address": "api.openai.com",
-                "server.port": 443,
-                "user.id": "user-1234",
-                "session.id": "session-5678",
-                "otel_llm.team": "search",
-                "otel_llm.api_key.fingerprint": "3f9a1c2b7d4e",
-            },
-        )
+        chat = operation == "chat"
+        start = {
+            "gen_ai.operation.name": operation,
+            "gen_ai.provider.name": "openai",
+            "gen_ai.request.model": request_model,
+            "server.address": "api.openai.com",
+            "server.port": 443,
+            "user.id": "user-1234",
+            "session.id": "session-5678",
+            "otel_llm.team": "search",
+            "otel_llm.api_key.fingerprint": "3f9a1c2b7d4e",
+        }
+        if chat:  # the request's parameters (embeddings requests carry none of these)
+            start.update({"gen_ai.request.max_tokens": 512, "gen_ai.request.temperature": 0.2,
+                          "gen_ai.request.top_p": 1.0, "gen_ai.request.seed": 7})
+        if ttfc is not None:
+            start["gen_ai.request.stream"] = True
+        span = self.tracer.start_span(f"{operation} {request_model}", kind=trace_api.SpanKind.CLIENT,
+                                      attributes=start)
         cost = 0.0012287
-        span.set_attributes({
-            "gen_ai.response.id": getattr(response, "id", "") or "",
-            "gen_ai.response.model": response_model,
-            "gen_ai.response.finish_reasons": ("stop",),
-            "openai.response.service_tier": "default",
-            "openai.response.system_fingerprint": "fp_06737a9306",
-            "gen_ai.usage.input_tokens": input_tokens,
-            "gen_ai.usage.output_tokens": output_tokens or 0,
-            "gen_ai.usage.cache_read.input_tokens": 1024,
-            "gen_ai.usage.reasoning.output_tokens": 64,
-            "otel_llm.cache.hit": True,
-            "otel_llm.cost.usd": cost,
-            "otel_llm.price.source": "genai-prices:openai/o4-mini",
-            "otel_llm.cache.savings_usd": 0.0008448,
-        })
+        if chat:
+            span.set_attributes({
+                "gen_ai.response.id": getattr(response, "id", "") or "",
+                "gen_ai.response.model": response_model,
+                "gen_ai.response.finish_reasons": ("stop",),
+                "openai.response.service_tier": "default",
+                "openai.response.system_fingerprint": "fp_06737a9306",
+                "gen_ai.usage.input_tokens": input_tokens,
+                "gen_ai.usage.output_tokens": output_tokens or 0,
+                "gen_ai.usage.cache_read.input_tokens": 1024,
+                "gen_ai.usage.reasoning.output_tokens": 64,
+                "otel_llm.cache.hit": True,
+                "otel_llm.cost.usd": cost,
+                "otel_llm.price.source": "genai-prices:openai/o4-mini",
+                "otel_llm.cache.savings_usd": 0.0008448,
+            })
+            if ttfc is not None:  # a stream's own: 29 attributes in all
+                span.set_attributes({"gen_ai.response.time_to_first_chunk": ttfc, "otel_llm.stream.chunks": 50})
+        else:  # what otel_llm reads from an embeddings response: 15 attributes in all, not chat's 26
+            span.set_attributes({
+                "gen_ai.response.model": response_model,
+                "gen_ai.usage.input_tokens": input_tokens,
+                "gen_ai.usage.output_tokens": 0,
+                "otel_llm.cache.hit": False,
+                "otel_llm.cost.usd": 1.6e-07,
+                "otel_llm.price.source": "genai-prices:openai/text-embedding-3-small",
+            })
         span.end()
         ctx = trace_api.set_span_in_context(span)
         hist_attrs = {

@@ -334,27 +334,29 @@ def per_chunk_interleaved(w: harness.Worker, streams: int = 80, burn: int = 0) -
     cancels. The in-context figure (`per_chunk_in_process`) keeps it: this one
     is our code's direct cost, a lower bound of that.
 
-    `burn` > 0 checks the method: that many additions are done in every `Call.on_chunk`, and their
-    cost in a tight loop is returned (`burn_hot_us`), to compare with what the figure gains."""
+    `burn` > 0 checks the method: that many additions are done for every chunk our stream reads (in a
+    generator between the SDK's chunks and our loop, `Call.chunks`), and their cost in a tight loop is
+    returned (`burn_hot_us`), to compare with what the figure gains."""
     if w.tel.instrumentor is None:
         return {"skip": "no otel_llm instrumentor in this worker"}
     import openai
     from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-    from otel_llm import call as calls
+    from otel_llm import streams as proxies
 
     clock = time.thread_time_ns
     client = w.sync[200]
     kwargs = harness._STREAM_KWARGS
     chunk_stream = openai.Stream[ChatCompletionChunk]
     added: list[float] = []
-    on_chunk = calls.Call.on_chunk
+    chunk_source = proxies.chunk_source
     if burn:
-        def burning(self: Any, chunk: Any) -> bool:
-            _burn(burn)
-            return on_chunk(self, chunk)
+        def burning(chunks: Any) -> Any:
+            for chunk in chunks:
+                _burn(burn)
+                yield chunk
 
-        calls.Call.on_chunk = burning  # type: ignore[method-assign]
+        proxies.chunk_source = lambda stream, is_async: burning(chunk_source(stream, is_async))
     try:
         w.switch(True)
         for pair in range(streams + 1):
@@ -387,7 +389,7 @@ def per_chunk_interleaved(w: harness.Worker, streams: int = 80, burn: int = 0) -
     except Exception as exc:
         return {"skip": f"could not step two streams ({type(exc).__name__}: {exc})"}
     finally:
-        calls.Call.on_chunk = on_chunk  # type: ignore[method-assign]
+        proxies.chunk_source = chunk_source
     extra = {"burn": burn, "burn_hot_us": measure(lambda: _burn(burn), 20_000)} if burn else {}
     return {"added_us": added, "streams": streams, **extra,
             "how": "a stream through otel_llm's proxy and the SDK's own stream, stepped alternately chunk by "

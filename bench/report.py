@@ -249,7 +249,7 @@ def _overhead_table(results: dict[str, Any]) -> list[str]:
                      "lower bound of the target's figure above, not a replacement for it.")
         if check is not None:
             gained = check["added_us"]["median"] - paired[-1]["added_us"]["median"]
-            lines.append(f"The method checked: with {check['burn']} additions done in every `Call.on_chunk` "
+            lines.append(f"The method checked: with {check['burn']} additions done for every chunk our stream reads "
                          f"({check['burn_hot_us']:.2f} µs in a tight loop) the same process reads "
                          f"{check['added_us']['median']:.2f} µs (95% CI [{check['added_us']['ci_low']:.2f}, "
                          f"{check['added_us']['ci_high']:.2f}]), {gained:+.2f} µs: known work reads as added.")
@@ -409,9 +409,9 @@ def markdown(results: dict[str, Any]) -> str:
         "n calls per sample.",
         "- Message-content capture off for every contender (OpenLLMetry and OpenInference default to on).",
         "- Floor: exactly what otel_llm asks of the SDK per call, with none of its code: one CLIENT span "
-        "with the same 26 attributes (13 at start, 13 at the end) started and ended, and 3 histogram records "
-        "in the span's context, so exemplars are sampled as for otel_llm (duration, token usage "
-        "input/output; streams add time-to-first-chunk). otel_llm's sums are a ledger read by observable "
+        "with the same attributes (26 on chat, 13 at start and 13 at the end; 29 on streams; 15 on embeddings) started and ended, "
+        "and its histogram records in the span's context, so exemplars are sampled as for otel_llm (duration, token "
+        "usage input/output: 3 on chat, 2 on embeddings; streams add time-to-first-chunk). otel_llm's sums are a ledger read by observable "
         "counters once per collection, not SDK work per call; `floor_ops_counters` shows what they would "
         "cost as SDK counters. Attribute dicts built per call.",
         "- Per streamed chunk: marginal = (overhead of a 200-chunk stream - of a 50-chunk stream) / 150, per "
