@@ -292,7 +292,7 @@ class Call:
                 reason = choice.finish_reason
                 if reason:
                     self._reasons.append(reason)
-        self._last = None
+        self._settle_last()
         usage = chunk.usage
         if usage is None:
             return False
@@ -316,6 +316,15 @@ class Call:
         piece = getattr(delta, "content", None) if delta is not None else getattr(choices[0], "text", None)
         if isinstance(piece, str) and self._text is not None:
             self._text.append(piece)
+
+    def _settle_last(self) -> None:
+        """The usage of the last plain delta, if it carried one (a running total), read before a later
+        chunk's or the end: the latest usage a stream sent is the one it ends with."""
+        last, self._last = self._last, None
+        if last is not None:
+            late = last.usage
+            if late is not None:
+                self._take_usage(last, late)
 
     def _take_usage(self, carrier: Any, usage: Any) -> None:
         self._usage = usage
@@ -355,12 +364,8 @@ class Call:
             store(self)  # never raises
 
     def _stream_info(self) -> ResponseInfo:
-        last, self._last = self._last, None
         try:
-            if last is not None:  # the stream's last chunk was a content delta: its usage, if it carries one, is the latest
-                late = last.usage
-                if late is not None:
-                    self._take_usage(last, late)
+            self._settle_last()
             usage = usage_of(self._usage)
         except Exception as exc:
             report_fault("stream usage", exc)

@@ -70,6 +70,17 @@ def test_a_running_total_on_every_chunk_counts_its_last_value(instrument: Any, a
     assert total(reader, sc.TOKENS, gen_ai__token__type="input") == 40
 
 
+def test_a_running_total_on_the_content_chunks_only_counts_its_last_value(instrument: Any, api: Api, fake: FakeAPI,
+                                                                           spans: Any, reader: Any) -> None:
+    """The total rides on the content chunks, and the finish chunk carries none: the last total is the call's."""
+    sse = _sse(*(_chunk([_delta(f"w{i} ")], _usage(40, i + 1)) for i in range(12)),
+               _chunk([_delta("", finish="stop")]))
+    _run(instrument, api, fake, sse, include_stream_usage="never")
+
+    assert only_span(spans).attributes["gen_ai.usage.output_tokens"] == 12
+    assert total(reader, sc.TOKENS, gen_ai__token__type="output") == 12
+
+
 def test_choices_that_finish_apart_each_give_their_reason(instrument: Any, api: Api, fake: FakeAPI, spans: Any) -> None:
     """n=2: choice 1 stops early, choice 0 runs to its length limit; both reasons, in the order they came."""
     sse = _sse(_chunk([_delta("a", 0), _delta("b", 1)]),
