@@ -335,7 +335,7 @@ def per_chunk_interleaved(w: harness.Worker, streams: int = 80, burn: int = 0) -
     is our code's direct cost, a lower bound of that.
 
     `burn` > 0 checks the method: that many additions are done for every chunk our stream reads (in a
-    generator between the SDK's chunks and our loop, `Call.chunks`), and their cost in a tight loop is
+    generator between the SDK's chunks and our loop, `Call.relay`), and their cost in a tight loop is
     returned (`burn_hot_us`), to compare with what the figure gains."""
     if w.tel.instrumentor is None:
         return {"skip": "no otel_llm instrumentor in this worker"}

@@ -92,7 +92,7 @@ class Call:
         self._first_chunk: float | None = None
         self._chunks = 0
         self._last: Any = None  # the last chunk, when it was a plain content delta whose usage is unread
-        self._plain = False  # set at the first chunk: plain deltas need nothing but a count (see `chunks`)
+        self._plain = False  # set at the first chunk: plain deltas need nothing but a count (see `relay`)
         self._response_id: str | None = None
         self._response_model: str | None = None
         self._reasons: list[str] = []
@@ -194,9 +194,10 @@ class Call:
         self._end(self._stream_info(), None)
 
     # --- streams -------------------------------------------------------------------------------
-    def chunks(self, source: Iterable[Any], events: bool, strip: bool, fault: Callable[[Exception], None],
-               reading: bool = True) -> Iterator[Any]:
-        """`for chunk in stream` through the stream proxy (streams.py): the per-chunk hot path.
+    def relay(self, source: Iterable[Any], events: bool, strip: bool, fault: Callable[[Exception], None],
+              reading: bool = True) -> Iterator[Any]:
+        """`for chunk in stream` through the stream proxy (streams.py): the SDK's chunks relayed to the app
+        and recorded on the way, the per-chunk hot path.
 
         A generator over the SDK's own iterator (sdk.chunk_source) costs less per chunk than a `__next__`
         method, and it takes the place of the SDK stream's pass-through generator rather than adding a
@@ -235,9 +236,9 @@ class Call:
             raise
         self.end_stream()
 
-    async def achunks(self, source: AsyncIterable[Any], events: bool, strip: bool,
-                      fault: Callable[[Exception], None], reading: bool = True) -> AsyncIterator[Any]:
-        """`async for chunk in stream`: as `chunks`."""
+    async def arelay(self, source: AsyncIterable[Any], events: bool, strip: bool,
+                     fault: Callable[[Exception], None], reading: bool = True) -> AsyncIterator[Any]:
+        """`async for chunk in stream`: as `relay`."""
         on: Callable[[Any], bool] | None = (self.on_event if events else self.on_chunk) if reading else None
         try:
             async for chunk in source:
@@ -271,10 +272,10 @@ class Call:
         proxy hides when we asked for it.
 
         A plain content delta of one choice (nearly every chunk) is counted and kept as the last one
-        seen, nothing more (`chunks` does the same without calling this). Finish reasons and usage come
+        seen, nothing more (`relay` does the same without calling this). Finish reasons and usage come
         on the other chunks (a finish chunk, the usage chunk, a second choice), which are read whole; a
-        running total of usage on every chunk (vLLM's continuous usage stats) is read from the last
-        chunk when the stream ends (`_stream_info`)."""
+        running total of usage on the content chunks (vLLM's continuous usage stats) is read from the last
+        of them, before a later chunk or the end (`_settle_last`)."""
         if self._first_chunk is None:
             self._first(chunk)
             self._plain = self._kept is None and self._text is None

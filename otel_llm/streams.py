@@ -70,9 +70,9 @@ class _Base(wrapt.ObjectProxy):  # type: ignore[type-arg]
 
 class StreamProxy(_Base):
     def __iter__(self) -> Iterator[Any]:
-        # The loop lives in `Call.chunks`; it holds this proxy (through `_self_fault`), so a stream iterated
+        # The loop lives in `Call.relay`; it holds this proxy (through `_self_fault`), so a stream iterated
         # without being kept (`for c in client...create(stream=True)`) lives until the loop ends.
-        return self._self_call.chunks(self._self_source(False), self._self_events, self._self_strip,
+        return self._self_call.relay(self._self_source(False), self._self_events, self._self_strip,
                                       self._self_fault, not self._self_broken)
 
     def __next__(self) -> Any:
@@ -110,7 +110,7 @@ class StreamProxy(_Base):
 
 class AsyncStreamProxy(_Base):
     def __aiter__(self) -> AsyncIterator[Any]:
-        return self._self_call.achunks(self._self_source(True), self._self_events, self._self_strip,
+        return self._self_call.arelay(self._self_source(True), self._self_events, self._self_strip,
                                        self._self_fault, not self._self_broken)
 
     async def __anext__(self) -> Any:
