@@ -73,7 +73,7 @@ class StreamProxy(_Base):
         # The loop lives in `Call.relay`; it holds this proxy (through `_self_fault`), so a stream iterated
         # without being kept (`for c in client...create(stream=True)`) lives until the loop ends.
         return self._self_call.relay(self._self_source(False), self._self_events, self._self_strip,
-                                      self._self_fault, not self._self_broken)
+                                     self._self_fault, not self._self_broken)
 
     def __next__(self) -> Any:
         # `next(stream)`; `for` loops take `__iter__`'s generator.
@@ -111,7 +111,7 @@ class StreamProxy(_Base):
 class AsyncStreamProxy(_Base):
     def __aiter__(self) -> AsyncIterator[Any]:
         return self._self_call.arelay(self._self_source(True), self._self_events, self._self_strip,
-                                       self._self_fault, not self._self_broken)
+                                      self._self_fault, not self._self_broken)
 
     async def __anext__(self) -> Any:
         wrapped = self.__wrapped__
