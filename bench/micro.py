@@ -246,6 +246,16 @@ def per_chunk(w: harness.Worker, repeats: int = 15) -> dict[str, Any]:
             "how": "StreamProxy over 200 pre-parsed ChatCompletionChunk objects vs the same iterator bare"}
 
 
+def _sdk_stream(client: Any, kwargs: dict[str, Any]) -> Any:
+    """The SDK's own stream of a chat request, through the client's `post()`: parsed as
+    `chat.completions.create` parses it, with no wrapper of otel_llm's (it patches `create`, not `post`)."""
+    import openai
+    from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+    return client.post("/chat/completions", body=kwargs, cast_to=ChatCompletion, stream=True,
+                       stream_cls=openai.Stream[ChatCompletionChunk])
+
+
 def per_chunk_in_process(w: harness.Worker, samples: int = 300) -> dict[str, Any]:
     """µs per streamed chunk that otel_llm adds in context: all that its presence adds per chunk, its
     effect on the SDK's own parsing of the next chunk included (the per-chunk target's figure).
@@ -263,19 +273,13 @@ def per_chunk_in_process(w: harness.Worker, samples: int = 300) -> dict[str, Any
     otel_llm asked on its behalf (our default on OpenAI's host: the proxy hides that chunk, `we_asked_us`)."""
     if w.tel.instrumentor is None:
         return {"skip": "no otel_llm instrumentor in this worker"}
-    import openai
-    from openai.types.chat import ChatCompletion, ChatCompletionChunk
-
     clock = time.process_time_ns
-    chunk_stream = openai.Stream[ChatCompletionChunk]
     clients = {n: w.sync[n] for n in (50, 200)}
 
     def timed(n: int, kwargs: dict[str, Any], ours: bool) -> int:
         client = clients[n]
         t0 = clock()
-        stream = (client.chat.completions.create(**kwargs) if ours else
-                  client.post("/chat/completions", body=kwargs, cast_to=ChatCompletion, stream=True,
-                              stream_cls=chunk_stream))
+        stream = client.chat.completions.create(**kwargs) if ours else _sdk_stream(client, kwargs)
         for _ in stream:
             pass
         return clock() - t0
@@ -339,15 +343,11 @@ def per_chunk_interleaved(w: harness.Worker, streams: int = 80, burn: int = 0) -
     returned (`burn_hot_us`), to compare with what the figure gains."""
     if w.tel.instrumentor is None:
         return {"skip": "no otel_llm instrumentor in this worker"}
-    import openai
-    from openai.types.chat import ChatCompletion, ChatCompletionChunk
-
     from otel_llm import streams as proxies
 
     clock = time.thread_time_ns
     client = w.sync[200]
     kwargs = harness._STREAM_KWARGS
-    chunk_stream = openai.Stream[ChatCompletionChunk]
     added: list[float] = []
     chunk_source = proxies.chunk_source
     if burn:
@@ -361,8 +361,7 @@ def per_chunk_interleaved(w: harness.Worker, streams: int = 80, burn: int = 0) -
         w.switch(True)
         for pair in range(streams + 1):
             ours = client.chat.completions.create(**kwargs)
-            bare = client.post("/chat/completions", body=kwargs, cast_to=ChatCompletion, stream=True,
-                               stream_cls=chunk_stream)
+            bare = _sdk_stream(client, kwargs)
             if not hasattr(ours, "__wrapped__") or hasattr(bare, "__wrapped__"):
                 return {"skip": "otel_llm did not wrap the stream, or wrapped the bare one"}
             its = (iter(bare), iter(ours))
