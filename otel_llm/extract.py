@@ -15,6 +15,7 @@ from .pricing import Usage
 from .sdk import base_url_of
 
 __all__ = [
+    "SENDS_STREAM_USAGE",
     "STREAM_USAGE",
     "Endpoint",
     "accepts_stream_usage",
@@ -76,6 +77,11 @@ STREAM_USAGE: Final = {
     OTHER_PROVIDER: "OpenAI-compatible servers: LiteLLM, vLLM, Ollama, the otel-llm simulator",
 }
 _AZURE_STREAM_USAGE_SINCE: Final = "2024-09-01"
+# Providers that send the usage chunk whether asked or not: never asked, since asking would make the stream
+# proxy hide a chunk the app gets without us, and the usage arrives anyway. OpenRouter: its SDK's
+# ChatStreamOptions (openrouter.ai/docs/client-sdks/typescript/models/chatstreamoptions): "includeUsage
+# ... has no effect. Full usage details are always included."
+SENDS_STREAM_USAGE: Final = frozenset({"openrouter"})
 
 
 def accepts_stream_usage(where: Endpoint, client: object) -> bool:

@@ -22,7 +22,7 @@ from . import retries, sdk
 from . import semconv as sc
 from .cache import CACHED_OPERATIONS, ResponseCache, open_cache
 from .call import Call
-from .extract import accepts_stream_usage
+from .extract import SENDS_STREAM_USAGE, accepts_stream_usage
 from .faults import report_fault
 from .settings import Settings, load_settings
 from .streams import wrap_stream
@@ -250,6 +250,8 @@ def _wants_usage(settings: Settings, call: Call, client: Any, kwargs: dict[str, 
     if not isinstance(options, dict) and sdk.given(options):
         return False
     if call.operation not in (sc.OP_CHAT, sc.OP_TEXT_COMPLETION) or sdk.raw_request(kwargs):
+        return False
+    if call.where.provider in SENDS_STREAM_USAGE:  # it comes unasked: the app would miss the chunk we hid
         return False
     if settings.include_stream_usage == "auto":
         return accepts_stream_usage(call.where, client)

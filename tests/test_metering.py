@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from otel_llm import semconv as sc
-from tests.conftest import Api, FakeAPI, Reply, fixture_json, only_span, points, total
+from tests.conftest import Api, FakeAPI, Reply, fixture_json, fixture_text, only_span, points, total
 
 MESSAGES = [{"role": "user", "content": "Say this is a test"}]
 CHAT = {"model": "gpt-4.1", "messages": MESSAGES}
@@ -93,7 +93,7 @@ def client_at(fake: FakeAPI) -> Iterator[Any]:
     ("https://api.groq.com/openai/v1", True),
     ("https://api.together.xyz/v1", True),
     ("https://api.fireworks.ai/inference/v1", True),
-    ("https://openrouter.ai/api/v1", True),
+    ("https://openrouter.ai/api/v1", False),  # sends it unasked: see the test below
     ("http://127.0.0.1:4000/v1", True),  # a LiteLLM proxy, vLLM, Ollama or the simulator: openai_compatible
     ("https://gateway.example.com/v1", True),
     ("https://api.mistral.ai/v1", False),  # not confirmed to accept it: not asked, counted if unmetered
@@ -106,6 +106,31 @@ def test_auto_asks_every_provider_known_to_accept_the_usage_chunk(
     chunks = api.consume(api.call("chat.completions.create", **CHAT, stream=True))
     assert ("stream_options" in fake.bodies[-1]) is asked
     assert len(chunks) == 52 and all(c.choices for c in chunks)  # the app never sees the usage chunk
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("setting", ["auto", "always"])
+def test_a_server_that_always_sends_the_usage_chunk_is_not_asked_so_the_app_keeps_it(
+    instrument: Any, fake: FakeAPI, spans: Any, mode: str, setting: str,
+) -> None:
+    # OpenRouter sends the usage chunk whether asked or not (its SDK: "includeUsage ... has no effect. Full
+    # usage details are always included"). Asking there would make the proxy hide a chunk the app gets
+    # without us; not asking loses nothing: the usage still arrives and is read.
+    always = Reply(sse=fixture_text("chat_stream_usage.sse"))
+    fake.reply(always, always)
+    api = Api(mode, fake, "https://openrouter.ai/api/v1")
+    try:
+        without_us = [c.model_dump() for c in api.consume(api.call("chat.completions.create", **CHAT, stream=True))]
+        instrument(include_stream_usage=setting)
+        with_us = [c.model_dump() for c in api.consume(api.call("chat.completions.create", **CHAT, stream=True))]
+    finally:
+        api.close()
+    assert "stream_options" not in fake.bodies[-1]
+    assert with_us == without_us and not with_us[-1]["choices"]  # the usage chunk, as the app gets it anyway
+    attributes = only_span(spans).attributes
+    assert attributes[sc.GEN_AI_USAGE_INPUT_TOKENS] == with_us[-1]["usage"]["prompt_tokens"]
+    assert attributes[sc.STREAM_CHUNKS] == len(with_us)
+    assert sc.COST_USD in attributes
 
 
 @pytest.mark.parametrize(("api_version", "asked"), [("2024-10-21", True), ("2024-09-01-preview", True),
