@@ -37,7 +37,7 @@ from grafana_foundation_sdk.models.dashboard import (
 )
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
-from otel_llm.cli.queries import LATEST_NAMES, WINDOW, figure, growth
+from otel_llm.cli.queries import LATEST_NAMES, WINDOW, figure, growth, reporting, restart_counts
 
 OUT_DIR: Final = Path(__file__).parent / "dashboards"
 PROMETHEUS: Final = DataSourceRef(type_val="prometheus", uid="prometheus")
@@ -92,6 +92,16 @@ def ratio_stat(title: str, expr: str, *, description: str = "") -> stat.Panel:
         [Threshold(value=value, color=color) for value, color in steps])
     return (stat.Panel().title(title).description(description).datasource(PROMETHEUS)
             .with_target(q(expr, instant=True)).unit("percentunit").decimals(1).height(5).span(4)
+            .thresholds(thresholds).color_mode(common.BigValueColorMode.BACKGROUND)
+            .graph_mode(common.BigValueGraphMode.NONE))
+
+
+def stat_count(title: str, expr: str, *, description: str = "", span: int = 4) -> stat.Panel:
+    """A count where 0 is the warning (nothing reported): red at 0, green from 1."""
+    thresholds = db.ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(
+        [Threshold(value=None, color="red"), Threshold(value=1, color="green")])
+    return (stat.Panel().title(title).description(description).datasource(PROMETHEUS)
+            .with_target(q(expr, instant=True)).unit("short").decimals(0).height(8).span(span)
             .thresholds(thresholds).color_mode(common.BigValueColorMode.BACKGROUND)
             .graph_mode(common.BigValueGraphMode.NONE))
 
@@ -195,7 +205,9 @@ def cost_overview() -> db.Dashboard:
             description="Monthly budget minus month to date, per key fingerprint with a budget; negative is over."))
         .with_row(db.Row("Where the money goes"))
         .with_panel(money_stat("Spend over the range", shared("spend"), height=8,
-                               description="Exact spend in the dashboard's time range: the report's figure."))
+                               description="Exact spend in the dashboard's time range: the report's figure. A "
+                               "process restarted under the same id in the range is under-counted here, and "
+                               "listed under 'Can the number be trusted?'; `otel-llm report` reads it exactly."))
         .with_panel(top_table("Spend by model over the range (ranked)", shared("spend_by_model"),
                               USD, description="Exact spend in the dashboard's time range, most expensive first."))
         .with_panel(graph("Spend by model", [q(by.format(label="gen_ai_request_model"))], USD,
@@ -258,6 +270,18 @@ def cost_overview() -> db.Dashboard:
                               "instance:otel_llm_cost_usd_unmeasured:sum24h", USD, span=6,
                               description="Processes first seen already running: their earlier spend is "
                               "not in the figures (LLMSpendPossiblyMissed)."))
+        .with_panel(top_table("Restarts under the same id in range, per process (range figures under-count "
+                              "a restarted one)", restart_counts(WINDOW, ENV), "short", span=12,
+                              description="Restarts (changes of the start time every instrumented process "
+                              "reports) of each job and instance, most first; 0 for a process that ran "
+                              "through. A restart under the same id is e.g. a container restarted in its pod: its series "
+                              "start again from zero, and the range figures on this dashboard, read at the "
+                              "range's two ends, miss what it counted before each restart. `otel-llm report` "
+                              "adds each run and gives the exact figure; the budget rules count them too."))
+        .with_panel(stat_count("Processes reporting in range", reporting(WINDOW, ENV), span=12,
+                               description="Instrumented processes that exported telemetry in the range (each "
+                               "reports its start time at every collection, calls or not). 0: nothing arrived, "
+                               "so a $0 above is not a measured zero."))
         .with_panel(billed_vs_recorded())
     )
 

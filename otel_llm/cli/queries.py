@@ -72,6 +72,8 @@ __all__ = [
     "kept_from",
     "matchers",
     "processes_seen",
+    "reporting",
+    "restart_counts",
     "restart_pairs",
     "restarts",
     "retention_seconds",
@@ -364,8 +366,23 @@ def exact_growth(prometheus: Prometheus, metric: str, start: datetime, end: date
 def processes_seen(prometheus: Prometheus, start: datetime, end: datetime) -> int:
     """How many instrumented processes reported to this Prometheus in (start, end]: each exports its
     start time at every collection, calls or not, so none means no telemetry arrived at all."""
-    window = _duration((end - start).total_seconds())
-    return round(prometheus.scalar(f"count(last_over_time({PROCESS_START}[{window}]))", end) or 0)
+    return round(prometheus.scalar(reporting(_duration((end - start).total_seconds())), end) or 0)
+
+
+def restart_counts(window: str, where: str = "") -> str:
+    """How often each process, as (job, instance), changed its start time within `window` (e.g.
+    `$__range`): 0 for most. A figure read at a window's two ends (`growth`) misses what a process
+    counted before each of its restarts, so a panel that shows one lists these beside it; the report
+    reads the runs (`exact_growth`). Two processes writing under one id change it too, and are as wrong."""
+    selector = f"{PROCESS_START}{{{where}}}" if where else PROCESS_START
+    return f"sum by (job, instance) (changes({selector}[{window}]))"
+
+
+def reporting(window: str, where: str = "") -> str:
+    """How many instrumented processes reported within `window` (as `processes_seen`, for a panel):
+    0 means no telemetry arrived, so the range's $0 is not a measured zero."""
+    selector = f"{PROCESS_START}{{{where}}}" if where else PROCESS_START
+    return f"count(last_over_time({selector}[{window}])) or vector(0)"
 
 
 def seen(metric: str, lookback: str, by: Iterable[str] = ()) -> str:

@@ -22,7 +22,10 @@ from otel_llm.cli.queries import (
     Prometheus,
     PrometheusError,
     exact_growth,
+    figure,
     growth,
+    reporting,
+    restart_counts,
     restarts,
 )
 
@@ -254,3 +257,23 @@ def test_report_of_a_day_with_a_restart_equals_what_was_written(
     assert day["tokens"] == pytest.approx(dict(truth.tokens))
     assert day["calls"] == truth.calls
     assert day["unpriced_calls"] == truth.unpriced
+
+
+@pytest.mark.prometheus
+def test_the_dashboard_lists_the_restart_its_range_figures_miss(restarted_day: Any) -> None:
+    """A panel reads a figure at the range's two ends and cannot see app-2's restart at 13:00 (the report
+    above reads it exactly): the cost dashboard lists the restarts per process beside its figures, and
+    how many processes reported, so neither a short figure nor a $0 is silent."""
+    running, truth = restarted_day
+    prometheus = Prometheus(running.url)
+    day_end = datetime.combine(YESTERDAY + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc)
+
+    def counts(window: str, at: datetime) -> dict[tuple[str, str], float]:
+        return {(labels["job"], labels["instance"]): value for labels, value in prometheus.query(restart_counts(window), at)}
+
+    assert counts("1d", day_end) == {("chatbot", "app-1"): 0, ("chatbot", "app-2"): 1, ("chatbot", "app-3"): 0}
+    assert counts("12h", day_end - timedelta(hours=12)) == {("chatbot", "app-1"): 0, ("chatbot", "app-2"): 0}
+    panel = prometheus.scalar(figure("spend", "1d"), day_end)
+    assert panel is not None and panel < 0.9 * truth.spend  # what the listed restart costs the panel's figure
+    assert prometheus.scalar(reporting("1d"), day_end) == 3
+    assert prometheus.scalar(reporting("1h"), day_end - timedelta(days=3)) == 0  # nothing reported: 0, not empty

@@ -240,6 +240,19 @@ def test_no_panel_computes_a_range_figure_its_own_way() -> None:
         assert not re.search(r"(increase|sum_over_time)\([^()]*\[\$__range\]", expr), f"{where}: {expr}"
 
 
+def test_the_cost_dashboard_says_what_its_range_figures_cannot_see() -> None:
+    """Range figures are read at the range's two ends: a process restarted under the same id in the range
+    is under-counted (the report is exact, tests/cli/test_report_restarts.py), and a range nothing
+    reported in reads $0. The dashboard lists the restarts per process and counts the processes that
+    reported, from the shared queries, beside the figures, so neither is silent."""
+    from otel_llm.cli.queries import WINDOW, reporting, restart_counts
+
+    build = load_build()
+    cost = {expr for where, expr in all_exprs() if where.startswith("cost-overview: ")}
+    assert restart_counts(WINDOW, build.ENV) in cost
+    assert reporting(WINDOW, build.ENV) in cost
+
+
 def test_panels_read_standard_metrics_under_either_name() -> None:
     """Issue 21: with OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental the standard duration
     and time-to-first-chunk histograms are renamed; a panel or a traces-to-metrics query that reads
