@@ -242,7 +242,7 @@ def usage_of(usage: object) -> Usage | None:
     if usage is None:
         return None
     found = fields(usage)
-    if not found:
+    if not found or found.get("type") == "duration":  # whisper-1's usage is seconds of audio, not tokens
         return None
     try:
         return _usage(found.get)
@@ -253,7 +253,9 @@ def usage_of(usage: object) -> Usage | None:
 def _usage(get: Any) -> Usage:
     if get("input_tokens") is not None or get("output_tokens") is not None:  # Responses API
         input_tokens, output_tokens = _int(get("input_tokens")), _int(get("output_tokens"))
-        in_details, out_details = get("input_tokens_details"), get("output_tokens_details")
+        # The transcription API names it `input_token_details` (its audio tokens are priced apart).
+        in_details = get("input_tokens_details") or get("input_token_details")
+        out_details = get("output_tokens_details")
     else:
         input_tokens, output_tokens = _int(get("prompt_tokens")), _int(get("completion_tokens"))
         in_details, out_details = get("prompt_tokens_details"), get("completion_tokens_details")

@@ -27,12 +27,18 @@ from .scrub import scrub
 if TYPE_CHECKING:
     from .telemetry import Telemetry
 
-__all__ = ["Outcome", "Priced", "Recorder", "error_type", "prompt_size", "span_attributes", "usage_rejected"]
+__all__ = ["BILLED", "METERED", "Outcome", "Priced", "Recorder", "error_type", "prompt_size", "span_attributes", "usage_rejected"]
 
 _SMALL_PROMPT: Final = 1_000
 _MEDIUM_PROMPT: Final = 10_000
-# Operations whose responses carry usage: ending one without any is an unmetered call.
+# Operations whose responses carry token usage: ending one without any is an unmetered call.
 METERED: Final = frozenset({sc.OP_CHAT, sc.OP_TEXT_COMPLETION, sc.OP_EMBEDDINGS})
+# Billed operations whose responses may carry no token usage: DALL-E images (per image), TTS speech (per
+# character), whisper-1 (per minute; its usage, when sent, is in seconds). The bill has them and our figures
+# cannot, so one without token usage is an unmetered call too, never a silent $0. (gpt-image-1 and the
+# gpt-4o transcribe models send token usage, and are priced from it.) Creating a batch is not billed itself.
+BILLED: Final = METERED | frozenset({sc.OP_IMAGE, sc.OP_AUDIO_SPEECH, sc.OP_AUDIO_TRANSCRIPTION,
+                                     sc.OP_AUDIO_TRANSLATION})
 
 # The bounds of what one real call can report (see the README's "Numbers we refuse" section). The
 # largest context windows are about 10 million tokens; ten times that is no real call's usage, but a
@@ -84,8 +90,8 @@ class Outcome(NamedTuple):
 
     @property
     def unmetered(self) -> bool:
-        """A call that should carry usage and ended with none (a response did arrive)."""
-        return (self.info.usage is None and self.operation in METERED and not self.response_cache_hit
+        """A billed call that ended with no token usage (a response did arrive)."""
+        return (self.info.usage is None and self.operation in BILLED and not self.response_cache_hit
                 and (self.exc is None or self.chunks > 0))
 
 
@@ -397,6 +403,12 @@ class Recorder:
             warn_once("rejected", address,
                       "otel_llm: %s reported a usage or cost beyond any real call (%s); it is not added to the "
                       "sums, and counted in %s", address, priced.rejected, sc.USAGE_REJECTED_CALLS)
+        elif outcome.unmetered and outcome.operation not in METERED:
+            warn_once("unmetered", f"{outcome.operation} {address}",
+                      "otel_llm: a %s call to %s (model %r) returned no token usage, so its cost is not measured "
+                      "(counted in %s): images, speech and whisper transcriptions are billed per image, per "
+                      "character or per minute, which otel_llm does not price. `otel-llm reconcile` compares "
+                      "with the provider's bill.", outcome.operation, address, outcome.model, sc.CALLS_UNMETERED)
         elif outcome.unmetered:
             warn_once("unmetered", address,
                       "otel_llm: a %s call to %s ended with no usage we could read, so its tokens and cost are not measured "

@@ -4,6 +4,7 @@ the app reads raw bytes, and a call that ends with no usage is counted, marked a
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -62,9 +63,62 @@ def test_metered_calls_and_operations_without_usage_are_not_unmetered(
     api.call("chat.completions.create", **CHAT)
     api.consume(api.call("chat.completions.create", **CHAT, stream=True))
     api.call("embeddings.create", model="text-embedding-3-small", input="x")
-    api.call("images.generate", model="gpt-image-1", prompt="a cat")  # carries no usage: not metered
+    # Creating a batch is not billed itself (its requests are, later, on the bill): no usage to miss.
+    api.call("batches.create", input_file_id="f", endpoint="/v1/chat/completions", completion_window="24h")
     assert _unmetered(reader) == []
     assert all(sc.UNMETERED not in s.attributes for s in spans.get_finished_spans())
+
+
+_WAV = ("a.wav", b"RIFF....WAVE", "audio/wav")
+# Calls billed per image, per character or per minute, whose responses carry no token usage: the
+# bill has them, our figures cannot, so they are counted as unmetered, never a silent $0.
+BILLED_WITHOUT_TOKENS = {
+    "dall-e-3 image": ("images.generate", {"model": "dall-e-3", "prompt": "a cat"},
+                       Reply(body={"created": 1, "data": [{"url": "https://example.invalid/a.png"}]}), "image_generation"),
+    "tts-1 speech": ("audio.speech.create", {"model": "tts-1", "voice": "alloy", "input": "hello"},
+                     Reply(body=b"RIFF....WAVE"), "audio_speech"),
+    "whisper-1 transcription, usage in seconds": (
+        "audio.transcriptions.create", {"model": "whisper-1", "file": _WAV},
+        Reply(body={"text": "hi", "usage": {"type": "duration", "seconds": 3}}), "audio_transcription"),
+    "whisper-1 translation": ("audio.translations.create", {"model": "whisper-1", "file": _WAV},
+                              Reply(body={"text": "hi"}), "audio_translation"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BILLED_WITHOUT_TOKENS))
+def test_a_call_billed_per_image_character_or_minute_is_unmetered_never_a_silent_zero(
+    instrumented: Any, api: Api, fake: FakeAPI, spans: Any, reader: Any, caplog: pytest.LogCaptureFixture, case: str,
+) -> None:
+    path, kwargs, reply, operation = BILLED_WITHOUT_TOKENS[case]
+    fake.reply(reply, reply)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "deprecated", DeprecationWarning)  # openai 3.x deprecates translations
+        api.call(path, **kwargs)
+        api.call(path, **kwargs)
+    assert [(p[sc.GEN_AI_OPERATION_NAME], p["value"]) for p in _unmetered(reader)] == [(operation, 2)]
+    span = spans.get_finished_spans()[-1]
+    assert span.attributes[sc.UNMETERED] is True
+    assert sc.GEN_AI_USAGE_INPUT_TOKENS not in span.attributes and sc.COST_USD not in span.attributes  # not "0 tokens, $0"
+    assert total(reader, sc.CALLS_UNPRICED) == 0 and total(reader, sc.TOKENS) == 0
+    warned = _warnings(caplog, "cost is not measured")
+    assert len(warned) == 1 and kwargs["model"] in warned[0] and "per image" in warned[0]
+    assert "OTEL_LLM_INCLUDE_STREAM_USAGE" not in warned[0]  # a stream's remedy, not this call's
+
+
+def test_a_transcription_billed_by_tokens_prices_its_audio_input_at_the_audio_rate(
+    instrumented: Any, api: Api, fake: FakeAPI, spans: Any, reader: Any,
+) -> None:
+    # The transcription API names its details `input_token_details` (the others: `input_tokens_details`).
+    fake.reply(Reply(body={"text": "hi", "usage": {
+        "type": "tokens", "input_tokens": 14, "output_tokens": 45, "total_tokens": 59,
+        "input_token_details": {"text_tokens": 2, "audio_tokens": 12}}}))
+    api.call("audio.transcriptions.create", model="gpt-4o-transcribe", file=_WAV)
+    attributes = only_span(spans).attributes
+    assert attributes[sc.GEN_AI_USAGE_INPUT_TOKENS] == 14 and attributes[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 45
+    # gpt-4o-transcribe: $2.50 per million text input tokens, $6 per million audio input, $10 per million output.
+    expected = 2 * 2.5e-6 + 12 * 6e-6 + 45 * 10e-6
+    assert attributes[sc.COST_USD] == pytest.approx(expected)
+    assert total(reader, sc.COST) == pytest.approx(expected)
 
 
 @pytest.fixture
