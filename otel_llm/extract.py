@@ -259,19 +259,20 @@ def _usage(get: Any) -> Usage:
     else:
         input_tokens, output_tokens = _int(get("prompt_tokens")), _int(get("completion_tokens"))
         in_details, out_details = get("prompt_tokens_details"), get("completion_tokens_details")
-    cache_read = cache_write = reasoning = audio_in = audio_out = 0
+    cache_read = cache_write = reasoning = audio_in = audio_out = image_in = 0
     if in_details is not None:
         d = fields(in_details).get
         cache_read = _int(d("cached_tokens"))
         cache_write = _int(d("cache_write_tokens")) or _int(d("cache_creation_tokens"))
         audio_in = _int(d("audio_tokens"))
+        image_in = _int(d("image_tokens"))  # the Images API (gpt-image-1)
     if out_details is not None:
         d = fields(out_details).get
         reasoning = _int(d("reasoning_tokens"))
         audio_out = _int(d("audio_tokens"))
     # Anthropic-style gateways report cache writes at the top level.
     cache_write = cache_write or _int(get("cache_creation_input_tokens"))
-    return Usage(input_tokens, output_tokens, cache_read, cache_write, reasoning, audio_in, audio_out)
+    return Usage(input_tokens, output_tokens, cache_read, cache_write, reasoning, audio_in, audio_out, image_in)
 
 
 class ResponseInfo(NamedTuple):

@@ -66,6 +66,7 @@ class Usage(NamedTuple):
     reasoning: int = 0
     input_audio: int = 0
     output_audio: int = 0
+    input_image: int = 0  # image tokens of the input (the Images API reports them apart)
 
 
 class Cost(NamedTuple):
@@ -98,6 +99,7 @@ class Rates:
     output_audio: Rate | None = None
     source: str = "genai-prices"
     model_id: str = ""  # genai-prices' canonical id of the model (gpt-4.1 for gpt-4.1-2025-04-14)
+    input_image: Rate | None = None
 
     def cost(self, usage: Usage) -> Cost:
         """What the provider bills for `usage`: each token class at its own price."""
@@ -106,10 +108,13 @@ class Rates:
         read_price = self.cache_read.at(total_in) if self.cache_read else in_price
         write_price = self.cache_write.at(total_in) if self.cache_write else in_price
         audio_in = usage.input_audio if self.input_audio else 0
-        plain_in = max(total_in - usage.cache_read - usage.cache_write - audio_in, 0)
+        image_in = usage.input_image if self.input_image else 0
+        plain_in = max(total_in - usage.cache_read - usage.cache_write - audio_in - image_in, 0)
         usd = plain_in * in_price + usage.cache_read * read_price + usage.cache_write * write_price
         if audio_in and self.input_audio:
             usd += audio_in * self.input_audio.at(total_in)
+        if image_in and self.input_image:
+            usd += image_in * self.input_image.at(total_in)
         out_price = self.output.at(total_in)
         audio_out = usage.output_audio if self.output_audio else 0
         usd += max(usage.output - audio_out, 0) * out_price
@@ -136,6 +141,7 @@ def adjusted(rates: Rates, percent: float, note: str) -> Rates:
         input_audio=_scaled(rates.input_audio, factor),
         output_audio=_scaled(rates.output_audio, factor),
         source=f"{rates.source} ({_percent_text(percent)}{note})",
+        input_image=_scaled(rates.input_image, factor),
     )
 
 
@@ -159,6 +165,7 @@ _FILE_KEYS: Final = {
     "cache_write": "cache_write",
     "input_audio": "input_audio",
     "output_audio": "output_audio",
+    "input_image": "input_image",
 }
 
 
@@ -215,6 +222,7 @@ def _file_rates(path: str, key: str, entry: object) -> Entry:
         input_audio=fields.get("input_audio"),
         output_audio=fields.get("output_audio"),
         source=f"file:{Path(path).name}",
+        input_image=fields.get("input_image"),
     )
     return Entry(rates, percent)
 
@@ -445,6 +453,7 @@ def _genai_prices_rates(provider: str, model: str, tier: str | None) -> Rates | 
             output_audio=_to_rate(getattr(price, "output_audio_mtok", None)),
             source=f"genai-prices:{found.provider.id}/{found.model.id}{by_name}",
             model_id=found.model.id,
+            input_image=_to_rate(getattr(price, "input_image_mtok", None)),
         )
     return None
 

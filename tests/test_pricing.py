@@ -44,6 +44,39 @@ def test_audio_tokens_fall_back_to_text_prices_when_the_model_has_none() -> None
     assert rates.cost(Usage(input=100, output=10, input_audio=50)).usd == pytest.approx(100 * M + 20 * M)
 
 
+def test_image_input_tokens_are_priced_at_the_image_rate(tmp_path: Path) -> None:
+    # gpt-image-1 edits bill the input images as image tokens, at twice the text price (genai-prices:
+    # $5 text input, $10 image input, $40 output per million). The Images API reports them in
+    # input_tokens_details.image_tokens.
+    edit = openai.types.ImagesResponse.model_validate({
+        "created": 1, "data": [{"b64_json": "AAAA"}],
+        "usage": {"input_tokens": 1200, "output_tokens": 4160, "total_tokens": 5360,
+                  "input_tokens_details": {"text_tokens": 50, "image_tokens": 1150}}})
+    usage = usage_of(edit.usage)
+    assert usage == Usage(input=1200, output=4160, input_image=1150)
+    rates = PriceBook().rates("openai", "https://api.openai.com/v1", "gpt-image-1")
+    assert rates is not None and rates.input_image is not None and rates.input_image.base == pytest.approx(10 * M)
+    assert rates.cost(usage).usd == pytest.approx(50 * 5 * M + 1150 * 10 * M + 4160 * 40 * M)
+    # A model without an image price bills them as input; a prices file can set one.
+    assert Rates(input=Rate(1 * M), output=Rate(2 * M)).cost(usage).usd == pytest.approx(1200 * M + 4160 * 2 * M)
+    path = tmp_path / "prices.yaml"
+    path.write_text("models:\n  my-image-model: {input: 4.0, input_image: 8.0, output: 30.0}\n")
+    mine = PriceBook(load_prices_file(path)).rates("openai_compatible", "http://x/v1", "my-image-model")
+    assert mine is not None and mine.cost(usage).usd == pytest.approx(50 * 4 * M + 1150 * 8 * M + 4160 * 30 * M)
+
+
+def test_an_image_edit_through_the_sdk_costs_its_image_tokens_at_the_image_rate(
+    instrumented: Any, api: Api, fake: FakeAPI, spans: Any, reader: Any,
+) -> None:
+    fake.reply(Reply(body={"created": 1, "data": [{"b64_json": "AAAA"}],
+                           "usage": {"input_tokens": 1200, "output_tokens": 4160, "total_tokens": 5360,
+                                     "input_tokens_details": {"text_tokens": 50, "image_tokens": 1150}}}))
+    api.call("images.edit", model="gpt-image-1", image=("cat.png", b"\x89PNG....", "image/png"), prompt="a hat")
+    expected = 50 * 5 * M + 1150 * 10 * M + 4160 * 40 * M
+    assert only_span(spans).attributes[sc.COST_USD] == pytest.approx(expected)
+    assert total(reader, sc.COST) == pytest.approx(expected)
+
+
 def test_cliff_tiers_apply_to_all_tokens_past_the_threshold() -> None:
     book = PriceBook()
     rates = book.rates("anthropic", "https://api.anthropic.com/v1", "claude-sonnet-4-5")
