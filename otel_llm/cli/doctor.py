@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from ..record import BILLED, METERED
 from . import queries
 from ._term import colour
 
@@ -224,7 +225,8 @@ def _check_prometheus(url: str, query: Query, retention: Retention = _prom_reten
         by = [queries.LABELS["model"], "server_address"]
         calls = query(url, queries.seen(queries.METRICS["calls"], "24h"))
         unpriced = query(url, queries.seen(queries.METRICS["unpriced"], "24h", by) + " > 0")
-        unmetered = query(url, queries.seen(queries.METRICS["unmetered"], "24h", by) + " > 0")
+        unmetered = query(url, queries.seen(queries.METRICS["unmetered"], "24h", [*by, queries.LABELS["operation"]])
+                          + " > 0")
     except Exception as exc:
         yield Finding("problem", f"Prometheus at {url} does not answer: {exc}")
         return
@@ -237,10 +239,16 @@ def _check_prometheus(url: str, query: Query, retention: Retention = _prom_reten
         yield Finding("problem", f"model {labels.get('gen_ai_request_model', '?')!r}{_at(labels)} has {value:.0f} "
                       "unpriced calls: add it to the OTEL_LLM_PRICES file")
     for labels, value in unmetered:
-        yield Finding("problem", f"model {labels.get('gen_ai_request_model', '?')!r}{_at(labels)} has {value:.0f} "
-                      "unmetered calls (no usage at all, so no tokens and no cost): for streams set "
-                      "OTEL_LLM_INCLUDE_STREAM_USAGE=always or name that host in it; a gateway that strips "
-                      "usage must pass it through")
+        where = f"model {labels.get('gen_ai_request_model', '?')!r}{_at(labels)} has {value:.0f} unmetered calls"
+        operation = labels.get(queries.LABELS["operation"], "")
+        if operation in BILLED and operation not in METERED:
+            yield Finding("problem", f"{where} ({operation}, billed per image, character or minute with no token "
+                          "usage: otel_llm does not price them, so their cost is in no figure; `otel-llm reconcile` "
+                          "compares with the bill)")
+        else:
+            yield Finding("problem", f"{where} (no usage at all, so no tokens and no cost): for streams set "
+                          "OTEL_LLM_INCLUDE_STREAM_USAGE=always or name that host in it; a gateway that strips "
+                          "usage must pass it through")
     if calls and not unpriced:
         yield Finding("ok", "every model seen so far is priced")
     if calls and not unmetered:

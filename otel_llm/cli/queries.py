@@ -174,6 +174,7 @@ RULES: Final[Mapping[str, str]] = {
 # Report dimension -> Prometheus label.
 LABELS: Final[Mapping[str, str]] = {
     "model": "gen_ai_request_model",
+    "operation": "gen_ai_operation_name",
     "provider": "gen_ai_provider_name",
     "user": "user_id",
     "team": "otel_llm_team",

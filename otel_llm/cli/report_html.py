@@ -228,7 +228,8 @@ def _not_counted(day: Mapping[str, Any]) -> str:
                    "</td></tr>" for kind, model, n in rows)
     return ("<h2>Not in the spend</h2><p class=warn>These calls cost money that the figures above do not include: "
             "unpriced = no price known for the model (add it to the prices file); unmetered = the provider reported "
-            f"no usage.</p><table><tr><th>kind</th><th>model</th><th class=n>calls</th></tr>{body}</table>")
+            "no usage (a stream without its usage chunk, or an image, speech or whisper-1 call, billed per image, "
+            f"character or minute, which otel_llm does not price).</p><table><tr><th>kind</th><th>model</th><th class=n>calls</th></tr>{body}</table>")
 
 
 def _errors_row(row: Mapping[str, Any]) -> str:

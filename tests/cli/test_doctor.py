@@ -140,6 +140,23 @@ def test_prometheus_unmetered_calls_name_the_setting_that_fixes_them() -> None:
     assert not format_findings(findings, tty=False).endswith("no problems found")
 
 
+def test_prometheus_unmetered_images_and_audio_say_they_are_not_priced_not_how_to_ask_for_usage() -> None:
+    def query(url: str, promql: str) -> list[tuple[dict[str, str], float]]:
+        if "unmetered" in promql:
+            return [({"gen_ai_request_model": "dall-e-3", "server_address": "api.openai.com",
+                      "gen_ai_operation_name": "image_generation"}, 4.0)]
+        if "unpriced" in promql:
+            return []
+        return [({}, 10.0)]
+
+    env = {"OTEL_METRICS_EXPORTER": "prometheus", "OTEL_TRACES_EXPORTER": "none"}
+    findings = run_checks(env, set(), {"otel_llm"}, lambda h, p: True, "http://prom:9090", query, retention=_keeps_45_days)
+    assert _problems(findings) == [
+        "model 'dall-e-3' at api.openai.com has 4 unmetered calls (image_generation, billed per image, character "
+        "or minute with no token usage: otel_llm does not price them, so their cost is in no figure; "
+        "`otel-llm reconcile` compares with the bill)"]
+
+
 def test_help_lists_every_check(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["--help"])
