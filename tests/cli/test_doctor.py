@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from otel_llm.cli.doctor import format_findings, main, run_checks
+from otel_llm.cli.doctor import Finding, format_findings, main, run_checks
 
 GOOD_ENV = {"OTEL_METRICS_EXPORTER": "otlp", "OTEL_TRACES_EXPORTER": "otlp",
             "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}
@@ -123,16 +123,22 @@ def test_service_name_unset_is_a_problem_unless_given_as_a_resource_attribute() 
     assert _sdk_problems({"OTEL_RESOURCE_ATTRIBUTES": "service.name=bot,deployment.environment=prod"}) == []
 
 
-def test_prometheus_unmetered_calls_name_the_setting_that_fixes_them() -> None:
+def _with_unmetered(labels: dict[str, str], calls: float) -> list[Finding]:
+    """The findings against a Prometheus whose only problem is `calls` unmetered calls of `labels`."""
     def query(url: str, promql: str) -> list[tuple[dict[str, str], float]]:
         if "unmetered" in promql:
-            return [({"gen_ai_request_model": "llama-3.1-70b", "server_address": "gateway.internal"}, 7.0)]
+            return [(labels, calls)]
         if "unpriced" in promql:
             return []
         return [({}, 10.0)]
 
     env = {"OTEL_METRICS_EXPORTER": "prometheus", "OTEL_TRACES_EXPORTER": "none"}
-    findings = run_checks(env, set(), {"otel_llm"}, lambda h, p: True, "http://prom:9090", query, retention=_keeps_45_days)
+    return list(run_checks(env, set(), {"otel_llm"}, lambda h, p: True, "http://prom:9090", query,
+                           retention=_keeps_45_days))
+
+
+def test_prometheus_unmetered_calls_name_the_setting_that_fixes_them() -> None:
+    findings = _with_unmetered({"gen_ai_request_model": "llama-3.1-70b", "server_address": "gateway.internal"}, 7.0)
     assert _problems(findings) == [
         "model 'llama-3.1-70b' at gateway.internal has 7 unmetered calls (no usage at all, so no tokens and no "
         "cost): for streams set OTEL_LLM_INCLUDE_STREAM_USAGE=always or name that host in it; a gateway that "
@@ -141,16 +147,8 @@ def test_prometheus_unmetered_calls_name_the_setting_that_fixes_them() -> None:
 
 
 def test_prometheus_unmetered_images_and_audio_say_they_are_not_priced_not_how_to_ask_for_usage() -> None:
-    def query(url: str, promql: str) -> list[tuple[dict[str, str], float]]:
-        if "unmetered" in promql:
-            return [({"gen_ai_request_model": "dall-e-3", "server_address": "api.openai.com",
-                      "gen_ai_operation_name": "image_generation"}, 4.0)]
-        if "unpriced" in promql:
-            return []
-        return [({}, 10.0)]
-
-    env = {"OTEL_METRICS_EXPORTER": "prometheus", "OTEL_TRACES_EXPORTER": "none"}
-    findings = run_checks(env, set(), {"otel_llm"}, lambda h, p: True, "http://prom:9090", query, retention=_keeps_45_days)
+    findings = _with_unmetered({"gen_ai_request_model": "dall-e-3", "server_address": "api.openai.com",
+                                "gen_ai_operation_name": "image_generation"}, 4.0)
     assert _problems(findings) == [
         "model 'dall-e-3' at api.openai.com has 4 unmetered calls (image_generation, billed per image, character "
         "or minute with no token usage: otel_llm does not price them, so their cost is in no figure; "
