@@ -14,7 +14,7 @@ CORE_TESTS := tests/test_instrumentation.py tests/test_host_survives.py tests/te
 	tests/test_response_cache.py tests/test_lean_core.py tests/test_metering.py \
 	tests/test_bounds.py tests/test_secrets.py tests/test_content.py tests/test_cardinality.py \
 	tests/test_settings.py tests/test_prices_file.py tests/test_provider_cost_recorded.py tests/test_conventions.py \
-	tests/test_semconv_view.py tests/test_cost_rollups.py
+	tests/test_semconv_view.py tests/test_cost_rollups.py tests/test_hosted_tools.py
 # The same suite in the GenAI conventions' opt-in modes, less the files that test the modes themselves.
 MODE_TESTS := $(filter-out tests/test_conventions.py tests/test_settings.py tests/test_semconv_view.py,$(CORE_TESTS))
 # The lowest and highest Python that pyproject's requires-python claims (pyenv's, when present).

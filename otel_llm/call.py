@@ -52,6 +52,7 @@ class Call:
         "_last",
         "_output",
         "_plain",
+        "_preview",
         "_provider_cost",
         "_reasons",
         "_response_id",
@@ -62,6 +63,7 @@ class Call:
         "_strip",
         "_text",
         "_tier",
+        "_tools",
         "_usage",
         "context",
         "key_id",
@@ -98,6 +100,8 @@ class Call:
         self._reasons: list[str] = []
         self._usage: object = None
         self._tier: str | None = None
+        self._tools: tuple[tuple[str, int], ...] = ()  # hosted tools the provider ran (a Responses stream's end)
+        self._preview = False  # the request named the preview web search tool (hosted_tools)
         self._fingerprint: str | None = None
         self._text: list[str] | None = [] if telemetry.settings.capture_content else None
         self._output: str | None = None  # a whole response's captured output messages
@@ -120,6 +124,10 @@ class Call:
     def ask_usage(self) -> None:
         """We asked the server for the stream's usage chunk: the stream proxy hides it from the app."""
         self._strip = True
+
+    def searches_preview(self) -> None:
+        """The request's tools name the preview web search, billed by its own rate (hosted_tools)."""
+        self._preview = True
 
     @property
     def strips_usage(self) -> bool:
@@ -348,6 +356,7 @@ class Call:
                 info = response_info(response)
                 self._reasons = list(info.finish_reasons)
                 self._tier = info.service_tier
+                self._tools = info.tool_calls
         elif self._text is not None and getattr(event, "type", None) == "response.output_text.delta":
             delta = getattr(event, "delta", None)
             if isinstance(delta, str):
@@ -378,6 +387,7 @@ class Call:
             usage,
             self._tier if isinstance(self._tier, str) else None,
             self._fingerprint if isinstance(self._fingerprint, str) else None,
+            self._tools,
         )
 
     # --- the one end ---------------------------------------------------------------------------
@@ -408,5 +418,5 @@ class Call:
             time.perf_counter() - self._start, info, exc,
             first - self._start if first is not None else None, self._chunks,
             self._cache_hit, self._retries, self._backoff, self._http_status,
-            output, self.streaming, self._strip, self._provider_cost,
+            output, self.streaming, self._strip, self._provider_cost, self._preview,
         )

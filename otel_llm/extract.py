@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any, Final, NamedTuple
 from urllib.parse import urlsplit
 
+from . import hosted_tools
 from . import semconv as sc
 from .pricing import Usage
 from .sdk import base_url_of
@@ -282,6 +283,7 @@ class ResponseInfo(NamedTuple):
     usage: Usage | None
     service_tier: str | None
     system_fingerprint: str | None
+    tool_calls: tuple[tuple[str, int], ...] = ()  # hosted tools the provider ran (Responses API): (tool, runs)
 
 
 def _str(value: object) -> str | None:
@@ -293,6 +295,7 @@ def response_info(result: object) -> ResponseInfo:
     get = fields(result).get
     choices = get("choices")
     reasons: tuple[str, ...] = ()
+    tools: tuple[tuple[str, int], ...] = ()
     if isinstance(choices, list):
         reasons = tuple(r for r in (fields(c).get("finish_reason") for c in choices) if isinstance(r, str))
     else:
@@ -301,6 +304,7 @@ def response_info(result: object) -> ResponseInfo:
             details = get("incomplete_details")
             reason = _str(fields(details).get("reason")) if details is not None else None
             reasons = (reason or status,)
+            tools = hosted_tools.count(get("output"), fields)
     return ResponseInfo(
         _str(get("id")),
         _str(get("model")),
@@ -308,4 +312,5 @@ def response_info(result: object) -> ResponseInfo:
         usage_of(get("usage")),
         _str(get("service_tier")),
         _str(get("system_fingerprint")),
+        tools,
     )

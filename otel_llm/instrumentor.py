@@ -24,6 +24,7 @@ from .cache import CACHED_OPERATIONS, ResponseCache, open_cache
 from .call import Call
 from .extract import SENDS_STREAM_USAGE, accepts_stream_usage
 from .faults import report_fault
+from .hosted_tools import searches_preview
 from .settings import Settings, load_settings
 from .streams import wrap_stream
 from .telemetry import Telemetry
@@ -232,6 +233,8 @@ def _start(telemetry: Telemetry, patch: Patch, instance: Any, kwargs: dict[str, 
         client = sdk.client_of(instance)
         streaming = kwargs.get("stream") is True
         call = telemetry.start(patch.operation, client, kwargs, streaming)
+        if patch.events and searches_preview(kwargs.get("tools")):
+            call.searches_preview()
         if streaming and not patch.events and _wants_usage(telemetry.settings, call, client, kwargs):
             kwargs = {**kwargs, "stream_options": {**(kwargs.get("stream_options") or {}), "include_usage": True}}
             call.ask_usage()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, Status, StatusCode
 
-from . import conventions
+from . import conventions, hosted_tools
 from . import semconv as sc
 from .attribution import Attribution
 from .extract import Endpoint, ResponseInfo
@@ -49,6 +49,8 @@ MAX_COST_USD: Final = 10_000.0
 REJECT_TOKENS: Final = "tokens_out_of_range"
 REJECT_COST: Final = "cost_out_of_range"
 REJECT_SAVINGS: Final = "savings_out_of_range"
+REJECT_TOOLS: Final = "tool_calls_out_of_range"  # more hosted tool runs than hosted_tools.MAX_CALLS
+_NO_FEES: Final = hosted_tools.Fees(0.0, ())
 
 
 def error_type(exc: BaseException) -> str:
@@ -83,6 +85,7 @@ class Outcome(NamedTuple):
     streaming: bool
     asked_usage: bool  # we asked the server for the stream's usage chunk
     provider_cost: ProviderCost | None = None  # the cost the provider reported itself
+    searched_preview: bool = False  # the request named the preview web search tool (hosted_tools)
 
     @property
     def response_model(self) -> str:
@@ -103,6 +106,8 @@ class Priced(NamedTuple):
     rejected: str | None  # why the usage or cost was not believed (then not added to any sum)
     source: str | None = None  # otel_llm.price.source: the rates' source, or "provider"
     computed_usd: float | None = None  # our prices' figure when the provider reported the cost
+    tool_fees_usd: float = 0.0  # the hosted tools' per-call fees, included in `cost`
+    tools_unpriced: tuple[str, ...] = ()  # hosted tools that ran and whose fee is not in `cost`
 
 
 NOT_PRICED: Final = Priced(None, None, None, None, None)
@@ -118,6 +123,18 @@ def usage_rejected(usage: Usage) -> str | None:
 
 def _cost_ok(usd: float) -> bool:
     return math.isfinite(usd) and 0.0 <= usd <= MAX_COST_USD
+
+
+def _tools_unpriced(calls: tuple[tuple[str, int], ...], priced: Priced) -> tuple[str, ...]:
+    """The hosted tools whose fee is not in the call's cost: all of them when the call is not priced."""
+    if priced.source is None:
+        return tuple(tool for tool, _ in calls)
+    return priced.tools_unpriced
+
+
+def _openai_list(where: Endpoint, rates: Rates | None) -> bool:
+    """The call is billed at OpenAI's list prices: OpenAI's API, or a gateway priced at OpenAI's list."""
+    return where.provider == "openai" or (rates is not None and rates.source.startswith("genai-prices:openai/"))
 
 
 def span_attributes(outcome: Outcome, priced: Priced, attrs: dict[str, Any]) -> None:
@@ -148,6 +165,14 @@ def span_attributes(outcome: Outcome, priced: Priced, attrs: dict[str, Any]) -> 
         attrs[sc.CACHE_HIT] = usage.cache_read > 0
     elif outcome.unmetered:
         attrs[sc.UNMETERED] = True
+    if info.tool_calls and priced.rejected != REJECT_TOOLS:
+        for tool, runs in info.tool_calls:
+            attrs[f"{sc.HOSTED_TOOL_CALLS}.{tool}"] = runs
+        if priced.tool_fees_usd:
+            attrs[sc.TOOL_FEES_USD] = priced.tool_fees_usd
+        unpriced = _tools_unpriced(info.tool_calls, priced)
+        if unpriced:
+            attrs[sc.HOSTED_TOOL_UNPRICED] = unpriced
     if outcome.first_chunk is not None:
         attrs[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = outcome.first_chunk
         attrs[sc.STREAM_CHUNKS] = outcome.chunks
@@ -261,7 +286,10 @@ class Recorder:
         usage = outcome.info.usage
         if usage is None:
             return NOT_PRICED
+        tools = outcome.info.tool_calls
         rejected = usage_rejected(usage)
+        if rejected is None and tools and sum(runs for _, runs in tools) > hosted_tools.MAX_CALLS:
+            rejected = REJECT_TOOLS
         if rejected is not None:
             return Priced(None, None, None, None, rejected)
         t = self._t
@@ -272,18 +300,25 @@ class Recorder:
             rates = t.prices.rates(where.provider, where.base_url, model, tier)
         reported = outcome.provider_cost  # already bounded to a finite [0, MAX_COST_USD] by provider_cost
         computed = rates.cost(usage) if rates is not None else None
+        fees = _NO_FEES
+        if tools:
+            fees = hosted_tools.fees(tools, response_model, outcome.searched_preview, _openai_list(where, rates))
+            if computed is not None:
+                computed = computed._replace(usd=computed.usd + fees.usd)
         if computed is not None and not _cost_ok(computed.usd):
             return Priced(None, None, None, None, REJECT_COST)
         cost: Cost
-        if reported is not None:  # the provider's own figure wins; ours stays on the span beside it
+        if reported is not None:  # the provider's own figure wins (its tools' fees in it); ours stays on the span
             cost = Cost(reported.usd, computed.cache_savings_usd if computed is not None else 0.0)
             source, computed_usd = sc.PRICE_SOURCE_PROVIDER, computed.usd if computed is not None else None
+            fees = _NO_FEES
         elif computed is not None and rates is not None:
             cost, source, computed_usd = computed, rates.source, None
         else:  # no price known, none reported
             return NOT_PRICED
         if not _cost_ok(cost.cache_savings_usd):  # swapped prices: a cache that "costs" money
-            return Priced(rates, cost._replace(cache_savings_usd=0.0), None, None, REJECT_SAVINGS, source, computed_usd)
+            return Priced(rates, cost._replace(cache_savings_usd=0.0), None, None, REJECT_SAVINGS, source, computed_usd,
+                          fees.usd, fees.unpriced)
         charged: Cost | None = cost
         saved = None
         if outcome.response_cache_hit:
@@ -293,7 +328,7 @@ class Recorder:
             reference_usd = t.reference.cost(usage).usd
             if not _cost_ok(reference_usd):
                 reference_usd = None
-        return Priced(rates, charged, saved, reference_usd, None, source, computed_usd)
+        return Priced(rates, charged, saved, reference_usd, None, source, computed_usd, fees.usd, fees.unpriced)
 
     def _write_span(self, span: Span, outcome: Outcome, priced: Priced) -> None:
         attrs: dict[str, Any] = {}
@@ -372,6 +407,13 @@ class Recorder:
                 t.usage_rejected.add(endpoint_key + ((sc.REJECTED_REASON, priced.rejected),), 1)
                 if priced.rejected != REJECT_SAVINGS:
                     return
+            tools = outcome.info.tool_calls
+            if tools and not outcome.response_cache_hit:
+                unpriced = _tools_unpriced(tools, priced)
+                for tool, runs in tools:
+                    t.hosted_tool_calls.add(
+                        endpoint_key + ((sc.HOSTED_TOOL, tool), (sc.HOSTED_TOOL_PRICED, str(tool not in unpriced).lower())),
+                        runs)
             if saved is not None:
                 row.add(t.cache_savings, _RESPONSE_CACHE, saved.usd)
             if usage is None or outcome.response_cache_hit:
@@ -399,6 +441,15 @@ class Recorder:
     def _warn(self, outcome: Outcome, priced: Priced) -> None:
         t = self._t
         address = outcome.where.address
+        tools = outcome.info.tool_calls
+        if tools and priced.rejected is None and not outcome.response_cache_hit:
+            for tool in _tools_unpriced(tools, priced):
+                warn_once("hosted tool", f"{tool} {address}",
+                          "otel_llm: a call to %s (model %r) ran the hosted %s tool, whose fee is not in its cost "
+                          "(counted in %s with %s=false): otel_llm prices web and file search at OpenAI's list "
+                          "fee per call, on calls priced at OpenAI's list; code interpreter and image generation "
+                          "are billed by measures a call does not carry. `otel-llm reconcile` compares with the bill.",
+                          address, outcome.model, tool, sc.HOSTED_TOOL_CALLS, sc.HOSTED_TOOL_PRICED)
         if priced.rejected is not None:
             warn_once("rejected", address,
                       "otel_llm: %s reported a usage or cost beyond any real call (%s); it is not added to the "

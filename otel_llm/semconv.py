@@ -107,6 +107,12 @@ CACHE_KIND: Final = "otel_llm.cache.kind"  # prompt | response
 RESPONSE_CACHE_HIT: Final = "otel_llm.response_cache.hit"
 RESPONSE_CACHE_RESULT: Final = "otel_llm.response_cache.result"  # hit | miss | error
 STREAM_CHUNKS: Final = "otel_llm.stream.chunks"
+# Tools the provider ran for a Responses API call (hosted_tools.py): the metric's labels, and on the span
+# `otel_llm.hosted_tool.calls.<tool>` (runs), the fees in the cost, and the tools whose fee is not in it.
+HOSTED_TOOL: Final = "otel_llm.hosted_tool"  # web_search | file_search | code_interpreter | image_generation
+HOSTED_TOOL_PRICED: Final = "otel_llm.hosted_tool.priced"  # "true": its fee is in otel_llm.cost
+TOOL_FEES_USD: Final = "otel_llm.cost.tool_fees_usd"  # the part of otel_llm.cost.usd that is per-call tool fees
+HOSTED_TOOL_UNPRICED: Final = "otel_llm.hosted_tool.unpriced"  # span: tools whose fee is not in the cost
 BACKOFF_SECONDS: Final = "otel_llm.http.backoff_seconds"
 STATUS_CLASS: Final = "otel_llm.http.status_class"  # 2xx | 401 | 403 | 429 | 4xx | 5xx | none
 HTTP_ATTEMPT_FAILED: Final = "otel_llm.http.attempt_failed"  # span event, one per failed attempt
@@ -126,6 +132,7 @@ TOKENS: Final = "otel_llm.tokens"  # counter, {token} -> otel_llm_tokens_total
 CALLS: Final = "otel_llm.calls"  # counter, {call} -> otel_llm_calls_total
 CALLS_UNPRICED: Final = "otel_llm.calls.unpriced"  # counter -> otel_llm_calls_unpriced_total
 CALLS_UNMETERED: Final = "otel_llm.calls.unmetered"  # counter -> otel_llm_calls_unmetered_total
+HOSTED_TOOL_CALLS: Final = "otel_llm.hosted_tool.calls"  # counter -> otel_llm_hosted_tool_calls_total
 USAGE_REJECTED_CALLS: Final = "otel_llm.usage.rejected"  # counter -> otel_llm_usage_rejected_total
 CACHE_SAVINGS: Final = "otel_llm.cache.savings"  # counter, USD -> otel_llm_cache_savings_USD_total
 RESPONSE_CACHE_REQUESTS: Final = "otel_llm.response_cache.requests"  # -> ..._requests_total

@@ -72,6 +72,9 @@ class Telemetry:
         self.tokens = L.sum(meter, sc.TOKENS, "{token}", "Tokens by type and by who used them")
         self.unpriced = L.sum(meter, sc.CALLS_UNPRICED, "{call}", "Calls whose model has no known price")
         self.unmetered = L.sum(meter, sc.CALLS_UNMETERED, "{call}", "Calls that ended with no usage: tokens and cost unknown")
+        self.hosted_tool_calls = L.sum(
+            meter, sc.HOSTED_TOOL_CALLS, "{call}", "Runs of tools the provider hosts (web search, ...), and whether their fee is in the cost"
+        )
         self.usage_rejected = L.sum(
             meter, sc.USAGE_REJECTED_CALLS, "{call}", "Calls whose usage or cost was beyond any real call, not added"
         )

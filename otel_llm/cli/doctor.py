@@ -9,7 +9,8 @@
    missing and the SDK does not start), and OTEL_SERVICE_NAME;
 4. where traces and metrics go (OTEL_*_EXPORTER) and whether that endpoint answers (TCP connect);
 5. with --prometheus: Prometheus answers, has otel_llm series, no calls are unpriced or unmetered
-   (ended with no usage), and it keeps samples longer than a month to date (the report's reach);
+   (ended with no usage), no hosted tool ran whose fee is not in the cost, and it keeps samples longer
+   than a month to date (the report's reach);
 6. whether message content capture is on (a privacy note, not a failure).
 
 Exit 0 when all is well, 1 when a problem was found.
@@ -227,6 +228,9 @@ def _check_prometheus(url: str, query: Query, retention: Retention = _prom_reten
         unpriced = query(url, queries.seen(queries.METRICS["unpriced"], "24h", by) + " > 0")
         unmetered = query(url, queries.seen(queries.METRICS["unmetered"], "24h", [*by, queries.LABELS["operation"]])
                           + " > 0")
+        tool = queries.LABELS["hosted_tool"]
+        tools_unpriced = query(url, queries.seen(f'{queries.METRICS["hosted_tools"]}{{{queries.LABELS["hosted_tool_priced"]}="false"}}',
+                                                 "24h", [*by, tool]) + " > 0")
     except Exception as exc:
         yield Finding("problem", f"Prometheus at {url} does not answer: {exc}")
         return
@@ -249,6 +253,12 @@ def _check_prometheus(url: str, query: Query, retention: Retention = _prom_reten
             yield Finding("problem", f"{where} (no usage at all, so no tokens and no cost): for streams set "
                           "OTEL_LLM_INCLUDE_STREAM_USAGE=always or name that host in it; a gateway that strips "
                           "usage must pass it through")
+    for labels, value in tools_unpriced:
+        yield Finding("problem", f"model {labels.get('gen_ai_request_model', '?')!r}{_at(labels)} ran the hosted "
+                      f"{labels.get(tool, '?')} tool {value:.0f} times without its fee in the cost (otel_llm prices web "
+                      "and file search at OpenAI's list fee on calls priced at OpenAI's list; code interpreter and "
+                      "image generation are billed by measures a call does not carry): `otel-llm reconcile` compares "
+                      "with the bill")
     if calls and not unpriced:
         yield Finding("ok", "every model seen so far is priced")
     if calls and not unmetered:

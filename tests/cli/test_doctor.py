@@ -46,7 +46,7 @@ def test_prometheus_unpriced_models() -> None:
     def query(url: str, promql: str) -> list[tuple[dict[str, str], float]]:
         if "unpriced" in promql:
             return [({"gen_ai_request_model": "my-finetune"}, 3.0)]
-        if "unmetered" in promql:
+        if "unmetered" in promql or "hosted_tool" in promql:
             return []
         return [({}, 10.0)]
 
@@ -128,7 +128,7 @@ def _with_unmetered(labels: dict[str, str], calls: float) -> list[Finding]:
     def query(url: str, promql: str) -> list[tuple[dict[str, str], float]]:
         if "unmetered" in promql:
             return [(labels, calls)]
-        if "unpriced" in promql:
+        if "unpriced" in promql or "hosted_tool" in promql:
             return []
         return [({}, 10.0)]
 
@@ -155,6 +155,26 @@ def test_prometheus_unmetered_images_and_audio_say_they_are_not_priced_not_how_t
         "`otel-llm reconcile` compares with the bill)"]
 
 
+def test_prometheus_hosted_tool_runs_without_their_fee_are_a_problem_naming_the_tool() -> None:
+    asked: list[str] = []
+
+    def query(url: str, promql: str) -> list[tuple[dict[str, str], float]]:
+        asked.append(promql)
+        if "hosted_tool" in promql:
+            return [({"gen_ai_request_model": "gpt-4.1", "server_address": "api.openai.com",
+                      "otel_llm_hosted_tool": "code_interpreter"}, 3.0)]
+        return [] if "unpriced" in promql or "unmetered" in promql else [({}, 10.0)]
+
+    env = {"OTEL_METRICS_EXPORTER": "prometheus", "OTEL_TRACES_EXPORTER": "none"}
+    findings = run_checks(env, set(), {"otel_llm"}, lambda h, p: True, "http://prom:9090", query,
+                          retention=_keeps_45_days)
+    assert _problems(findings) == [
+        "model 'gpt-4.1' at api.openai.com ran the hosted code_interpreter tool 3 times without its fee in the cost "
+        "(otel_llm prices web and file search at OpenAI's list fee on calls priced at OpenAI's list; code interpreter "
+        "and image generation are billed by measures a call does not carry): `otel-llm reconcile` compares with the bill"]
+    assert any('otel_llm_hosted_tool_priced="false"' in q for q in asked)
+
+
 def test_help_lists_every_check(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["--help"])
@@ -170,7 +190,7 @@ def _keeps_45_days(url: str) -> str:
 
 
 def _seen(url: str, promql: str) -> list[tuple[dict[str, str], float]]:
-    return [] if "unpriced" in promql or "unmetered" in promql else [({}, 10.0)]
+    return [] if "unpriced" in promql or "unmetered" in promql or "hosted_tool" in promql else [({}, 10.0)]
 
 
 @pytest.mark.parametrize(("setting", "level", "says"), [
