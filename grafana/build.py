@@ -270,18 +270,23 @@ def cost_overview() -> db.Dashboard:
                               "instance:otel_llm_cost_usd_unmeasured:sum24h", USD, span=6,
                               description="Processes first seen already running: their earlier spend is "
                               "not in the figures (LLMSpendPossiblyMissed)."))
+        .with_panel(top_table("Hosted tool runs in range without their fee in the spend",
+                              shared("unpriced_tool_runs_by_model"), "short", span=12,
+                              description="Runs of tools the provider hosts for Responses API calls whose fee the "
+                              "spend does not include: code interpreter (billed per container session), image "
+                              "generation, or a web or file search on a call not priced at OpenAI's list."))
+        .with_panel(stat_count("Processes reporting in range", reporting(WINDOW, ENV), span=12,
+                               description="Instrumented processes that exported telemetry in the range (each "
+                               "reports its start time at every collection, calls or not). 0: nothing arrived, "
+                               "so a $0 above is not a measured zero."))
         .with_panel(top_table("Restarts under the same id in range, per process (range figures under-count "
-                              "a restarted one)", restart_counts(WINDOW, ENV), "short", span=12,
+                              "a restarted one)", restart_counts(WINDOW, ENV), "short", span=24,
                               description="Restarts (changes of the start time every instrumented process "
                               "reports) of each job and instance, most first; 0 for a process that ran "
                               "through. A restart under the same id is e.g. a container restarted in its pod: its series "
                               "start again from zero, and the range figures on this dashboard, read at the "
                               "range's two ends, miss what it counted before each restart. `otel-llm report` "
                               "adds each run and gives the exact figure; the budget rules count them too."))
-        .with_panel(stat_count("Processes reporting in range", reporting(WINDOW, ENV), span=12,
-                               description="Instrumented processes that exported telemetry in the range (each "
-                               "reports its start time at every collection, calls or not). 0: nothing arrived, "
-                               "so a $0 above is not a measured zero."))
         .with_panel(billed_vs_recorded())
     )
 

@@ -492,6 +492,7 @@ FIGURES: Final[Mapping[str, tuple[str, tuple[str, ...], str]]] = {
     "cache_savings_by_kind": ("savings", (LABELS["cache_kind"],), ""),
     "unpriced_calls_by_model": ("unpriced", (_MODEL,), ""),
     "unmetered_calls_by_model": ("unmetered", (_MODEL,), ""),
+    "unpriced_tool_runs_by_model": ("hosted_tools", (_MODEL,), f'{LABELS["hosted_tool_priced"]}="false"'),
     "failed_calls_by_model": ("calls", (_MODEL,), 'error_type!=""'),
     "http_429_by_model": ("attempts", (_MODEL,), f'{LABELS["status_class"]}="429"'),
 }

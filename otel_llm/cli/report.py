@@ -129,6 +129,12 @@ def _missing_line(summary: Mapping[str, Any]) -> str | None:
     return "Not in the spend: " + "; ".join(parts) if parts else None
 
 
+def _tool_fees_line(summary: Mapping[str, Any]) -> str | None:
+    runs = summary["unpriced_tool_runs"]
+    return (f"Tool fees not in the spend: {runs:,.0f} hosted tool runs ({_top(summary['unpriced_tool_runs_by_model'])})"
+            if runs else None)
+
+
 def _errors_line(summary: Mapping[str, Any]) -> str | None:
     rows = summary["reliability"]
     failed = {r["model"]: r["errors"] for r in rows}
@@ -161,7 +167,7 @@ def format_text(report: Mapping[str, Any], rows: int = 3, tty: bool = False) -> 
             continue  # not recorded (OTEL_LLM_METRIC_ATTRIBUTES leaves it out by default)
         lines.append(f"{title} {_ranked(table, rows)}")
     lines.append(_cache_line(day))
-    lines += [line for line in (_routing_line(day), _missing_line(day), _errors_line(day)) if line]
+    lines += [line for line in (_routing_line(day), _missing_line(day), _tool_fees_line(day), _errors_line(day)) if line]
     return "\n".join(lines)
 
 

@@ -42,6 +42,8 @@ def digest(report: Mapping[str, Any]) -> str:
     lines.append(f"Prompt cache {'n/a' if ratio is None else f'{ratio:.0%}'} of input tokens, saved "
                  f"{usd(day['cache_savings_usd'])}; response cache saved {usd(day['response_cache_savings_usd'])}")
     missing = [f"{day[f'{k}_calls']:,.0f} {k} calls" for k in ("unpriced", "unmetered") if day[f"{k}_calls"]]
+    if day["unpriced_tool_runs"]:
+        missing.append(f"{day['unpriced_tool_runs']:,.0f} tool runs without their fee")
     failed = sum(r["errors"] for r in day["reliability"])
     limited = sum(r["http_429"] for r in day["reliability"])
     if missing or failed or limited:

@@ -221,15 +221,19 @@ def _routing_row(row: Mapping[str, Any]) -> str:
 
 
 def _not_counted(day: Mapping[str, Any]) -> str:
-    rows = [(kind, model, n) for kind in ("unpriced", "unmetered") for model, n in day[f"{kind}_by_model"].items() if n]
+    kinds = (("unpriced", "unpriced"), ("unmetered", "unmetered"), ("tool fee", "unpriced_tool_runs"))  # shown, figure
+    rows = [(kind, f"day.{name}.{model}", model, n) for kind, name in kinds
+            for model, n in day[f"{name}_by_model"].items() if n]
     if not rows:
         return "<h2>Not in the spend</h2><p>Every call was priced and metered.</p>"
-    body = "".join(f"<tr><td>{kind}</td><td>{_e(model)}</td><td class=n>{_fig(f'day.{kind}.{model}', n, f'{n:,.0f}')}"
-                   "</td></tr>" for kind, model, n in rows)
+    body = "".join(f"<tr><td>{kind}</td><td>{_e(model)}</td><td class=n>{_fig(figure, n, f'{n:,.0f}')}</td></tr>"
+                   for kind, figure, model, n in rows)
     return ("<h2>Not in the spend</h2><p class=warn>These calls cost money that the figures above do not include: "
             "unpriced = no price known for the model (add it to the prices file); unmetered = the provider reported "
             "no usage (a stream without its usage chunk, or an image, speech or whisper-1 call, billed per image, "
-            f"character or minute, which otel_llm does not price).</p><table><tr><th>kind</th><th>model</th><th class=n>calls</th></tr>{body}</table>")
+            "character or minute, which otel_llm does not price); tool fee = runs of a tool the provider hosts "
+            "(code interpreter, image generation, or a search on a call not priced at OpenAI's list) whose fee is "
+            f"not in the spend.</p><table><tr><th>kind</th><th>model</th><th class=n>calls or runs</th></tr>{body}</table>")
 
 
 def _errors_row(row: Mapping[str, Any]) -> str:

@@ -57,6 +57,7 @@ PERIOD_QUERIES: Mapping[str, tuple[str, list[str], str]] = {
     "calls": ("calls", [LABELS["model"], LABELS["error_type"]], ""),
     "unpriced": ("unpriced", [LABELS["model"]], ""),
     "unmetered": ("unmetered", [LABELS["model"]], ""),
+    "unpriced_tool_runs": ("hosted_tools", [LABELS["model"]], f'{LABELS["hosted_tool_priced"]}="false"'),
     "attempts": ("attempts", [LABELS["model"], LABELS["status_class"]], ""),
     "reference": ("cost_reference", [LABELS["prompt_size"], LABELS["reference_model"]], ""),
 }
@@ -244,6 +245,7 @@ def summarise(raw: Raw, top: int = 5) -> dict[str, Any]:
     tables = _tables(raw)
     unpriced = _sum_by(raw.get("unpriced", []), LABELS["model"])
     unmetered = _sum_by(raw.get("unmetered", []), LABELS["model"])
+    tools = _sum_by(raw.get("unpriced_tool_runs", []), LABELS["model"])
     return {
         "spend_usd": sum(value for _, value in raw.get("cost", [])),
         "tokens": tokens,
@@ -252,6 +254,9 @@ def summarise(raw: Raw, top: int = 5) -> dict[str, Any]:
         "unpriced_by_model": unpriced,
         "unmetered_calls": sum(unmetered.values()),
         "unmetered_by_model": unmetered,
+        # Runs of tools the provider hosts whose fee is not in the spend (code interpreter, image generation, ...).
+        "unpriced_tool_runs": sum(tools.values()),
+        "unpriced_tool_runs_by_model": tools,
         **_caches(raw, tokens),
         "routing": _routing(raw),
         "reliability": _reliability(raw),

@@ -45,6 +45,7 @@ def test_report_of_a_replayed_day_equals_what_was_written(caseday: Any, capsys: 
     assert day["calls"] == truth.calls
     assert (day["unpriced_calls"], day["unpriced_by_model"]) == (truth.unpriced, {UNPRICED_MODEL: truth.unpriced})
     assert day["unmetered_calls"] == truth.unmetered
+    assert day["unpriced_tool_runs_by_model"] == {"gpt-4.1": truth.unpriced_tool_runs} and truth.unpriced_tool_runs
     assert day["cache_hit_ratio"] == pytest.approx(truth.tokens["cache_read"] / truth.tokens["input"])
     assert day["cache_savings_usd"] == pytest.approx(truth.prompt_savings, rel=1e-9)
     assert day["response_cache_hit_ratio"] == pytest.approx(truth.response_hits / truth.response_lookups)
@@ -127,6 +128,7 @@ def test_text_report_fits_a_screen_and_never_shows_unpriced_as_zero(
     text = "\n".join(lines)
     assert "$0.0000" not in text
     assert f"{truth.unpriced} unpriced calls ({UNPRICED_MODEL} {truth.unpriced})" in text
+    assert f"Tool fees not in the spend: {truth.unpriced_tool_runs} hosted tool runs (gpt-4.1 {truth.unpriced_tool_runs})" in text
     assert f"Day    ${truth.spend:,.2f} + {truth.unpriced} unpriced calls" in text
     assert text.count("Models ") == 1  # no repeated 24h / month tables
 
@@ -280,6 +282,7 @@ def _report_figures(day: dict[str, Any]) -> dict[str, Any]:
                                                     ("response", day["response_cache_savings_usd"])) if v},
         "unpriced_calls_by_model": day["unpriced_by_model"],
         "unmetered_calls_by_model": day["unmetered_by_model"],
+        "unpriced_tool_runs_by_model": day["unpriced_tool_runs_by_model"],
         "failed_calls_by_model": {r["model"]: r["errors"] for r in reliability if r["errors"]},
         "http_429_by_model": {r["model"]: r["http_429"] for r in reliability if r["http_429"]},
     }

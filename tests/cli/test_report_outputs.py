@@ -104,6 +104,7 @@ def test_html_in_headless_chromium_shows_the_prometheus_figures(caseday: Any, tm
         assert shown[f"day.by.model.{model}"][0] == pytest.approx(usd, rel=1e-9), model
     assert shown[f"day.by.model.{UNPRICED_MODEL}"] == (None, "unpriced")  # not $0
     assert shown[f"day.unpriced.{UNPRICED_MODEL}"][0] == truth.unpriced
+    assert shown["day.unpriced_tool_runs.gpt-4.1"][0] == truth.unpriced_tool_runs  # code interpreter: fee not in it
     assert shown["day.cache_savings_usd"][0] == pytest.approx(truth.prompt_savings, rel=1e-9)
     assert shown["day.response_cache_savings_usd"][0] == pytest.approx(truth.response_savings, rel=1e-9)
     for model, failed in truth.failed.items():
@@ -223,6 +224,7 @@ def test_digest_reaches_a_local_webhook(caseday: Any, capsys: pytest.CaptureFixt
                         f"calls ({truth.spend / 50:.0%} of budget)")
     assert lines[2].startswith("Top models: claude-sonnet-4.5 $")
     assert f"{truth.unpriced} unpriced calls" in lines[-1] and f"{sum(truth.http_429.values())} HTTP 429" in lines[-1]
+    assert f"{truth.unpriced_tool_runs} tool runs without their fee" in lines[-1]
     assert "digest posted to the webhook" in capsys.readouterr().err
 
 

@@ -74,6 +74,7 @@ class Truth:
     http_429: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     unpriced: int = 0
     unmetered: int = 0
+    unpriced_tool_runs: int = 0  # code interpreter runs: counted, their fee not in the spend
     prompt_savings: float = 0.0
     response_hits: int = 0
     response_lookups: int = 0
@@ -187,6 +188,14 @@ def simulate(end: int, seed: int = 7, restart: bool = True, conventions: str = "
                 calls.append((rng.choice(USERS), UNPRICED_MODEL, "unpriced"))
             if minute % 15 == 0:  # a stream that ended without usage
                 calls.append((rng.choice(USERS), "gpt-4.1", "unmetered"))
+            if minute % 45 == 0:  # a Responses call with web searches (priced) and a code interpreter run (not)
+                tool = {"job": JOB, "instance": "app-1", "gen_ai_provider_name": "openai", "server_address": SERVER,
+                        "gen_ai_request_model": "gpt-4.1", "gen_ai_operation_name": "chat"}
+                day.add("otel_llm_hosted_tool_calls_total", {**tool, "otel_llm_hosted_tool": "web_search",
+                                                             "otel_llm_hosted_tool_priced": "true"}, 2)
+                day.add("otel_llm_hosted_tool_calls_total", {**tool, "otel_llm_hosted_tool": "code_interpreter",
+                                                             "otel_llm_hosted_tool_priced": "false"}, 1)
+                day.truth.unpriced_tool_runs += 1
             if minute % 30 == 0:  # a gateway reporting an impossible usage
                 day.add("otel_llm_usage_rejected_total", {
                     "job": JOB, "instance": "app-1", "gen_ai_provider_name": "openai", "server_address": SERVER,

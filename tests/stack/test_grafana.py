@@ -209,7 +209,8 @@ def test_error_ratio_panels_show_zero_for_models_without_errors() -> None:
 REPORT_FIGURES = ("spend", "spend_by_model", "spend_by_user", "spend_by_team", "spend_by_api_key",
                   "spend_by_feature", "spend_by_prompt_size", "reference_by_prompt_size", "prompt_cache_hit_ratio",
                   "response_cache_hit_ratio", "cache_savings_by_kind", "unpriced_calls_by_model",
-                  "unmetered_calls_by_model", "failed_calls_by_model", "http_429_by_model")
+                  "unmetered_calls_by_model", "unpriced_tool_runs_by_model", "failed_calls_by_model",
+                  "http_429_by_model")
 
 
 def figure_panels() -> dict[str, list[str]]:
