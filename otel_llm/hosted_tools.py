@@ -13,7 +13,8 @@ tools" table of https://openai.com/api/pricing, read 2026-11):
 | file_search | 0.0025 | vector storage is billed per GB-day, outside any call |
 
 Code interpreter (per container session) and image generation (at the image model's token rates, not in
-the call's usage) are billed by measures a call does not carry: their calls are counted, never priced.
+the call's usage) are billed by measures a call does not carry: their runs are counted, not priced, unless
+a prices file sets a fee per run (`hosted_tools:`, globally or per base URL), which wins over the list.
 
 OpenAI's support has said one web search call may run several billed sub-searches the response does not
 show: the fee here is what the response shows, a floor of the bill. Pure; no I/O.
@@ -22,7 +23,7 @@ show: the fee here is what the response shows, a floor of the bill. Pure; no I/O
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, NamedTuple
 
 __all__ = ["MAX_CALLS", "TOOLS", "Fees", "count", "fees", "searches_preview"]
@@ -42,7 +43,8 @@ TOOLS: Final = frozenset(_ITEMS.values())
 # More tool runs than any real response holds: a gateway's bug or an attacker's response, not believed.
 MAX_CALLS: Final = 1_000
 
-_PER_CALL: Final = {WEB_SEARCH: 0.010, FILE_SEARCH: 0.0025}
+WEB_SEARCH_PREVIEW: Final = "web_search_preview"  # a web search run on a request naming the preview tool
+_PER_CALL: Final = {WEB_SEARCH: 0.010, WEB_SEARCH_PREVIEW: 0.010, FILE_SEARCH: 0.0025}
 _PREVIEW_OTHER_MODELS: Final = 0.025
 _REASONING: Final = re.compile(r"(?:[^/]*/)?(?:o\d|gpt-5)")  # o1, o3, o4-mini, gpt-5, gpt-5.1-mini, ...
 
@@ -75,17 +77,22 @@ def searches_preview(tools: object) -> bool:
     return False
 
 
-def fees(calls: tuple[tuple[str, int], ...], model: str, preview: bool, openai_list: bool) -> Fees:
-    """The per-call fees of `calls` at OpenAI's list prices; every tool is unpriced when the call's
-    prices are not OpenAI's (`openai_list`: its API, or a gateway billing OpenAI's list price)."""
+def fees(calls: tuple[tuple[str, int], ...], model: str, preview: bool, openai_list: bool,
+         fee_of: Callable[[str], float | None]) -> Fees:
+    """The per-run fees of `calls`: `fee_of(tool)` (a prices file's) first, else OpenAI's list fee where the
+    call's prices are OpenAI's (`openai_list`: its API, or a gateway billing OpenAI's list price); a tool
+    with neither is unpriced. A web search run of a request naming the preview tool is `web_search_preview`."""
     usd = 0.0
     unpriced: list[str] = []
     for tool, runs in calls:
-        fee = _PER_CALL.get(tool) if openai_list else None
+        key = WEB_SEARCH_PREVIEW if tool == WEB_SEARCH and preview else tool
+        fee = fee_of(key)
+        if fee is None and openai_list:
+            fee = _PER_CALL.get(key)
+            if key == WEB_SEARCH_PREVIEW and not _REASONING.match(model):
+                fee = _PREVIEW_OTHER_MODELS
         if fee is None:
             unpriced.append(tool)
-            continue
-        if tool == WEB_SEARCH and preview and not _REASONING.match(model):
-            fee = _PREVIEW_OTHER_MODELS
-        usd += fee * runs
+        else:
+            usd += fee * runs
     return Fees(usd, tuple(unpriced))

@@ -51,6 +51,10 @@ MAX_FILE_BYTES: Final = 1024 * 1024
 MAX_YAML_ALIASES: Final = 1000
 MAX_YAML_MERGED: Final = 10_000  # key/value pairs one mapping may hold after `<<` merges
 MAX_PRICE: Final = 1_000_000.0  # USD per million tokens: far above any real price, far below overflow
+MAX_TOOL_FEE: Final = 100.0  # USD per hosted tool run: far above any real fee (OpenAI's dearest is $0.03)
+# The hosted tools a prices file may set a fee per run for (hosted_tools.py names them from the response;
+# web_search_preview: a web search run on a request that named the preview tool).
+TOOL_FEE_KEYS: Final = ("web_search", "web_search_preview", "file_search", "code_interpreter", "image_generation")
 _short = reprlib.Repr()
 _short.maxlevel, _short.maxstring, _short.maxother, _short.maxlist, _short.maxdict = 2, 40, 40, 4, 4
 
@@ -247,12 +251,35 @@ def _models(path: str, prefix: str, table: object) -> dict[str, Entry]:
     return {str(model): _file_rates(path, f"{prefix}.{model}", entry) for model, entry in table.items()}
 
 
+def _tool_fees(path: str, key: str, table: object) -> dict[str, float]:
+    """A `hosted_tools` table: tool -> USD per run, or the one-line error naming the key."""
+    if not isinstance(table, Mapping):
+        raise PricesFileError(path, key, f"expected a table of USD per run for {list(TOOL_FEE_KEYS)}")
+    fees: dict[str, float] = {}
+    for tool, value in table.items():
+        if tool not in TOOL_FEE_KEYS:
+            raise PricesFileError(path, f"{key}.{tool}", f"unknown hosted tool; expected one of {list(TOOL_FEE_KEYS)}")
+        problem = f"expected a number of USD per run from 0 to {MAX_TOOL_FEE:g}"
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise PricesFileError(path, f"{key}.{tool}", f"{problem}, got {_short.repr(value)}")
+        try:
+            fee = float(value)
+        except OverflowError:
+            raise PricesFileError(path, f"{key}.{tool}", f"{problem}, got a number far too large") from None
+        if not math.isfinite(fee) or not 0 <= fee <= MAX_TOOL_FEE:
+            raise PricesFileError(path, f"{key}.{tool}", f"{problem}, got {_short.repr(value)}")
+        fees[str(tool)] = fee
+    return fees
+
+
 @dataclass(frozen=True)
 class PricesFile:
     path: str
     models: dict[str, Entry]
     base_urls: dict[str, dict[str, Entry]]
     url_adjustments: dict[str, float] = dataclasses.field(default_factory=dict)
+    tool_fees: dict[str, float] = dataclasses.field(default_factory=dict)  # hosted tool -> USD per run
+    url_tool_fees: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -278,23 +305,28 @@ def load_prices_file(path: str | Path) -> PricesFile:
     except Exception as exc:  # the parser's own message says where
         raise PricesFileError(name, "(syntax)", " ".join(str(exc).split())[:300]) from None
     if not isinstance(data, Mapping):
-        raise PricesFileError(name, "(top level)", "expected a table with 'models' and/or 'base_urls'")
-    unknown = set(data) - {"models", "base_urls"}
+        raise PricesFileError(name, "(top level)", "expected a table with 'models', 'base_urls' and/or 'hosted_tools'")
+    unknown = set(data) - {"models", "base_urls", "hosted_tools"}
     if unknown:
-        raise PricesFileError(name, sorted(unknown)[0], "unknown key; expected 'models' or 'base_urls'")
+        raise PricesFileError(name, sorted(unknown)[0], "unknown key; expected 'models', 'base_urls' or 'hosted_tools'")
     models = _models(name, "models", data.get("models") or {})
+    tool_fees = _tool_fees(name, "hosted_tools", data.get("hosted_tools") or {})
     urls_table = data.get("base_urls") or {}
     if not isinstance(urls_table, Mapping):
         raise PricesFileError(name, "base_urls", "expected a table of base URLs")
     base_urls: dict[str, dict[str, Entry]] = {}
     url_adjustments: dict[str, float] = {}
+    url_tool_fees: dict[str, dict[str, float]] = {}
     for url, entry in urls_table.items():
-        if not isinstance(entry, Mapping) or set(entry) - {"models", ADJUSTMENT}:
-            raise PricesFileError(name, f"base_urls.{url}", f"expected a table with 'models' and/or '{ADJUSTMENT}'")
+        if not isinstance(entry, Mapping) or set(entry) - {"models", ADJUSTMENT, "hosted_tools"}:
+            raise PricesFileError(name, f"base_urls.{url}",
+                                  f"expected a table with 'models', '{ADJUSTMENT}' and/or 'hosted_tools'")
         base_urls[_norm_url(str(url))] = _models(name, f"base_urls.{url}.models", entry.get("models") or {})
         if ADJUSTMENT in entry:
             url_adjustments[_norm_url(str(url))] = _adjustment(name, f"base_urls.{url}.{ADJUSTMENT}", entry[ADJUSTMENT])
-    return PricesFile(name, models, base_urls, url_adjustments)
+        if "hosted_tools" in entry:
+            url_tool_fees[_norm_url(str(url))] = _tool_fees(name, f"base_urls.{url}.hosted_tools", entry["hosted_tools"])
+    return PricesFile(name, models, base_urls, url_adjustments, tool_fees, url_tool_fees)
 
 
 def _read_text(name: str) -> str:
@@ -531,6 +563,15 @@ class PriceBook:
         if rates is None or not percent:
             return rates
         return adjusted(rates, percent, note)
+
+    def tool_fee(self, base_url: str, tool: str) -> float | None:
+        """The prices file's fee per run of a hosted tool (TOOL_FEE_KEYS) behind `base_url`, else its
+        global one, else None."""
+        prices = self._file
+        if prices is None:
+            return None
+        found = prices.url_tool_fees.get(_norm_url(base_url), {}).get(tool)
+        return found if found is not None else prices.tool_fees.get(tool)
 
     def _listed(self, provider: str, model: str, tier: str | None) -> Rates | None:
         if not self._use_genai_prices or not model:

@@ -8,6 +8,7 @@ leaves an unpriced call, a fault in the sums leaves the span, and no fault leave
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
@@ -302,7 +303,8 @@ class Recorder:
         computed = rates.cost(usage) if rates is not None else None
         fees = _NO_FEES
         if tools:
-            fees = hosted_tools.fees(tools, response_model, outcome.searched_preview, _openai_list(where, rates))
+            fees = hosted_tools.fees(tools, response_model, outcome.searched_preview, _openai_list(where, rates),
+                                     functools.partial(t.prices.tool_fee, where.base_url))
             if computed is not None:
                 computed = computed._replace(usd=computed.usd + fees.usd)
         if computed is not None and not _cost_ok(computed.usd):
@@ -447,9 +449,10 @@ class Recorder:
                 warn_once("hosted tool", f"{tool} {address}",
                           "otel_llm: a call to %s (model %r) ran the hosted %s tool, whose fee is not in its cost "
                           "(counted in %s with %s=false): otel_llm prices web and file search at OpenAI's list "
-                          "fee per call, on calls priced at OpenAI's list; code interpreter and image generation "
-                          "are billed by measures a call does not carry. `otel-llm reconcile` compares with the bill.",
-                          address, outcome.model, tool, sc.HOSTED_TOOL_CALLS, sc.HOSTED_TOOL_PRICED)
+                          "fee per run, on calls priced at OpenAI's list; code interpreter and image generation "
+                          "are billed by measures a call does not carry. A fee per run under `hosted_tools:` in %s "
+                          "prices it.", address, outcome.model, tool, sc.HOSTED_TOOL_CALLS, sc.HOSTED_TOOL_PRICED,
+                          t.prices.file_path or "a prices file named by OTEL_LLM_PRICES")
         if priced.rejected is not None:
             warn_once("rejected", address,
                       "otel_llm: %s reported a usage or cost beyond any real call (%s); it is not added to the "

@@ -12,6 +12,7 @@ import pytest
 
 from otel_llm import hosted_tools
 from otel_llm import semconv as sc
+from otel_llm.pricing import PricesFileError, load_prices_file
 from tests.conftest import Api, FakeAPI, Reply, fixture_json, fixture_text, only_span, points, total
 
 ASK = {"model": "gpt-4.1", "input": "How many people live in Paris?"}
@@ -168,3 +169,44 @@ def test_a_fault_in_counting_the_tools_leaves_the_app_its_response(
     else:
         assert got.model_dump() == expected.model_dump()
     assert len(spans.get_finished_spans()) == 2 and total(reader, sc.CALLS) == 2
+
+
+def test_a_prices_file_sets_the_fee_per_run_globally_and_per_base_url(
+    instrument: Any, gateway_api: Api, api: Api, fake: FakeAPI, spans: Any, reader: Any, tmp_path: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    prices = tmp_path / "prices.yaml"
+    prices.write_text(
+        "hosted_tools: {code_interpreter: 0.03, web_search: 0.02}\n"
+        "base_urls:\n"
+        '  "https://gateway.example.com/v1":\n'
+        "    hosted_tools: {web_search: 0.012}\n"
+        "    models:\n"
+        "      gpt-4.1: {input: 1.0, output: 4.0}\n")
+    instrument(prices=str(prices))
+    # The gateway: its own tokens' prices, its own web search fee, the file's code interpreter fee.
+    _call(gateway_api, fake, False, WEB_SEARCH, CODE, tools=[{"type": "web_search"}])
+    span = spans.get_finished_spans()[-1].attributes
+    assert span[sc.TOOL_FEES_USD] == pytest.approx(0.012 + 0.03) and sc.HOSTED_TOOL_UNPRICED not in span
+    # OpenAI's API: the file's global fee wins over the list's $0.010.
+    _call(api, fake, False, WEB_SEARCH, tools=[{"type": "web_search"}])
+    assert spans.get_finished_spans()[-1].attributes[sc.TOOL_FEES_USD] == pytest.approx(0.02)
+    assert {p[sc.HOSTED_TOOL_PRICED] for p in _tool_points(reader)} == {"true"}
+    assert _warnings(caplog) == []
+
+
+@pytest.mark.parametrize(("text", "key", "says"), [
+    ("hosted_tools: {web_serch: 0.01}\n", "hosted_tools.web_serch", "unknown hosted tool"),
+    ("hosted_tools: {web_search: -0.01}\n", "hosted_tools.web_search", "from 0 to 100"),
+    ("hosted_tools: {web_search: '1 cent'}\n", "hosted_tools.web_search", "got '1 cent'"),
+    ("hosted_tools: {web_search: .inf}\n", "hosted_tools.web_search", "from 0 to 100"),
+    ("hosted_tools: [web_search]\n", "hosted_tools", "expected a table of USD per run"),
+    ('base_urls: {"http://g/v1": {hosted_tools: {file_search: true}}}\n', "base_urls.http://g/v1.hosted_tools.file_search",
+     "got True"),
+])
+def test_a_wrong_tool_fee_is_the_one_line_error_naming_file_and_key(tmp_path: Any, text: str, key: str, says: str) -> None:
+    path = tmp_path / "prices.yaml"
+    path.write_text(text)
+    with pytest.raises(PricesFileError) as err:
+        load_prices_file(path)
+    assert err.value.key == key and says in err.value.problem and str(path) in str(err.value)

@@ -257,8 +257,8 @@ def _check_prometheus(url: str, query: Query, retention: Retention = _prom_reten
         yield Finding("problem", f"model {labels.get('gen_ai_request_model', '?')!r}{_at(labels)} ran the hosted "
                       f"{labels.get(tool, '?')} tool {value:.0f} times without its fee in the cost (otel_llm prices web "
                       "and file search at OpenAI's list fee on calls priced at OpenAI's list; code interpreter and "
-                      "image generation are billed by measures a call does not carry): `otel-llm reconcile` compares "
-                      "with the bill")
+                      "image generation are billed by measures a call does not carry): set a fee per run under "
+                      "`hosted_tools:` in the OTEL_LLM_PRICES file")
     if calls and not unpriced:
         yield Finding("ok", "every model seen so far is priced")
     if calls and not unmetered:

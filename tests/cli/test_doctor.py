@@ -171,7 +171,8 @@ def test_prometheus_hosted_tool_runs_without_their_fee_are_a_problem_naming_the_
     assert _problems(findings) == [
         "model 'gpt-4.1' at api.openai.com ran the hosted code_interpreter tool 3 times without its fee in the cost "
         "(otel_llm prices web and file search at OpenAI's list fee on calls priced at OpenAI's list; code interpreter "
-        "and image generation are billed by measures a call does not carry): `otel-llm reconcile` compares with the bill"]
+        "and image generation are billed by measures a call does not carry): set a fee per run under `hosted_tools:` in "
+        "the OTEL_LLM_PRICES file"]
     assert any('otel_llm_hosted_tool_priced="false"' in q for q in asked)
 
 
