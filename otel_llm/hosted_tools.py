@@ -23,7 +23,7 @@ show: the fee here is what the response shows, a floor of the bill. Pure; no I/O
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final, NamedTuple
 
 __all__ = ["MAX_CALLS", "TOOLS", "Fees", "count", "fees", "searches_preview"]
@@ -60,15 +60,17 @@ def count(output: object, get: Any) -> tuple[tuple[str, int], ...]:
         return ()
     found: dict[str, int] = {}
     for item in output:
-        tool = _ITEMS.get(get(item).get("type"))
+        kind = get(item).get("type")
+        tool = _ITEMS.get(kind) if isinstance(kind, str) else None  # a hostile `type` may be unhashable
         if tool is not None:
             found[tool] = found.get(tool, 0) + 1
     return tuple(sorted(found.items()))
 
 
 def searches_preview(tools: object) -> bool:
-    """The request's `tools` name the preview web search (billed higher on non-reasoning models)."""
-    if not isinstance(tools, Iterable) or isinstance(tools, (str, bytes, Mapping)):
+    """The request's `tools` name the preview web search (billed higher on non-reasoning models). Only a
+    list or tuple is read: any other iterable (a generator) is the SDK's to consume, once."""
+    if not isinstance(tools, (list, tuple)):
         return False
     for tool in tools:
         kind = tool.get("type") if isinstance(tool, Mapping) else getattr(tool, "type", None)

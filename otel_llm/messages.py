@@ -9,7 +9,7 @@ mapped becomes a generic part rather than an error.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, Final
 
 from .extract import fields
@@ -48,7 +48,7 @@ def _content_parts(content: object) -> list[Part]:
     if isinstance(content, str):
         return [_text(content)]
     parts: list[Part] = []
-    for item in content if isinstance(content, Iterable) else ():
+    for item in content if isinstance(content, (list, tuple)) else ():  # any other iterable is the SDK's to consume
         get = fields(item).get
         kind = get("type")
         if kind in ("text", "input_text", "output_text", "refusal"):
@@ -64,7 +64,7 @@ def _content_parts(content: object) -> list[Part]:
 
 def _tool_calls(calls: object) -> list[Part]:
     parts: list[Part] = []
-    for call in calls if isinstance(calls, Iterable) else ():
+    for call in calls if isinstance(calls, (list, tuple)) else ():
         get = fields(call).get
         function = fields(get("function")).get
         parts.append({"type": "tool_call", "id": get("id"), "name": function("name") or "",
@@ -89,7 +89,7 @@ def _message(item: object) -> Message:
 def input_messages(kwargs: Mapping[str, Any]) -> list[Message] | None:
     """The request's messages (chat), input (Responses, embeddings) or prompt (completions)."""
     messages = kwargs.get("messages")
-    if isinstance(messages, Iterable) and not isinstance(messages, (str, bytes)):
+    if isinstance(messages, (list, tuple)):  # a generator is the SDK's to consume, once: not read
         return [_message(m) for m in messages]
     for name in ("input", "prompt"):
         value = kwargs.get(name)

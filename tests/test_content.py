@@ -74,3 +74,16 @@ def test_plain_and_streamed_output_read_the_same(instrument: Any, api: Api, span
     plain, streamed = (json.loads(s.attributes[sc.GEN_AI_OUTPUT_MESSAGES]) for s in spans.get_finished_spans())
     assert [set(m) for m in plain] == [set(m) for m in streamed] == [{"role", "parts", "finish_reason"}]
     assert [p["type"] for p in plain[0]["parts"]] == [p["type"] for p in streamed[0]["parts"]] == ["text"]
+
+
+def test_messages_given_as_generators_reach_the_api_untouched(instrument: Any, api: Api, fake: Any, spans: Any) -> None:
+    """The SDK takes any iterable of messages, of content parts and of tool calls; capture reads only lists and
+    tuples, so a generator stays the SDK's to consume, once."""
+    instrument(capture_content=True)
+    turn = [TOOL_TURN[0], {**TOOL_TURN[1], "content": (part for part in TOOL_TURN[1]["content"])},
+            {**TOOL_TURN[2], "tool_calls": (call for call in TOOL_TURN[2]["tool_calls"])}, TOOL_TURN[3]]
+    api.call("chat.completions.create", model="gpt-4.1", messages=turn)
+    api.call("chat.completions.create", model="gpt-4.1", messages=(m for m in TOOL_TURN))
+    first, second = fake.bodies[-2:]
+    assert first["messages"] == second["messages"] == TOOL_TURN
+    assert sc.GEN_AI_INPUT_MESSAGES not in spans.get_finished_spans()[-1].attributes  # not read, not guessed

@@ -153,6 +153,25 @@ def test_a_response_claiming_more_tool_runs_than_any_real_call_is_not_believed(
     assert total(reader, sc.USAGE_REJECTED_CALLS, otel_llm__rejected_reason="tool_calls_out_of_range") == 1
 
 
+def test_tools_given_as_a_generator_reach_the_api_untouched(instrumented: Any, api: Api, fake: FakeAPI, spans: Any) -> None:
+    _call(api, fake, False, WEB_SEARCH, tools=(tool for tool in [{"type": "web_search_preview"}]))
+    assert fake.bodies[-1]["tools"] == [{"type": "web_search_preview"}]  # we did not consume the app's generator
+    assert spans.get_finished_spans()[-1].attributes[sc.TOOL_FEES_USD] > 0
+
+
+def test_hostile_output_items_neither_count_nor_cost_the_call_its_usage(
+    instrumented: Any, api: Api, fake: FakeAPI, spans: Any, reader: Any,
+) -> None:
+    _call(api, fake, False)
+    plain = spans.get_finished_spans()[-1].attributes[sc.COST_USD]
+    hostile = [{"type": ["web_search_call"], "id": "x"}, {"type": 5}, {"type": {"web_search_call": 1}}, "web_search_call", 7]
+    response = _call(api, fake, False, *hostile, tools=[{"type": "web_search"}])
+    assert len(response.output) == len(hostile) + 1  # the app gets the response as sent
+    span = spans.get_finished_spans()[-1].attributes
+    assert span[sc.COST_USD] == pytest.approx(plain) and sc.TOOL_FEES_USD not in span and sc.UNMETERED not in span
+    assert points(reader, sc.HOSTED_TOOL_CALLS) == []
+
+
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
 def test_a_fault_in_counting_the_tools_leaves_the_app_its_response(
     instrumented: Any, api: Api, fake: FakeAPI, spans: Any, reader: Any, monkeypatch: pytest.MonkeyPatch, stream: bool,

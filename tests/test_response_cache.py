@@ -692,3 +692,12 @@ def test_credentials_in_the_cache_url_are_never_logged(
     assert "SECRET" not in logged  # ... and no credential in it, at any level
     if secret == "redis":
         assert ":redis@" not in logged
+
+
+def test_tools_given_as_an_iterator_reach_the_api_untouched(instrument: Any, api: Api, fake: FakeAPI) -> None:
+    """The SDK takes any iterable of tools: the cache's checks read only lists and tuples, so a one-shot
+    iterator is the SDK's to consume (the request then bypasses the cache, as any it cannot key)."""
+    instrument(response_cache="memory://")
+    tool = {"type": "function", "name": "lookup", "parameters": {"type": "object", "properties": {}}}
+    api.call("responses.create", model="gpt-4.1", input="hi", temperature=0, tools=iter([tool]))
+    assert fake.bodies[-1]["tools"] == [tool]

@@ -101,7 +101,8 @@ def cacheable(settings: Settings, operation: str, method: str, events: bool, kwa
         if kwargs.get("background") is True or _given(kwargs.get("conversation")):
             return False  # answered later, or appended to server-side state
         tools: Any = kwargs.get("tools")
-        if _given(tools) and any(not isinstance(t, Mapping) or t.get("type") not in _APP_TOOLS for t in tools):
+        if _given(tools) and (not isinstance(tools, (list, tuple))  # another iterable is the SDK's to consume
+                              or any(not isinstance(t, Mapping) or t.get("type") not in _APP_TOOLS for t in tools)):
             return False
     elif _given(kwargs.get("web_search_options")):
         return False
