@@ -2,14 +2,15 @@
 
 A Responses call given `tools=[{"type": "web_search"}]` (or file search, code interpreter, image
 generation) may run that tool several times; each run is an item of the response's `output`
-(`web_search_call`, ...). OpenAI bills web and file search per call on top of the tokens (the "Built-in
-tools" table of https://openai.com/api/pricing, read 2026-11):
+(`web_search_call`, ...). OpenAI bills web and file search per call on top of the tokens, by the "Built-in
+tools" table of https://openai.com/api/pricing as OpenAI's forum staff quoted it (community.openai.com
+t/1363698, 2025-11) and two price trackers listed it (modelcostwatch.com, 2026-03):
 
 | tool | USD per call | note |
 |---|---|---|
-| web_search | 0.010 | search content tokens are in the usage, priced at the model's rates |
+| web_search | 0.010 | plus search content tokens at the model's rates |
 | web_search_preview, reasoning models (o-series, gpt-5) | 0.010 | as web_search |
-| web_search_preview, other models (gpt-4o, gpt-4.1) | 0.025 | |
+| web_search_preview, other models (gpt-4o, gpt-4.1, gpt-5-chat) | 0.025 | search content tokens free |
 | file_search | 0.0025 | vector storage is billed per GB-day, outside any call |
 
 Code interpreter (per container session) and image generation (at the image model's token rates, not in
@@ -46,7 +47,8 @@ MAX_CALLS: Final = 1_000
 WEB_SEARCH_PREVIEW: Final = "web_search_preview"  # a web search run on a request naming the preview tool
 _PER_CALL: Final = {WEB_SEARCH: 0.010, WEB_SEARCH_PREVIEW: 0.010, FILE_SEARCH: 0.0025}
 _PREVIEW_OTHER_MODELS: Final = 0.025
-_REASONING: Final = re.compile(r"(?:[^/]*/)?(?:o\d|gpt-5)")  # o1, o3, o4-mini, gpt-5, gpt-5.1-mini, ...
+# o1, o3, o4-mini, gpt-5, gpt-5.1-mini, openai/o3, ...; not gpt-5-chat-latest, which does not reason.
+_REASONING: Final = re.compile(r"(?:[^/]*/)?(?:o\d|gpt-5(?![\w.-]*chat))")
 
 
 class Fees(NamedTuple):
@@ -54,7 +56,7 @@ class Fees(NamedTuple):
     unpriced: tuple[str, ...]  # tools that ran and are not in `usd`
 
 
-def count(output: object, get: Any) -> tuple[tuple[str, int], ...]:
+def count(output: object, get: Callable[[object], Mapping[str, Any]]) -> tuple[tuple[str, int], ...]:
     """(tool, runs) of a Responses API `output` list, by tool name; `get(item)` gives an item's fields."""
     if not isinstance(output, list) or not output:
         return ()

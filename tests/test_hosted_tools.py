@@ -86,7 +86,8 @@ def test_web_and_file_search_runs_add_openais_fee_per_run_to_the_cost(
     ]
 
 
-@pytest.mark.parametrize(("model", "fee"), [("gpt-4.1", 0.025), ("o4-mini", 0.010)])
+@pytest.mark.parametrize(("model", "fee"), [("gpt-4.1", 0.025), ("o4-mini", 0.010), ("gpt-5", 0.010),
+                                          ("gpt-5-chat-latest", 0.025)])
 def test_the_preview_web_search_costs_more_on_a_model_that_does_not_reason(
     instrumented: Any, api: Api, fake: FakeAPI, spans: Any, model: str, fee: float,
 ) -> None:
