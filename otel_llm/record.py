@@ -52,6 +52,8 @@ REJECT_COST: Final = "cost_out_of_range"
 REJECT_SAVINGS: Final = "savings_out_of_range"
 REJECT_TOOLS: Final = "tool_calls_out_of_range"  # more hosted tool runs than hosted_tools.MAX_CALLS
 _NO_FEES: Final = hosted_tools.Fees(0.0, ())
+# A Responses call made with background=True returns at once, in one of these states, with no usage yet.
+_PENDING: Final = frozenset({("queued",), ("in_progress",)})
 
 
 def error_type(exc: BaseException) -> str:
@@ -463,6 +465,12 @@ class Recorder:
                       "(counted in %s): images, speech and whisper transcriptions are billed per image, per "
                       "character or per minute, which otel_llm does not price. `otel-llm reconcile` compares "
                       "with the provider's bill.", outcome.operation, address, outcome.model, sc.CALLS_UNMETERED)
+        elif outcome.unmetered and not outcome.streaming and outcome.info.finish_reasons in _PENDING:
+            warn_once("unmetered", f"background {address}",
+                      "otel_llm: a background Responses call to %s (model %r) returned while %s, before its usage "
+                      "existed, so its tokens and cost are not measured (counted in %s); otel_llm does not follow "
+                      "responses.retrieve(). `otel-llm reconcile` compares with the provider's bill.",
+                      address, outcome.model, outcome.info.finish_reasons[0], sc.CALLS_UNMETERED)
         elif outcome.unmetered:
             warn_once("unmetered", address,
                       "otel_llm: a %s call to %s ended with no usage we could read, so its tokens and cost are not measured "

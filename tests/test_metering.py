@@ -237,3 +237,20 @@ def test_raw_readers_see_exactly_what_they_would_without_us(
 def test_stream_chunk_count_is_what_the_app_saw(instrumented: Any, api: Api, spans: Any) -> None:
     chunks = api.consume(api.call("chat.completions.create", **CHAT, stream=True))
     assert only_span(spans).attributes[sc.STREAM_CHUNKS] == len(chunks) == 52
+
+
+def test_a_background_response_is_unmetered_and_its_warning_says_why_not_how_to_stream(
+    instrumented: Any, api: Api, fake: FakeAPI, spans: Any, reader: Any, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """responses.create(background=True) returns at once, queued, before any usage exists: counted unmetered
+    (never $0 in silence), and the warning names the cause, not the stream setting."""
+    body = fixture_json("response.json")
+    body.update(status="queued", usage=None, output=[])
+    fake.reply(Reply(body=body))
+    response = api.call("responses.create", model="gpt-4.1", input="Write a long report", background=True)
+    assert response.status == "queued"
+    assert only_span(spans).attributes[sc.UNMETERED] is True
+    assert [p["value"] for p in _unmetered(reader)] == [1]
+    warned = _warnings(caplog, "no")
+    assert len(warned) == 1 and "background" in warned[0] and "queued" in warned[0]
+    assert "OTEL_LLM_INCLUDE_STREAM_USAGE" not in warned[0]
