@@ -187,17 +187,22 @@ class Entry:
     adjustment: float | None = None
 
 
-def _adjustment(path: str, key: str, value: object) -> float:
-    problem = f"expected a percentage from {_MIN_ADJUSTMENT:g} to {_MAX_ADJUSTMENT:g} (-20: a 20% discount)"
+def _bounded(path: str, key: str, value: object, low: float, high: float, problem: str) -> float:
+    """A number of a prices file from `low` to `high`, or the one-line error: `problem`, and what was given."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise PricesFileError(path, key, f"{problem}, got {_short.repr(value)}")
     try:
-        percent = float(value)
-    except OverflowError:
-        raise PricesFileError(path, key, f"{problem}, got a number far too large") from None
-    if not math.isfinite(percent) or not _MIN_ADJUSTMENT <= percent <= _MAX_ADJUSTMENT:
+        number = float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        raise PricesFileError(path, key, f"{problem}, got a number of about {int(int(value).bit_length() * 0.30103) + 1} digits") from None
+    if not math.isfinite(number) or not low <= number <= high:
         raise PricesFileError(path, key, f"{problem}, got {_short.repr(value)}")
-    return percent
+    return number
+
+
+def _adjustment(path: str, key: str, value: object) -> float:
+    return _bounded(path, key, value, _MIN_ADJUSTMENT, _MAX_ADJUSTMENT,
+                    f"expected a percentage from {_MIN_ADJUSTMENT:g} to {_MAX_ADJUSTMENT:g} (-20: a 20% discount)")
 
 
 def _file_rates(path: str, key: str, entry: object) -> Entry:
@@ -233,16 +238,7 @@ def _file_rates(path: str, key: str, entry: object) -> Entry:
 
 def _price(path: str, key: str, value: object) -> float:
     """A price in USD per million tokens: a number from 0 to MAX_PRICE, or the one-line error."""
-    problem = f"expected a number of USD per million tokens from 0 to {MAX_PRICE:,.0f}"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise PricesFileError(path, key, f"{problem}, got {_short.repr(value)}")
-    try:
-        price = float(value)
-    except OverflowError:  # an integer of hundreds of digits
-        raise PricesFileError(path, key, f"{problem}, got a number of about {int(int(value).bit_length() * 0.30103) + 1} digits") from None
-    if not math.isfinite(price) or not 0 <= price <= MAX_PRICE:
-        raise PricesFileError(path, key, f"{problem}, got {_short.repr(value)}")
-    return price
+    return _bounded(path, key, value, 0, MAX_PRICE, f"expected a number of USD per million tokens from 0 to {MAX_PRICE:,.0f}")
 
 
 def _models(path: str, prefix: str, table: object) -> dict[str, Entry]:
@@ -259,16 +255,8 @@ def _tool_fees(path: str, key: str, table: object) -> dict[str, float]:
     for tool, value in table.items():
         if tool not in TOOL_FEE_KEYS:
             raise PricesFileError(path, f"{key}.{tool}", f"unknown hosted tool; expected one of {list(TOOL_FEE_KEYS)}")
-        problem = f"expected a number of USD per run from 0 to {MAX_TOOL_FEE:g}"
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise PricesFileError(path, f"{key}.{tool}", f"{problem}, got {_short.repr(value)}")
-        try:
-            fee = float(value)
-        except OverflowError:
-            raise PricesFileError(path, f"{key}.{tool}", f"{problem}, got a number far too large") from None
-        if not math.isfinite(fee) or not 0 <= fee <= MAX_TOOL_FEE:
-            raise PricesFileError(path, f"{key}.{tool}", f"{problem}, got {_short.repr(value)}")
-        fees[str(tool)] = fee
+        fees[str(tool)] = _bounded(path, f"{key}.{tool}", value, 0, MAX_TOOL_FEE,
+                                   f"expected a number of USD per run from 0 to {MAX_TOOL_FEE:g}")
     return fees
 
 

@@ -229,7 +229,7 @@ def _check_prometheus(url: str, query: Query, retention: Retention = _prom_reten
         unmetered = query(url, queries.seen(queries.METRICS["unmetered"], "24h", [*by, queries.LABELS["operation"]])
                           + " > 0")
         tool = queries.LABELS["hosted_tool"]
-        tools_unpriced = query(url, queries.seen(f'{queries.METRICS["hosted_tools"]}{{{queries.LABELS["hosted_tool_priced"]}="false"}}',
+        tools_unpriced = query(url, queries.seen(f'{queries.METRICS["hosted_tools"]}{{{queries.TOOL_FEE_MISSING}}}',
                                                  "24h", [*by, tool]) + " > 0")
     except Exception as exc:
         yield Finding("problem", f"Prometheus at {url} does not answer: {exc}")

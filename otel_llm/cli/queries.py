@@ -54,6 +54,7 @@ __all__ = [
     "MatchersError",
     "FIGURES",
     "LABELS",
+    "TOOL_FEE_MISSING",
     "LATEST_NAMES",
     "METRICS",
     "RULES",
@@ -192,6 +193,8 @@ LABELS: Final[Mapping[str, str]] = {
     "status_class": "otel_llm_http_status_class",
     "scope": "scope",
 }
+# The matcher of hosted tool runs whose fee is not in the spend (otel_llm_hosted_tool_calls_total).
+TOOL_FEE_MISSING: Final = f'{LABELS["hosted_tool_priced"]}="false"'
 
 # The rules' carry window: a series silent for longer than this before a period starts counts whole.
 CARRY: Final = "1h"
@@ -492,7 +495,7 @@ FIGURES: Final[Mapping[str, tuple[str, tuple[str, ...], str]]] = {
     "cache_savings_by_kind": ("savings", (LABELS["cache_kind"],), ""),
     "unpriced_calls_by_model": ("unpriced", (_MODEL,), ""),
     "unmetered_calls_by_model": ("unmetered", (_MODEL,), ""),
-    "unpriced_tool_runs_by_model": ("hosted_tools", (_MODEL,), f'{LABELS["hosted_tool_priced"]}="false"'),
+    "unpriced_tool_runs_by_model": ("hosted_tools", (_MODEL,), TOOL_FEE_MISSING),
     "failed_calls_by_model": ("calls", (_MODEL,), 'error_type!=""'),
     "http_429_by_model": ("attempts", (_MODEL,), f'{LABELS["status_class"]}="429"'),
 }

@@ -18,6 +18,7 @@ from typing import Any
 from .queries import (
     LABELS,
     METRICS,
+    TOOL_FEE_MISSING,
     Prometheus,
     Sample,
     budget_query,
@@ -57,7 +58,7 @@ PERIOD_QUERIES: Mapping[str, tuple[str, list[str], str]] = {
     "calls": ("calls", [LABELS["model"], LABELS["error_type"]], ""),
     "unpriced": ("unpriced", [LABELS["model"]], ""),
     "unmetered": ("unmetered", [LABELS["model"]], ""),
-    "unpriced_tool_runs": ("hosted_tools", [LABELS["model"]], f'{LABELS["hosted_tool_priced"]}="false"'),
+    "unpriced_tool_runs": ("hosted_tools", [LABELS["model"]], TOOL_FEE_MISSING),
     "attempts": ("attempts", [LABELS["model"], LABELS["status_class"]], ""),
     "reference": ("cost_reference", [LABELS["prompt_size"], LABELS["reference_model"]], ""),
 }
