@@ -3,8 +3,9 @@
 A Responses call given `tools=[{"type": "web_search"}]` (or file search, code interpreter, image
 generation) may run that tool several times; each run is an item of the response's `output`
 (`web_search_call`, ...). OpenAI bills web and file search per call on top of the tokens, by the "Built-in
-tools" table of https://openai.com/api/pricing as OpenAI's forum staff quoted it (community.openai.com
-t/1363698, 2025-11) and two price trackers listed it (modelcostwatch.com, 2026-03):
+tools" table of https://openai.com/api/pricing as a user quoted it on OpenAI's developer forum, with the
+replies confirming which models pay which rate (community.openai.com t/1363698, 2025-11), and as two price
+trackers list it (modelcostwatch.com, 2026-03):
 
 | tool | USD per call | note |
 |---|---|---|
