@@ -28,7 +28,7 @@ from .scrub import scrub
 if TYPE_CHECKING:
     from .telemetry import Telemetry
 
-__all__ = ["BILLED", "METERED", "Outcome", "Priced", "Recorder", "error_type", "prompt_size", "span_attributes", "usage_rejected"]
+__all__ = ["BILLED", "BILLED_BY_OTHER_MEASURE", "METERED", "Outcome", "Priced", "Recorder", "error_type", "prompt_size", "span_attributes", "usage_rejected"]
 
 _SMALL_PROMPT: Final = 1_000
 _MEDIUM_PROMPT: Final = 10_000
@@ -40,6 +40,8 @@ METERED: Final = frozenset({sc.OP_CHAT, sc.OP_TEXT_COMPLETION, sc.OP_EMBEDDINGS}
 # gpt-4o transcribe models send token usage, and are priced from it.) Creating a batch is not billed itself.
 BILLED: Final = METERED | frozenset({sc.OP_IMAGE, sc.OP_AUDIO_SPEECH, sc.OP_AUDIO_TRANSCRIPTION,
                                      sc.OP_AUDIO_TRANSLATION})
+# Those of them billed per image, per character or per minute: usage in tokens is not their bill.
+BILLED_BY_OTHER_MEASURE: Final = BILLED - METERED
 
 # The bounds of what one real call can report (see the README's "Numbers we refuse" section). The
 # largest context windows are about 10 million tokens; ten times that is no real call's usage, but a
@@ -459,7 +461,7 @@ class Recorder:
             warn_once("rejected", address,
                       "otel_llm: %s reported a usage or cost beyond any real call (%s); it is not added to the "
                       "sums, and counted in %s", address, priced.rejected, sc.USAGE_REJECTED_CALLS)
-        elif outcome.unmetered and outcome.operation not in METERED:
+        elif outcome.unmetered and outcome.operation in BILLED_BY_OTHER_MEASURE:
             warn_once("unmetered", f"{outcome.operation} {address}",
                       "otel_llm: a %s call to %s (model %r) returned no token usage, so its cost is not measured "
                       "(counted in %s): images, speech and whisper transcriptions are billed per image, per "

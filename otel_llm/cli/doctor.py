@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from ..record import BILLED, METERED
+from ..record import BILLED_BY_OTHER_MEASURE
 from . import queries
 from ._term import colour
 
@@ -245,7 +245,7 @@ def _check_prometheus(url: str, query: Query, retention: Retention = _prom_reten
     for labels, value in unmetered:
         where = f"model {labels.get('gen_ai_request_model', '?')!r}{_at(labels)} has {value:.0f} unmetered calls"
         operation = labels.get(queries.LABELS["operation"], "")
-        if operation in BILLED and operation not in METERED:
+        if operation in BILLED_BY_OTHER_MEASURE:
             yield Finding("problem", f"{where} ({operation}, billed per image, character or minute with no token "
                           "usage: otel_llm does not price them, so their cost is in no figure; `otel-llm reconcile` "
                           "compares with the bill)")
