@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from . import hosted_tools
 from . import semconv as sc
 from .pricing import Usage
-from .sdk import base_url_of
+from .sdk import base_url_of, default_query
 
 __all__ = [
     "SENDS_STREAM_USAGE",
@@ -91,8 +91,7 @@ def accepts_stream_usage(where: Endpoint, client: object) -> bool:
         return False
     if where.provider != "azure.ai.openai":
         return True
-    query = getattr(client, "default_query", None)
-    version = query.get("api-version") if isinstance(query, Mapping) else None
+    version = default_query(client).get("api-version")
     return isinstance(version, str) and version[:10] >= _AZURE_STREAM_USAGE_SINCE
 
 

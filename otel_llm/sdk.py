@@ -13,7 +13,7 @@ from types import FunctionType, ModuleType
 from typing import Any, Final
 
 __all__ = [
-    "RAW_RESPONSE_HEADER", "base_url_of", "chunk_source", "client_of", "given", "helper_raw_stream", "is_sentinel", "is_stream",
+    "RAW_RESPONSE_HEADER", "base_url_of", "chunk_source", "client_of", "default_query", "given", "helper_raw_stream", "is_sentinel", "is_stream",
     "raw_kind", "raw_request", "set_parsed", "transport",
 ]
 
@@ -88,6 +88,15 @@ def base_url_of(client: Any, state: Mapping[str, Any]) -> Any:
     """The client's base URL object, read from its instance dict (`state`) without the property's cost."""
     url = state.get("_base_url")
     return url if url is not None else getattr(client, "base_url", "")
+
+
+def default_query(client: Any) -> Mapping[str, Any]:
+    """The query the client adds to every request (an Azure client's `api-version`): its
+    `default_query`, or where the release has no such property (openai 1.26) its `_custom_query`."""
+    query = getattr(client, "default_query", None)
+    if query is None:
+        query = getattr(client, "_custom_query", None)
+    return query if isinstance(query, Mapping) else {}
 
 
 def set_parsed(raw: Any, value: Any) -> None:

@@ -566,6 +566,36 @@ def test_without_the_redis_package_the_cache_is_off_and_the_app_runs(
     assert len(fake.requests) == 1
 
 
+def test_on_an_sdk_without_the_responses_api_chat_is_still_cached(
+    instrument: Any, api: Api, fake: FakeAPI, spans: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """openai before 1.66 has no `openai.types.responses`: instrument() raised ModuleNotFoundError, so an
+    app that turned the cache on got no telemetry at all (`make test-openai-releases` runs it on 1.26)."""
+    monkeypatch.setitem(sys.modules, "openai.types.responses", None)  # import -> ModuleNotFoundError
+    instrumentor = instrument(response_cache="memory://")
+    assert instrumentor.telemetry.response_cache is not None
+    first = api.call("chat.completions.create", **CHAT)
+    again = api.call("chat.completions.create", **CHAT)
+    assert again.model_dump() == first.model_dump() and len(fake.requests) == 1
+    assert len(finished(spans)) == 2
+
+
+def test_a_fault_setting_up_the_cache_leaves_the_calls_instrumented_and_says_so(
+    instrument: Any, api: Api, fake: FakeAPI, spans: Any, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def boom(*_: Any, **__: Any) -> None:
+        raise RuntimeError("injected")
+
+    monkeypatch.setattr(ResponseCache, "__init__", boom)
+    instrumentor = instrument(response_cache="memory://")
+    assert instrumentor.telemetry.response_cache is None
+    assert [r.levelno for r in caplog.records if "cannot set up the response cache" in r.getMessage()] == [logging.ERROR]
+    api.call("chat.completions.create", **CHAT)
+    api.call("chat.completions.create", **CHAT)
+    assert len(fake.requests) == 2 and len(finished(spans)) == 2
+
+
 # --- the memory backend's bounds ---------------------------------------------------------------------
 def test_memory_lru_is_bounded_by_entries() -> None:
     backend = MemoryBackend(max_entries=2, max_bytes=10_000)
@@ -624,7 +654,7 @@ def test_key_ignores_transport_args_and_omitted_values_but_not_the_request() -> 
     assert cache_key("chat", "create", client, {**CHAT, "temperature": 0.0}) == base
     assert cache_key("chat", "create", client, {**CHAT, "timeout": 3, "extra_headers": {"traceparent": "b"}}) == base
     assert cache_key("chat", "create", client, {**CHAT, "extra_headers": {"a": "b"}}) != base
-    assert cache_key("chat", "create", client, {**CHAT, "top_p": openai.omit, "n": openai.NOT_GIVEN}) == base
+    assert cache_key("chat", "create", client, {**CHAT, "top_p": getattr(openai, "omit", openai.NOT_GIVEN), "n": openai.NOT_GIVEN}) == base
     assert cache_key("chat", "create", client, {**CHAT, "user": "u1"}) != base
     assert cache_key("chat", "create", client, {**CHAT, "extra_query": {"x": 1}}) != base
     assert cache_key("chat", "create", _client(api_key="sk-other"), CHAT) != base

@@ -10,6 +10,7 @@ here may fail the app's call: a broken backend or a corrupt entry is a miss, cou
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import logging
 import time
@@ -124,7 +125,7 @@ def cache_key(operation: str, method: str, client: Any, kwargs: Mapping[str, Any
             "method": method,
             "base_url": str(getattr(client, "base_url", "")),
             "tenant": tenant,
-            "query": _canon(getattr(client, "default_query", None) or {}),
+            "query": _canon(sdk.default_query(client)),
             "kwargs": {k: _canon(v) for k, v in kwargs.items() if k not in _TRANSPORT_ARGS and _given(v)},
         }
     except _Uncacheable:
@@ -133,15 +134,22 @@ def cache_key(operation: str, method: str, client: Any, kwargs: Mapping[str, Any
     return KEY_PREFIX + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _types() -> dict[str, type]:
-    """The only classes an entry may be rebuilt as (never a class named by the stored data)."""
-    from openai.types import Completion, CreateEmbeddingResponse
-    from openai.types.chat import ChatCompletion, ChatCompletionChunk
-    from openai.types.responses import Response
+# The only classes an entry may be rebuilt as (never a class named by the stored data).
+_TYPES: Final = (("openai.types", "Completion"), ("openai.types", "CreateEmbeddingResponse"),
+                 ("openai.types.chat", "ChatCompletion"), ("openai.types.chat", "ChatCompletionChunk"),
+                 ("openai.types.responses", "Response"))
 
-    return {
-        c.__name__: c for c in (ChatCompletion, ChatCompletionChunk, Completion, CreateEmbeddingResponse, Response)
-    }
+
+def _types() -> dict[str, type]:
+    """`_TYPES` by name, those this SDK release has: openai before 1.66 has no Responses API, so no
+    `Response` to store or rebuild (its entries, written by a newer SDK sharing the backend, are misses)."""
+    found: dict[str, type] = {}
+    for module, name in _TYPES:
+        try:
+            found[name] = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):
+            continue
+    return found
 
 
 def _dump(obj: Any) -> Any:
@@ -506,7 +514,12 @@ def open_cache(settings: Settings, requests: Sum, lock: Any) -> ResponseCache | 
     except Exception as exc:
         _log.error("otel_llm: cannot open the response cache %s (%s); it is off", _redact(url), _scrub(str(exc), url))
         return None
-    return ResponseCache(backend, settings, requests, lock)
+    try:
+        return ResponseCache(backend, settings, requests, lock)
+    except Exception as exc:  # our own fault: the calls are still instrumented, uncached
+        _log.error("otel_llm: cannot set up the response cache %s (%s: %s); it is off",
+                   _redact(url), type(exc).__name__, _scrub(str(exc), url))
+        return None
 
 
 def _int_option(query: dict[str, list[str]], name: str, default: int) -> int:

@@ -28,7 +28,8 @@ NEUTRAL_HEADERS: Final = frozenset({
     "accept", "accept-encoding", "connection", "content-type", "user-agent",
     "traceparent", "tracestate", "idempotency-key", "x-request-id",
 })
-_NEUTRAL_PREFIXES: Final = ("x-stainless-",)  # the SDK's own: language, OS, retry count, timeout
+_NEUTRAL_PREFIXES: Final = ("x-stainless-",)
+_EMPTY_CREDENTIALS: Final = frozenset({"", "bearer", "basic"})  # a header value that carries no credential  # the SDK's own: language, OS, retry count, timeout
 # Credential fields of the client, hashed in besides the headers they become: the SDK version in use
 # may add them to the request later than `default_headers` (Azure's token in openai 1.x).
 _FIELDS: Final = ("api_key", "admin_api_key", "organization", "project", "_azure_ad_token")
@@ -111,7 +112,11 @@ def _headers(client: Any, extra_headers: object) -> dict[str, str]:
             if kind == "Omit":
                 merged.pop(key, None)
             elif kind is None and value is not None:
-                merged[key] = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+                text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+                if text.strip().lower() in _EMPTY_CREDENTIALS:
+                    merged.pop(key, None)  # openai 1.26 sends "Bearer " for an empty key: it names nobody
+                else:
+                    merged[key] = text
     return {k: v for k, v in merged.items() if k not in NEUTRAL_HEADERS and not k.startswith(_NEUTRAL_PREFIXES)}
 
 
