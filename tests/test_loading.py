@@ -8,6 +8,7 @@ import types
 from importlib.metadata import entry_points
 from typing import Any
 
+import openai
 import pytest
 from opentelemetry.semconv._incubating.attributes import (
     error_attributes,
@@ -23,7 +24,7 @@ import otel_llm
 from otel_llm import semconv as sc
 from otel_llm.instrumentor import OpenAIInstrumentor
 from otel_llm.settings import ENV_VARIABLES, Settings, load_settings
-from tests.conftest import total
+from tests.conftest import chat_module, total
 
 
 def test_public_api_is_pinned() -> None:
@@ -110,16 +111,14 @@ def test_settings_are_read_once_and_frozen() -> None:
 
 
 def test_disabled_instruments_nothing(instrument: Any) -> None:
-    import openai.resources.chat.completions.completions as chat
-
+    chat = chat_module()
     before = chat.Completions.__dict__["create"]
     instrument(enabled=False)
     assert chat.Completions.__dict__["create"] is before
 
 
 def test_a_second_instance_uninstruments_what_the_first_patched(tracer_provider: Any, meter_provider: Any) -> None:
-    import openai.resources.chat.completions.completions as chat
-
+    chat = chat_module()
     before = chat.Completions.__dict__["create"]
     OpenAIInstrumentor().instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
     assert chat.Completions.__dict__["create"] is not before
@@ -143,6 +142,9 @@ def test_counters_keep_counting_when_instrumented_again(instrument: Any, api: An
 
 LAZY = """
 import sys, openai, otel_llm
+if "openai.resources.embeddings" in sys.modules:
+    print("eager")  # an openai release that imports its resources with the package (1.26): nothing to wait for
+    sys.exit()
 instrumentor = otel_llm.OpenAIInstrumentor()
 instrumentor.instrument()
 assert "openai.resources.embeddings" not in sys.modules, "instrument() must not import the SDK's resources"
@@ -163,6 +165,8 @@ def test_sdk_modules_are_patched_when_the_app_first_imports_them(between: str, e
 
     done = subprocess.run([sys.executable, "-c", LAZY.format(between=between)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+    if done.stdout.strip() == "eager":
+        pytest.skip(f"openai {openai.__version__} imports its resources with the package")
     assert done.stdout.strip() == expected
 
 

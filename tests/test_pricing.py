@@ -14,7 +14,7 @@ import otel_llm
 from otel_llm import semconv as sc
 from otel_llm.extract import usage_of
 from otel_llm.pricing import PriceBook, PricesFileError, Rate, Rates, Usage, load_prices_file
-from tests.conftest import Api, FakeAPI, Reply, finished, fixture_json, only_span, points, total
+from tests.conftest import Api, FakeAPI, Reply, finished, fixture_json, needs_sdk, only_span, points, total
 
 EXAMPLE = str(Path(__file__).parents[1] / "examples" / "prices.yaml")
 M = 1e-6
@@ -31,12 +31,14 @@ def test_each_token_class_at_its_price_on_real_sdk_usage_objects() -> None:
     assert rates.cost(usage).usd == pytest.approx(176 * 2 * M + 1024 * 0.5 * M + 300 * 8 * M)
     assert rates.cost(usage).cache_savings_usd == pytest.approx(1024 * 1.5 * M)
 
-    resp = openai.types.responses.Response.model_validate(fixture_json("response.json"))
-    assert usage_of(resp.usage) == Usage(input=2000, output=400, cache_read=1500, reasoning=150)
-
     audio = Usage(input=1000, output=500, cache_write=100, input_audio=300, output_audio=200)
     expected = 600 * 2 * M + 100 * 2.5 * M + 300 * 40 * M + 300 * 8 * M + 200 * 80 * M
     assert rates.cost(audio).usd == pytest.approx(expected)
+
+
+def test_a_responses_api_usage_object_reads_the_same_token_classes() -> None:
+    response = needs_sdk(openai, "types.responses.Response").model_validate(fixture_json("response.json"))
+    assert usage_of(response.usage) == Usage(input=2000, output=400, cache_read=1500, reasoning=150)
 
 
 def test_audio_tokens_fall_back_to_text_prices_when_the_model_has_none() -> None:
