@@ -65,14 +65,17 @@ LATEST = {"gen_ai.client.inference.duration", "gen_ai.client.inference.time_to_f
           "gen_ai.client.operation.duration"}  # (embeddings stay on operation.duration)
 
 
-# The standard opt-in variable, as a user sets it: unset, the latest GenAI names, both shapes.
-@pytest.mark.parametrize(("opt_in", "standard", "absent"), [
-    ("", V1_41, LATEST - V1_41),
-    ("http,gen_ai_latest_experimental", LATEST, V1_41 - LATEST),
-    ("gen_ai_latest_experimental/dup", V1_41 | LATEST, set()),
-], ids=["default", "latest", "dup"])
+# The standard opt-in variable, as a user sets it: unset, the latest GenAI names, both shapes; and the
+# response cache turned on (on openai 1.26 it once made the instrumentor fail to load, which
+# opentelemetry-instrument logs at debug level only: the app ran with no telemetry).
+@pytest.mark.parametrize(("opt_in", "standard", "absent", "cache"), [
+    ("", V1_41, LATEST - V1_41, ""),
+    ("http,gen_ai_latest_experimental", LATEST, V1_41 - LATEST, ""),
+    ("gen_ai_latest_experimental/dup", V1_41 | LATEST, set(), ""),
+    ("", V1_41, LATEST - V1_41, "memory://"),
+], ids=["default", "latest", "dup", "response-cache"])
 def test_unchanged_app_under_opentelemetry_instrument(tmp_path: Path, otlp_endpoint: ThreadingHTTPServer, opt_in: str,
-                                                      standard: set[str], absent: set[str]) -> None:
+                                                      standard: set[str], absent: set[str], cache: str) -> None:
     app = tmp_path / "app.py"
     app.write_text(APP)
     with Simulator(config=SimulatorConfig(latency_scale=0)) as sim:
@@ -89,6 +92,7 @@ def test_unchanged_app_under_opentelemetry_instrument(tmp_path: Path, otlp_endpo
             "OTEL_LLM_INCLUDE_STREAM_USAGE": "always",
             "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "httpx,requests,urllib3,urllib",
             "OTEL_SEMCONV_STABILITY_OPT_IN": opt_in,
+            "OTEL_LLM_RESPONSE_CACHE": cache,
         }
         bindir = Path(sys.executable).parent
         done = subprocess.run([str(bindir / "opentelemetry-instrument"), sys.executable, str(app)], env=env,
