@@ -25,6 +25,7 @@ from .call import Call
 from .extract import SENDS_STREAM_USAGE, accepts_stream_usage
 from .faults import report_fault
 from .hosted_tools import searches_preview
+from .scrub import scrub
 from .settings import Settings, load_settings
 from .streams import wrap_stream
 from .telemetry import Telemetry
@@ -144,7 +145,16 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         if not settings.enabled:
             _log.info("otel_llm: disabled by OTEL_LLM_ENABLED")
             return
-        telemetry = Telemetry(settings, tracer_provider, meter_provider)
+        try:
+            self._patch_all(Telemetry(settings, tracer_provider, meter_provider), settings)
+        except Exception as exc:  # never fail the app's start-up, and never go quiet about it:
+            # opentelemetry-instrument logs an ImportError from an instrumentor at debug level only.
+            self._uninstrument()
+            _log.error("otel_llm: could not instrument the openai SDK (%s: %s); the app runs without otel_llm's "
+                       "telemetry", type(exc).__name__, scrub(str(exc)))
+
+    def _patch_all(self, telemetry: Telemetry, settings: Settings) -> None:
+        """Open the response cache, patch the SDK and its retries, look for peers."""
         telemetry.use_cache(open_cache(settings, telemetry.response_cache_requests, telemetry.ledger.lock))
         self.telemetry = telemetry
         # The SDK imports its resource modules lazily, on first use; importing them all here would add

@@ -14,7 +14,7 @@ from otel_llm import instrumentor as instrumentor_module
 from otel_llm import record as record_module
 from otel_llm import streams as streams_module
 from otel_llm.telemetry import Telemetry
-from tests.conftest import Api, finished
+from tests.conftest import Api, chat_module, finished
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 
@@ -104,6 +104,31 @@ def test_a_fault_is_logged_once_not_per_call(instrument: Any, api: Api, monkeypa
     for _ in range(5):
         api.call("chat.completions.create", model="gpt-4.1", messages=MESSAGES)
     assert len([r for r in caplog.records if "internal error" in r.getMessage()]) == 1
+
+
+@pytest.mark.parametrize("fault", ["telemetry", "patching"])
+def test_a_fault_while_instrumenting_leaves_the_sdk_as_it_was_and_says_so(
+    instrument: Any, api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, fault: str,
+) -> None:
+    """instrument() never fails the app's start-up. An ImportError is the worst case: opentelemetry-instrument
+    logs it at debug level only, so the app would run with no telemetry and nobody told."""
+    chat = chat_module().Completions
+    before = vars(chat)["create"]
+    expected = api.call("chat.completions.create", model="gpt-4.1", messages=MESSAGES).model_dump()
+
+    def boom(*_: Any, **__: Any) -> Any:
+        raise ImportError("injected")
+
+    if fault == "telemetry":
+        monkeypatch.setattr(instrumentor_module, "Telemetry", boom)
+    else:  # after the SDK modules already loaded were patched
+        monkeypatch.setattr(instrumentor_module.retries, "hooks", boom)
+    instrument()
+    errors = [r for r in caplog.records if r.name == "otel_llm" and r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "could not instrument" in errors[0].getMessage()
+    assert "ImportError: injected" in errors[0].getMessage()
+    assert vars(chat)["create"] is before  # nothing left half-patched
+    assert api.call("chat.completions.create", model="gpt-4.1", messages=MESSAGES).model_dump() == expected
 
 
 def test_sdk_exception_object_passes_through_untouched(instrument: Any, api: Api, fake: Any, spans: Any,
