@@ -13,8 +13,8 @@ from types import FunctionType, ModuleType
 from typing import Any, Final
 
 __all__ = [
-    "RAW_RESPONSE_HEADER", "base_url_of", "chunk_source", "client_of", "default_query", "given", "helper_raw_stream", "is_sentinel", "is_stream",
-    "raw_kind", "raw_request", "set_parsed", "transport",
+    "RAW_RESPONSE_HEADER", "base_url_of", "chunk_source", "client_of", "default_query", "given", "helper_raw_stream",
+    "is_sentinel", "is_stream", "raw_kind", "raw_request", "set_parsed", "transport",
 ]
 
 # Set by `with_raw_response` ("raw") and `with_streaming_response` ("stream") on the request they make.

@@ -37,7 +37,7 @@ _SKIPS_MISSING_SDK_PARTS = SDK_VERSION < (1, 109)
 
 
 def chat_module() -> Any:
-    """The SDK module that defines `chat.completions`' Completions (a package of its own since openai 1.55)."""
+    """The SDK module that defines `chat.completions`' Completions (a package of its own by openai 1.66)."""
     try:
         return importlib.import_module("openai.resources.chat.completions.completions")
     except ImportError:

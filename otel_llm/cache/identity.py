@@ -28,8 +28,8 @@ NEUTRAL_HEADERS: Final = frozenset({
     "accept", "accept-encoding", "connection", "content-type", "user-agent",
     "traceparent", "tracestate", "idempotency-key", "x-request-id",
 })
-_NEUTRAL_PREFIXES: Final = ("x-stainless-",)
-_EMPTY_CREDENTIALS: Final = frozenset({"", "bearer", "basic"})  # a header value that carries no credential  # the SDK's own: language, OS, retry count, timeout
+_NEUTRAL_PREFIXES: Final = ("x-stainless-",)  # the SDK's own: language, OS, retry count, timeout
+_EMPTY_CREDENTIALS: Final = frozenset({"", "bearer", "basic"})  # a header value that carries no credential
 # Credential fields of the client, hashed in besides the headers they become: the SDK version in use
 # may add them to the request later than `default_headers` (Azure's token in openai 1.x).
 _FIELDS: Final = ("api_key", "admin_api_key", "organization", "project", "_azure_ad_token")
