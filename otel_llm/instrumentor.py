@@ -48,11 +48,13 @@ class Patch(NamedTuple):
     operation: str
     is_async: bool
     events: bool = False  # streams of Responses API events rather than chat chunks
+    cached: bool = True  # the response cache may serve it (the cache's own policy decides the rest)
 
 
-def _rows(modules: tuple[str, ...], name: str, methods: tuple[str, ...], operation: str, events: bool = False) -> list[Patch]:
+def _rows(modules: tuple[str, ...], name: str, methods: tuple[str, ...], operation: str, events: bool = False,
+          cached: bool = True) -> list[Patch]:
     return [
-        Patch(modules, prefix + name, method, operation, prefix == "Async", events)
+        Patch(modules, prefix + name, method, operation, prefix == "Async", events, cached)
         for prefix in ("", "Async")
         for method in methods
     ]
@@ -65,6 +67,8 @@ _PATCHES: Final = (
     + _rows(("openai.resources.completions",), "Completions", ("create",), sc.OP_TEXT_COMPLETION)
     + _rows(("openai.resources.embeddings",), "Embeddings", ("create",), sc.OP_EMBEDDINGS)
     + _rows(("openai.resources.responses.responses",), "Responses", ("create", "parse"), sc.OP_CHAT, events=True)
+    # Questions a model answers about an input (openai 3.26 on): its tokens are billed as chat's; not a cached kind.
+    + _rows(("openai.resources.decisions",), "Decisions", ("create",), sc.OP_CHAT, cached=False)
     + _rows(("openai.resources.images",), "Images", ("generate", "edit", "create_variation"), sc.OP_IMAGE)
     + _rows(("openai.resources.audio.transcriptions",), "Transcriptions", ("create",), sc.OP_AUDIO_TRANSCRIPTION)
     + _rows(("openai.resources.audio.translations",), "Translations", ("create",), sc.OP_AUDIO_TRANSLATION)
@@ -344,7 +348,8 @@ def _parsed(call: Call, parsed: Any, is_async: bool, events: bool) -> Any:
 def _cache_for(telemetry: Telemetry, patch: Patch) -> ResponseCache | None:
     """The response cache, for methods it may serve (None: the wrapper pays one `if` for it)."""
     cache = telemetry.response_cache
-    return cache if cache is not None and patch.method == "create" and patch.operation in CACHED_OPERATIONS else None
+    return (cache if cache is not None and patch.cached and patch.method == "create"
+            and patch.operation in CACHED_OPERATIONS else None)
 
 
 def _sync_wrapper(telemetry: Telemetry, patch: Patch) -> Callable[..., Any]:

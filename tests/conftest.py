@@ -29,11 +29,12 @@ FIXTURES = Path(__file__).parent / "fixtures"
 httpx = importlib.import_module(openai.DefaultHttpxClient.__mro__[1].__module__.split(".")[0])
 API_KEY = "sk-test-0123456789abcdef-SENTINEL"
 # The openai release under test. `make test-openai-releases` runs the core suite on the lowest release
-# pyproject allows, the last 1.x and the last 2.x. A case that needs a part of the SDK the lowest lacks
-# (the Responses API before 1.66, `chat.completions.parse`, a newer keyword) is skipped there, naming
-# what is missing; never on the last 1.x and later, where a missing part is a failure.
+# pyproject allows, the last 1.x and the last 2.x. A case that needs a part of the SDK such a release
+# lacks (the Responses API before 1.66, `chat.completions.parse`, `decisions` before 3.26, a newer keyword)
+# is skipped there, naming what is missing; never on 3.x, what `make test` runs, where a missing part is
+# a failure.
 SDK_VERSION = tuple(int(part) for part in openai.__version__.split(".")[:2])
-_SKIPS_MISSING_SDK_PARTS = SDK_VERSION < (1, 109)
+_SKIPS_MISSING_SDK_PARTS = SDK_VERSION < (3, 0)
 
 
 def chat_module() -> Any:
@@ -102,6 +103,8 @@ def _default(path: str, body: dict[str, Any]) -> Reply:
         return Reply(body={"created": 1, "data": [{"url": "https://example.invalid/a.png"}]})
     if path.endswith("/audio/speech"):
         return Reply(body=b"RIFF....WAVE")
+    if path.endswith("/decisions"):
+        return Reply(body=fixture_json("decision.json"))
     if path.endswith("/batches"):
         return Reply(body={"id": "batch_1", "object": "batch", "endpoint": "/v1/chat/completions", "input_file_id": "f",
                            "completion_window": "24h", "status": "validating", "created_at": 1})

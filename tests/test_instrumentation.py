@@ -381,6 +381,30 @@ def test_embeddings(instrumented: Any, api: Api, spans: Any, reader: Any, semcon
     assert total(reader, sc.TOKENS, **{"gen_ai.token.type": "input"}) == 8  # ours, in every mode
 
 
+DECISION = {"model": "gpt-6-luna", "input": "Refund my order #123, please",
+            "questions": [{"type": "predicate", "name": "is_spam", "instructions": "Is this spam?"}]}
+
+
+def test_decisions_are_recorded_and_priced_like_any_model_call(
+    instrumented: Any, api: Api, fake: FakeAPI, spans: Any, reader: Any,
+) -> None:
+    """`client.decisions.create` (openai 3.x) runs a model on its input and bills its tokens: it was not
+    wrapped, so its spend was in no figure."""
+    decision = api.call("decisions.create", **DECISION)
+    assert decision.answers[0].probability == 0.93  # the SDK's own object, as sent
+    assert fake.bodies[-1]["questions"] == DECISION["questions"]
+    span = only_span(spans)
+    assert span.name == "chat gpt-6-luna" and span.kind == SpanKind.CLIENT
+    attributes = span.attributes
+    assert attributes[sc.GEN_AI_USAGE_INPUT_TOKENS] == 1200 and attributes[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 8
+    assert attributes[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 1000
+    # gpt-6-luna at genai-prices' list: $0.10 per million input, $0.01 cached, $0.50 output.
+    expected = 200 * 0.10e-6 + 1000 * 0.01e-6 + 8 * 0.50e-6
+    assert attributes[sc.COST_USD] == pytest.approx(expected)
+    assert total(reader, sc.COST) == pytest.approx(expected)
+    assert total(reader, sc.CALLS) == 1 and total(reader, sc.CALLS_UNMETERED) == 0
+
+
 def test_responses_create_plain_and_stream(instrumented: Any, api: Api, spans: Any) -> None:
     result = api.call("responses.create", model="gpt-4.1", input="Where?")
     events = api.consume(api.call("responses.create", model="gpt-4.1", input="Where?", stream=True))

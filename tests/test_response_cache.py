@@ -344,6 +344,16 @@ def test_bypassed_requests_always_reach_the_api(
     assert sum(v for k, v in requests_by_result(reader).items() if k != "miss") == 0
 
 
+def test_a_decisions_call_never_touches_the_cache(instrument: Any, api: Api, fake: FakeAPI, reader: Any) -> None:
+    """Its answer is no kind the cache stores, so it is not looked up either (no backend round trip)."""
+    instrument(response_cache="memory://", response_cache_nondeterministic=True)
+    decision = {"model": "gpt-6-luna", "input": "x", "questions": [{"type": "predicate", "instructions": "x?"}]}
+    first = api.call("decisions.create", **decision)
+    again = api.call("decisions.create", **decision)
+    assert again.model_dump() == first.model_dump() and len(fake.requests) == 2
+    assert requests_by_result(reader) == {}
+
+
 def test_with_raw_response_is_not_served_from_an_entry(instrument: Any, api: Api, fake: FakeAPI) -> None:
     instrument(response_cache="memory://")
     api.call("chat.completions.create", **CHAT)
