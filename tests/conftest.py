@@ -103,6 +103,8 @@ def _default(path: str, body: dict[str, Any]) -> Reply:
         return Reply(body={"created": 1, "data": [{"url": "https://example.invalid/a.png"}]})
     if path.endswith("/audio/speech"):
         return Reply(body=b"RIFF....WAVE")
+    if path.endswith("/responses/compact"):
+        return Reply(body=fixture_json("response_compacted.json"))
     if path.endswith("/decisions"):
         return Reply(body=fixture_json("decision.json"))
     if path.endswith("/batches"):

@@ -29,6 +29,7 @@ CASES = [
     ("responses.create", {"model": "gpt-4.1", "input": "x"}, "value"),
     ("responses.create", {"model": "gpt-4.1", "input": "x", "stream": True}, "stream"),
     ("images.generate", {"model": "gpt-image-1", "prompt": "x"}, "value"),
+    ("responses.compact", {"model": "gpt-5.1", "input": "x"}, "value"),
     ("decisions.create", {"model": "gpt-6-luna", "input": "x",
                           "questions": [{"type": "predicate", "instructions": "x?"}]}, "value"),
     ("batches.create", {"completion_window": "24h", "endpoint": "/v1/chat/completions", "input_file_id": "f"}, "value"),

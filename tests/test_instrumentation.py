@@ -381,6 +381,22 @@ def test_embeddings(instrumented: Any, api: Api, spans: Any, reader: Any, semcon
     assert total(reader, sc.TOKENS, **{"gen_ai.token.type": "input"}) == 8  # ours, in every mode
 
 
+def test_a_compacted_conversation_is_recorded_and_priced(
+    instrumented: Any, api: Api, fake: FakeAPI, spans: Any, reader: Any,
+) -> None:
+    """`client.responses.compact` (openai 2.x on) runs a model over the conversation and bills the pass's
+    tokens: it was not wrapped, so its spend was in no figure."""
+    compacted = api.call("responses.compact", model="gpt-5.1", input=[{"role": "user", "content": "Plan the migration"}])
+    assert [item.type for item in compacted.output] == ["compaction"]  # the SDK's own object, as sent
+    span = only_span(spans)
+    assert span.name == "chat gpt-5.1" and span.attributes[sc.GEN_AI_RESPONSE_ID] == "resp_cmp_1"
+    assert span.attributes[sc.GEN_AI_USAGE_INPUT_TOKENS] == 5000 and span.attributes[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 300
+    # gpt-5.1 at OpenAI's list: $1.25 per million input, $0.125 cached, $10 output.
+    expected = 1000 * 1.25e-6 + 4000 * 0.125e-6 + 300 * 10e-6
+    assert span.attributes[sc.COST_USD] == pytest.approx(expected)
+    assert total(reader, sc.COST) == pytest.approx(expected) and total(reader, sc.CALLS_UNMETERED) == 0
+
+
 DECISION = {"model": "gpt-6-luna", "input": "Refund my order #123, please",
             "questions": [{"type": "predicate", "name": "is_spam", "instructions": "Is this spam?"}]}
 
