@@ -384,7 +384,7 @@ def test_embeddings(instrumented: Any, api: Api, spans: Any, reader: Any, semcon
 def test_a_compacted_conversation_is_recorded_and_priced(
     instrumented: Any, api: Api, fake: FakeAPI, spans: Any, reader: Any,
 ) -> None:
-    """`client.responses.compact` (openai 2.x on) runs a model over the conversation and bills the pass's
+    """`client.responses.compact` (openai 2.11 on) runs a model over the conversation and bills the pass's
     tokens: it was not wrapped, so its spend was in no figure."""
     compacted = api.call("responses.compact", model="gpt-5.1", input=[{"role": "user", "content": "Plan the migration"}])
     assert [item.type for item in compacted.output] == ["compaction"]  # the SDK's own object, as sent
