@@ -66,9 +66,9 @@ _PATCHES: Final = (
     + _rows(("openai.resources.beta.chat.completions",), "Completions", ("parse",), sc.OP_CHAT)
     + _rows(("openai.resources.completions",), "Completions", ("create",), sc.OP_TEXT_COMPLETION)
     + _rows(("openai.resources.embeddings",), "Embeddings", ("create",), sc.OP_EMBEDDINGS)
-    + _rows(("openai.resources.responses.responses",), "Responses", ("create", "parse"), sc.OP_CHAT, events=True)
-    # A conversation compacted by a model (openai 2.11 on): billed by the compaction pass's tokens.
-    + _rows(("openai.resources.responses.responses",), "Responses", ("compact",), sc.OP_CHAT, events=True)
+    # compact: a model compacts a conversation (openai 2.11 on), billed by the pass's tokens.
+    + _rows(("openai.resources.responses.responses",), "Responses", ("create", "parse", "compact"), sc.OP_CHAT,
+            events=True)
     # Questions a model answers about an input (openai 3.26 on): its tokens are billed as chat's; not a cached kind.
     + _rows(("openai.resources.decisions",), "Decisions", ("create",), sc.OP_CHAT, cached=False)
     + _rows(("openai.resources.images",), "Images", ("generate", "edit", "create_variation"), sc.OP_IMAGE)
