@@ -63,7 +63,8 @@ test-modes: setup
 # The core suite again on the openai releases pyproject allows besides the newest: the lowest (with the
 # httpx it needs: before 1.55.3 the SDK's default client passes httpx's `proxies`, which httpx 0.28
 # removed), the last 1.x and the last 2.x (the SDK before its httpx2 transport). A case that needs a
-# part of the SDK the lowest lacks (the Responses API, `parse`, a newer keyword) is skipped there by name.
+# part of the SDK such a release lacks (the Responses API, `parse`, `compact`, `decisions`, a newer
+# keyword) is skipped there by name (tests/conftest.needs_sdk).
 OPENAI_RELEASES := "1.26.0 httpx<0.28" "1.109.1" "2.54.0"
 # What runs on each: the core suite, and an unchanged app under `opentelemetry-instrument`, as users load it.
 RELEASE_TESTS := $(CORE_TESTS) tests/e2e/test_opentelemetry_instrument.py
