@@ -157,7 +157,10 @@ def _hotpath(data: dict[str, Any]) -> list[str]:
            f"Measured {data['when']}. {data['profile']}", "",
            "| change | before | after | how measured |", "|---|---:|---:|---|"]
     out += [f"| {c} | {b} | {a} | {m} |" for c, b, a, m in data["changes"]]
-    return out + ["", data["ab"], "", data["verdict"], ""]
+    out += ["", data["ab"], ""]
+    if data.get("declined"):  # an experiment measured and not taken (bench/experiments/)
+        out += [data["declined"], ""]
+    return out + [data["verdict"], ""]
 
 
 _ABLATION_VARIANTS = {
