@@ -16,7 +16,12 @@ carries no cost header (its usage is priced locally). Checked and left out: Clou
 (cost in the AI SDK's provider metadata, not in the OpenAI-compatible response).
 
 A reported cost that is not a finite number in [0, MAX_USD] is ignored (None), so the computed cost
-stands; a boolean is not a number.
+stands; a boolean is not a number. A reported 0 from a gateway in `ZERO_IS_UNKNOWN` is not taken for a
+free call when the call has tokens (the recorder prices it itself, or counts it unpriced): LiteLLM sends
+`0` for a call it could not price, a model missing from its cost map or priced in its config
+(BerriAI/litellm#13790), and on routes whose cost it does not carry into the header, `/v1/responses`
+(#26475) and `/v1/messages` (#23981). OpenRouter's `usage.cost` is its own bill, and 0 on its free
+model variants: that stands.
 """
 
 from __future__ import annotations
@@ -28,13 +33,18 @@ from typing import Any, Final
 
 from .extract import fields
 
-__all__ = ["HEADER_SOURCES", "MAX_USD", "USAGE_SOURCES", "ProviderCost", "cost_from_headers", "cost_from_response"]
+__all__ = [
+    "HEADER_SOURCES", "MAX_USD", "USAGE_SOURCES", "ZERO_IS_UNKNOWN", "ProviderCost", "cost_from_headers",
+    "cost_from_response",
+]
 
 MAX_USD: Final = 10_000.0  # no single call costs more; anything above is a unit or parsing error
 # usage field -> gateway, tried in this order.
 USAGE_SOURCES: Final = (("cost", "openrouter"), ("cost_usd_total", "llmgateway"))
 # response header (lower-case) -> gateway.
 HEADER_SOURCES: Final = (("x-litellm-response-cost", "litellm"),)
+# Gateways whose reported 0 means "could not price it" as often as "free" (see the module's notes).
+ZERO_IS_UNKNOWN: Final = frozenset({"litellm"})
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,11 @@ class ProviderCost:
     usd: float
     gateway: str
     field: str
+
+    @property
+    def zero_is_unknown(self) -> bool:
+        """A 0 from a gateway that also sends 0 for a call it could not price."""
+        return self.usd == 0.0 and self.gateway in ZERO_IS_UNKNOWN
 
 
 def cost_from_response(response: Any) -> ProviderCost | None:

@@ -228,6 +228,14 @@ Key = tuple[tuple[str, Any], ...]
 _standard: dict[tuple[str, Endpoint, str, str], _Attrs] = {}
 
 
+def _zero_not_taken(outcome: Outcome) -> bool:
+    """The gateway reported 0 for a call with tokens, and sends 0 for calls it could not price too
+    (provider_cost.ZERO_IS_UNKNOWN): not the cost of a free call."""
+    reported, usage = outcome.provider_cost, outcome.info.usage
+    return (reported is not None and reported.zero_is_unknown and usage is not None
+            and bool(usage.input or usage.output))
+
+
 def _standard_attributes(operation: str, where: Endpoint, model: str, response_model: str) -> _Attrs:
     """The GenAI metrics' standard attribute set, built once per model and endpoint. The SDK copies
     what it keeps, so sharing the dict is safe (conventions.StandardMetrics extends it per record)."""
@@ -303,7 +311,9 @@ class Recorder:
         rates = t.prices.rates(where.provider, where.base_url, response_model, tier)
         if rates is None and response_model != model and model:
             rates = t.prices.rates(where.provider, where.base_url, model, tier)
-        reported = outcome.provider_cost  # already bounded to a finite [0, MAX_COST_USD] by provider_cost
+        # Already bounded to a finite [0, MAX_COST_USD] by provider_cost; a 0 that may mean "could not price
+        # it" is not taken for a free call (_warn says so once).
+        reported = None if _zero_not_taken(outcome) else outcome.provider_cost
         computed = rates.cost(usage) if rates is not None else None
         fees = _NO_FEES
         if tools:
@@ -457,6 +467,13 @@ class Recorder:
                           "are billed by measures a call does not carry. A fee per run under `hosted_tools:` in %s "
                           "prices it.", address, outcome.model, tool, sc.HOSTED_TOOL_CALLS, sc.HOSTED_TOOL_PRICED,
                           t.prices.file_path or "a prices file named by OTEL_LLM_PRICES")
+        reported = outcome.provider_cost
+        if reported is not None and _zero_not_taken(outcome):
+            warn_once("gateway zero", address,
+                      "otel_llm: the gateway at %s (%s) reported a cost of 0 in %s for a %s call to %r with tokens; it "
+                      "sends 0 for calls it could not price too, so otel_llm prices such calls itself, or counts "
+                      "them in %s.", address, reported.gateway, reported.field, outcome.operation, outcome.model,
+                      sc.CALLS_UNPRICED)
         if priced.rejected is not None:
             warn_once("rejected", address,
                       "otel_llm: %s reported a usage or cost beyond any real call (%s); it is not added to the "

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from otel_llm import semconv as sc
-from tests.conftest import Api, FakeAPI, Reply, fixture_json, fixture_text, only_span, total
+from tests.conftest import Api, FakeAPI, Reply, fixture_json, fixture_text, only_span, points, total
 
 CHAT = {"model": "gpt-4.1", "messages": [{"role": "user", "content": "Say this is a test"}]}
 
@@ -20,16 +20,18 @@ def _with_usage_cost(cost: Any) -> dict[str, Any]:
     return body
 
 
+# OpenRouter's usage.cost is its own bill, and 0 on its free model variants, for real: that 0 stands too.
+@pytest.mark.parametrize("cost", [0.0123, 0], ids=["priced", "openrouter-free"])
 def test_a_cost_in_the_body_is_recorded_and_ours_kept_beside_it(
-    instrumented: Any, gateway_api: Api, fake: FakeAPI, spans: Any, reader: Any,
+    cost: float, instrumented: Any, gateway_api: Api, fake: FakeAPI, spans: Any, reader: Any,
 ) -> None:
-    fake.reply(Reply(body=_with_usage_cost(0.0123)))
+    fake.reply(Reply(body=_with_usage_cost(cost)))
     gateway_api.call("chat.completions.create", **CHAT)
     attrs = only_span(spans).attributes
-    assert attrs[sc.COST_USD] == pytest.approx(0.0123)
+    assert attrs[sc.COST_USD] == pytest.approx(cost)
     assert attrs[sc.PRICE_SOURCE] == sc.PRICE_SOURCE_PROVIDER
-    assert attrs[sc.COST_COMPUTED_USD] > 0 and attrs[sc.COST_COMPUTED_USD] != pytest.approx(0.0123)
-    assert total(reader, sc.COST) == pytest.approx(0.0123)
+    assert attrs[sc.COST_COMPUTED_USD] > 0 and attrs[sc.COST_COMPUTED_USD] != pytest.approx(cost)
+    assert total(reader, sc.COST) == pytest.approx(cost)
 
 
 def test_a_cost_header_is_recorded(instrumented: Any, gateway_api: Api, fake: FakeAPI, spans: Any, reader: Any) -> None:
@@ -75,3 +77,49 @@ def test_a_streams_usage_chunk_carries_the_cost(
     attrs = only_span(spans).attributes
     assert (attrs[sc.COST_USD], attrs[sc.PRICE_SOURCE]) == (pytest.approx(0.00777), "provider")
     assert total(reader, sc.COST) == pytest.approx(0.00777)
+
+
+# LiteLLM sends `x-litellm-response-cost: 0` when it could not price a call, not only when the call was free:
+# for a model missing from its cost map or priced in its config (BerriAI/litellm#13790), and on routes whose
+# cost it does not carry into the header, /v1/responses (#26475) and /v1/messages (#23981). Taken as the
+# provider's figure, every such call was $0 in the counter, in silence.
+@pytest.mark.parametrize("zero", ["0", "0.0"])
+@pytest.mark.parametrize("endpoint", ["chat.completions.create", "responses.create"])
+def test_a_litellm_zero_on_a_call_with_tokens_is_not_taken_for_free(
+    zero: str, endpoint: str, instrumented: Any, gateway_api: Api, fake: FakeAPI, spans: Any, reader: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    body = fixture_json("chat_completion.json" if endpoint.startswith("chat") else "response.json")
+    fake.reply(Reply(body=body, headers={"x-litellm-response-cost": zero}))
+    request = CHAT if endpoint.startswith("chat") else {"model": "gpt-4.1", "input": "Say this is a test"}
+    gateway_api.call(endpoint, **request)
+    attrs = only_span(spans).attributes
+    assert attrs[sc.COST_USD] > 0 and attrs[sc.PRICE_SOURCE].startswith("genai-prices:")
+    assert total(reader, sc.COST) == pytest.approx(attrs[sc.COST_USD])
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "x-litellm-response-cost" in r.getMessage()]
+    assert len(said) == 1 and "gateway.example.com" in said[0], said
+
+
+def test_a_litellm_zero_on_a_model_we_cannot_price_is_counted_unpriced_not_free(
+    instrumented: Any, gateway_api: Api, fake: FakeAPI, spans: Any, reader: Any,
+) -> None:
+    body = fixture_json("chat_completion.json")
+    body["model"] = "acme/unknown-model-9000"
+    fake.reply(Reply(body=body, headers={"x-litellm-response-cost": "0"}))
+    gateway_api.call("chat.completions.create", model="acme/unknown-model-9000", messages=CHAT["messages"])
+    attrs = only_span(spans).attributes
+    assert attrs[sc.UNPRICED] is True and sc.COST_USD not in attrs
+    assert total(reader, sc.CALLS_UNPRICED) == 1 and not points(reader, sc.COST)
+
+
+def test_a_litellm_zero_on_a_call_with_no_billable_tokens_stands(
+    instrumented: Any, gateway_api: Api, fake: FakeAPI, spans: Any, reader: Any, caplog: pytest.LogCaptureFixture,
+) -> None:
+    body = fixture_json("chat_completion.json")
+    body["usage"] = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    fake.reply(Reply(body=body, headers={"x-litellm-response-cost": "0"}))
+    gateway_api.call("chat.completions.create", **CHAT)
+    attrs = only_span(spans).attributes
+    assert (attrs[sc.COST_USD], attrs[sc.PRICE_SOURCE]) == (0.0, sc.PRICE_SOURCE_PROVIDER)
+    assert not [r for r in caplog.records if "x-litellm-response-cost" in r.getMessage()]
+
