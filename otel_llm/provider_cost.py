@@ -8,9 +8,11 @@ Checked sources (each one's own documentation):
 | LiteLLM proxy | header `x-litellm-response-cost` | USD, decimal string | https://docs.litellm.ai/docs/proxy/response_headers , https://docs.litellm.ai/docs/proxy/pass_through_cost_tracking |
 | LLM Gateway (llmgateway.io) | body `usage.cost_usd_total` | USD | https://docs.llmgateway.io/features/cost-breakdown |
 
-Notes. OpenRouter with BYOK (`usage.is_byok`): `usage.cost` is OpenRouter's fee only, the provider's
-own charge is `usage.cost_details.upstream_inference_cost` and billed by that provider; we report
-`usage.cost`, what the gateway bills. LiteLLM sends headers before generating, so a streamed call
+Notes. OpenRouter with BYOK (`usage.is_byok`, the app's own provider key): `usage.cost` is OpenRouter's
+fee only, and the provider bills the inference itself, `usage.cost_details.upstream_inference_cost`. The
+call cost both, so both are the reported cost; a BYOK call without a valid upstream figure reports none
+(our own price stands). OpenRouter fills the upstream figure on other calls too, equal to `usage.cost`
+and already in it: there `usage.cost` alone is the cost. LiteLLM sends headers before generating, so a streamed call
 carries no cost header (its usage is priced locally). Checked and left out: Cloudflare AI Gateway
 (`cf-aig-custom-cost` is a request header that sets prices, not a reported cost) and Vercel AI Gateway
 (cost in the AI SDK's provider metadata, not in the OpenAI-compatible response).
@@ -70,10 +72,21 @@ def cost_from_response(response: Any) -> ProviderCost | None:
         for field, gateway in USAGE_SOURCES:
             usd = _usd(_get(usage, field))
             if usd is not None:
+                if gateway == "openrouter" and _get(usage, "is_byok") is True:
+                    return _with_upstream(usd, usage)
                 return ProviderCost(usd, gateway, f"usage.{field}")
     except Exception:
         return None
     return None
+
+
+def _with_upstream(fee: float, usage: Any) -> ProviderCost | None:
+    """An OpenRouter BYOK call: its fee and what the provider billed for the inference; None without the latter."""
+    details = _get(usage, "cost_details")
+    upstream = _usd(_get(details, "upstream_inference_cost")) if details is not None else None
+    if upstream is None or fee + upstream > MAX_USD:
+        return None
+    return ProviderCost(fee + upstream, "openrouter", "usage.cost+usage.cost_details.upstream_inference_cost")
 
 
 def cost_from_headers(headers: Any) -> ProviderCost | None:

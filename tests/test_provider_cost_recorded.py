@@ -79,6 +79,34 @@ def test_a_streams_usage_chunk_carries_the_cost(
     assert total(reader, sc.COST) == pytest.approx(0.00777)
 
 
+def _openrouter(cost: Any, byok: Any, upstream: Any) -> dict[str, Any]:
+    body = _with_usage_cost(cost)
+    body["usage"].update({"is_byok": byok, "cost_details": {"upstream_inference_cost": upstream}})
+    return body
+
+
+# With the app's own provider key (BYOK), OpenRouter's `usage.cost` is only its fee; the provider bills the
+# inference itself (`cost_details.upstream_inference_cost`). The call cost both. OpenRouter fills the upstream
+# figure on other calls too, equal to `usage.cost` and already in it.
+@pytest.mark.parametrize(("byok", "upstream", "cost"), [
+    (True, 0.019, 0.01995),  # the fee and what the provider billed
+    (False, 0.00095, 0.00095),  # not BYOK: usage.cost is the whole bill, the upstream figure part of it
+    (True, "n/a", None),  # BYOK with no upstream figure: the provider's share unknown, our own price stands
+], ids=["byok", "not-byok", "byok-no-upstream"])
+def test_an_openrouter_byok_call_costs_its_fee_and_the_providers_bill(
+    byok: bool, upstream: Any, cost: float | None, instrumented: Any, gateway_api: Api, fake: FakeAPI, spans: Any,
+    reader: Any,
+) -> None:
+    fake.reply(Reply(body=_openrouter(0.00095, byok, upstream)))
+    gateway_api.call("chat.completions.create", **CHAT)
+    attrs = only_span(spans).attributes
+    if cost is None:
+        assert attrs[sc.PRICE_SOURCE].startswith("genai-prices:") and attrs[sc.COST_USD] > 0.00095
+    else:
+        assert (attrs[sc.COST_USD], attrs[sc.PRICE_SOURCE]) == (pytest.approx(cost), sc.PRICE_SOURCE_PROVIDER)
+    assert total(reader, sc.COST) == pytest.approx(attrs[sc.COST_USD])
+
+
 # LiteLLM sends `x-litellm-response-cost: 0` when it could not price a call, not only when the call was free:
 # for a model missing from its cost map or priced in its config (BerriAI/litellm#13790), and on routes whose
 # cost it does not carry into the header, /v1/responses (#26475) and /v1/messages (#23981). Taken as the
