@@ -12,10 +12,10 @@ Notes. OpenRouter with BYOK (`usage.is_byok`, the app's own provider key): `usag
 fee only, and the provider bills the inference itself, `usage.cost_details.upstream_inference_cost`. The
 call cost both, so both are the reported cost; a BYOK call without a valid upstream figure reports none
 (our own price stands). OpenRouter fills the upstream figure on other calls too, equal to `usage.cost`
-and already in it: there `usage.cost` alone is the cost. LiteLLM sends headers before generating, so a streamed call
-carries no cost header (its usage is priced locally). Checked and left out: Cloudflare AI Gateway
-(`cf-aig-custom-cost` is a request header that sets prices, not a reported cost) and Vercel AI Gateway
-(cost in the AI SDK's provider metadata, not in the OpenAI-compatible response).
+and already in it: there `usage.cost` alone is the cost. LiteLLM sends headers before generating, so a
+streamed call carries no cost header (its usage is priced locally). Checked and left out: Cloudflare AI
+Gateway (`cf-aig-custom-cost` is a request header that sets prices, not a reported cost) and Vercel AI
+Gateway (cost in the AI SDK's provider metadata, not in the OpenAI-compatible response).
 
 A reported cost that is not a finite number in [0, MAX_USD] is ignored (None), so the computed cost
 stands; a boolean is not a number. A reported 0 from a gateway in `ZERO_IS_UNKNOWN` is not taken for a
