@@ -22,8 +22,9 @@ stands; a boolean is not a number. A reported 0 from a gateway in `ZERO_IS_UNKNO
 free call when the call has tokens (the recorder prices it itself, or counts it unpriced): LiteLLM sends
 `0` for a call it could not price, a model missing from its cost map or priced in its config
 (BerriAI/litellm#13790), and on routes whose cost it does not carry into the header, `/v1/responses`
-(#26475) and `/v1/messages` (#23981). OpenRouter's `usage.cost` is its own bill, and 0 on its free
-model variants: that stands.
+(#26475) and `/v1/messages` (#23981). Its 0 on an answer from its own cache (`x-litellm-cache-key`; no
+provider was called) stands, as does OpenRouter's `usage.cost`, its own bill, and 0 on its free model
+variants.
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ from typing import Any, Final
 from .extract import fields
 
 __all__ = [
-    "HEADER_SOURCES", "MAX_USD", "USAGE_SOURCES", "ZERO_IS_UNKNOWN", "ProviderCost", "cost_from_headers",
-    "cost_from_response",
+    "CACHE_HIT_HEADERS", "HEADER_SOURCES", "MAX_USD", "USAGE_SOURCES", "ZERO_IS_UNKNOWN", "ProviderCost",
+    "cost_from_headers", "cost_from_response",
 ]
 
 MAX_USD: Final = 10_000.0  # no single call costs more; anything above is a unit or parsing error
@@ -47,6 +48,9 @@ USAGE_SOURCES: Final = (("cost", "openrouter"), ("cost_usd_total", "llmgateway")
 HEADER_SOURCES: Final = (("x-litellm-response-cost", "litellm"),)
 # Gateways whose reported 0 means "could not price it" as often as "free" (see the module's notes).
 ZERO_IS_UNKNOWN: Final = frozenset({"litellm"})
+# gateway -> the response header it sends when its own cache answered (a 0 then is the real cost). LiteLLM:
+# "on cache hits the cache key is sent as the x-litellm-cache-key response header" (docs, proxy/caching).
+CACHE_HIT_HEADERS: Final = {"litellm": "x-litellm-cache-key"}
 
 
 @dataclass(frozen=True)
@@ -56,11 +60,12 @@ class ProviderCost:
     usd: float
     gateway: str
     field: str
+    from_cache: bool = False  # the gateway's own cache answered: no provider was called
 
     @property
     def zero_is_unknown(self) -> bool:
-        """A 0 from a gateway that also sends 0 for a call it could not price."""
-        return self.usd == 0.0 and self.gateway in ZERO_IS_UNKNOWN
+        """A 0 from a gateway that also sends 0 for a call it could not price (not an answer from its cache)."""
+        return self.usd == 0.0 and self.gateway in ZERO_IS_UNKNOWN and not self.from_cache
 
 
 def cost_from_response(response: Any) -> ProviderCost | None:
@@ -94,12 +99,14 @@ def cost_from_headers(headers: Any) -> ProviderCost | None:
     try:
         if hasattr(headers, "multi_items"):  # httpx's Headers: case-insensitive already; `in` is cheap
             lowered = {name: headers.get(name) for name, _ in HEADER_SOURCES if name in headers}
+            names = headers
         else:  # any other mapping or pairs: lower-case every name (rare: not the SDK's path)
-            lowered = _lower(headers)
+            lowered = names = _lower(headers)
         for name, gateway in HEADER_SOURCES:
             usd = _usd(lowered.get(name))
             if usd is not None:
-                return ProviderCost(usd, gateway, name)
+                hit = CACHE_HIT_HEADERS.get(gateway)
+                return ProviderCost(usd, gateway, name, usd == 0.0 and hit is not None and hit in names)
     except Exception:
         return None
     return None

@@ -128,6 +128,19 @@ def test_a_litellm_zero_on_a_call_with_tokens_is_not_taken_for_free(
     assert len(said) == 1 and "gateway.example.com" in said[0], said
 
 
+def test_a_litellm_zero_on_an_answer_from_its_own_cache_stands(
+    instrumented: Any, gateway_api: Api, fake: FakeAPI, spans: Any, reader: Any, caplog: pytest.LogCaptureFixture,
+) -> None:
+    # LiteLLM's proxy cache answered (it says so with x-litellm-cache-key): no provider was called, and the 0
+    # is what the call cost.
+    fake.reply(Reply(body=fixture_json("chat_completion.json"),
+                     headers={"x-litellm-response-cost": "0.0", "x-litellm-cache-key": "586bf3f3c1bf5aecb55bd9996494d3bb"}))
+    gateway_api.call("chat.completions.create", **CHAT)
+    attrs = only_span(spans).attributes
+    assert (attrs[sc.COST_USD], attrs[sc.PRICE_SOURCE]) == (0.0, sc.PRICE_SOURCE_PROVIDER)
+    assert not [r for r in caplog.records if "x-litellm-response-cost" in r.getMessage()]
+
+
 def test_a_litellm_zero_on_a_model_we_cannot_price_is_counted_unpriced_not_free(
     instrumented: Any, gateway_api: Api, fake: FakeAPI, spans: Any, reader: Any,
 ) -> None:

@@ -56,6 +56,14 @@ def test_litellm_response_cost_header() -> None:
                                                                                "x-litellm-response-cost")
 
 
+@pytest.mark.parametrize("wrap", [httpx.Headers, dict], ids=["httpx", "mapping"])
+def test_a_litellm_zero_says_whether_its_cache_answered(wrap: Any) -> None:
+    hit = cost_from_headers(wrap({"x-litellm-response-cost": "0.0", "X-LiteLLM-Cache-Key": "586bf3f3"}))
+    unpriced = cost_from_headers(wrap({"x-litellm-response-cost": "0"}))
+    assert hit is not None and hit.from_cache and not hit.zero_is_unknown
+    assert unpriced is not None and not unpriced.from_cache and unpriced.zero_is_unknown
+
+
 def test_openai_itself_reports_no_cost() -> None:
     assert cost_from_response(completion({"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2})) is None
     assert cost_from_response(completion(None)) is None
