@@ -19,12 +19,12 @@ Gateway (cost in the AI SDK's provider metadata, not in the OpenAI-compatible re
 
 A reported cost that is not a finite number in [0, MAX_USD] is ignored (None), so the computed cost
 stands; a boolean is not a number. A reported 0 from a gateway in `ZERO_IS_UNKNOWN` is not taken for a
-free call when the call has tokens (the recorder prices it itself, or counts it unpriced): LiteLLM sends
-`0` for a call it could not price, a model missing from its cost map or priced in its config
-(BerriAI/litellm#13790), and on routes whose cost it does not carry into the header, `/v1/responses`
-(#26475) and `/v1/messages` (#23981). Its 0 on an answer from its own cache (`x-litellm-cache-key`; no
-provider was called) stands, as does OpenRouter's `usage.cost`, its own bill, and 0 on its free model
-variants.
+free call when the call has tokens (the recorder prices it itself, or counts it unpriced). LiteLLM sends
+`0` for calls it could not price: a fine-tuned model priced in its config (BerriAI/litellm#13790), and
+the routes whose cost it does not carry into the header, `/v1/responses` (#26475) and `/v1/messages`
+(#23981). (A model missing from its cost map gets `None`, which is no number.) Its 0 on an answer from
+its own cache (`x-litellm-cache-key`; no provider was called) stands, as does OpenRouter's
+`usage.cost`, its own bill, and 0 on its free model variants.
 """
 
 from __future__ import annotations

@@ -108,9 +108,9 @@ def test_an_openrouter_byok_call_costs_its_fee_and_the_providers_bill(
 
 
 # LiteLLM sends `x-litellm-response-cost: 0` when it could not price a call, not only when the call was free:
-# for a model missing from its cost map or priced in its config (BerriAI/litellm#13790), and on routes whose
-# cost it does not carry into the header, /v1/responses (#26475) and /v1/messages (#23981). Taken as the
-# provider's figure, every such call was $0 in the counter, in silence.
+# for a model priced in its own config (BerriAI/litellm#13790), and on routes whose cost it does not carry
+# into the header, /v1/responses (#26475) and /v1/messages (#23981). Taken as the provider's figure, every
+# such call was $0 in the counter, in silence.
 @pytest.mark.parametrize("zero", ["0", "0.0"])
 @pytest.mark.parametrize("endpoint", ["chat.completions.create", "responses.create"])
 def test_a_litellm_zero_on_a_call_with_tokens_is_not_taken_for_free(
